@@ -1,0 +1,46 @@
+//! The one error type of commands, mapped to HTTP in `http::error` and to WS error frames.
+
+use crate::{domain::RoomRefusal, persistence::StoreError};
+
+/// Why a command did not happen (or, for `Unavailable`, may not have been confirmed).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("property not found")]
+    PropertyNotFound,
+    #[error("room not found")]
+    RoomNotFound,
+    /// A domain rule refused the command.
+    #[error(transparent)]
+    Refused(#[from] RoomRefusal),
+    /// The input itself is unacceptable (before any rule is consulted).
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller's `expected_version` is not the current version.
+    #[error("expected version {expected}, but the room is at version {actual}")]
+    VersionMismatch { expected: u64, actual: u64 },
+    /// A uniqueness rule of the store refused the write (e.g. a room number taken).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Lost the optimistic-concurrency race more often than the retry budget allows.
+    #[error("too many concurrent changes to this entity; retry")]
+    Contention,
+    /// The store (or the actor) is unavailable; the command was not confirmed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::Contention,
+            StoreError::Constraint(c) => Self::Conflict {
+                code: "conflict",
+                message: format!("the change conflicts with existing data ({c})"),
+            },
+            StoreError::Unavailable(why) => Self::Unavailable(why),
+            StoreError::Other(e) => Self::Internal(e),
+        }
+    }
+}

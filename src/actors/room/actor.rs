@@ -1,0 +1,281 @@
+//! The actor itself: `(state, version)` of one room and the command path
+//! validate → commit → apply → publish.
+
+use std::sync::Arc;
+
+use actix::{
+    Actor, ActorFutureExt as _, AtomicResponse, Context, Handler, MessageResult, WrapFuture as _,
+};
+
+use super::messages::{Execute, GetState, Passivate};
+use crate::{
+    actors::CommandError,
+    domain::{Agent, Room, RoomEvent},
+    metrics::Metrics,
+    persistence::{self, NewEvent, Projection, Store, StoreError},
+    views::RoomView,
+    ws::{
+        bus::Bus,
+        hub::{Published, PublishedEvent},
+        protocol::{room_topic, rooms_topic},
+    },
+};
+
+/// Commands waiting for a busy room beyond this make their senders wait (backpressure).
+const MAILBOX_CAPACITY: usize = 64;
+
+/// Where a test makes the next command panic.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    BeforeCommit,
+    AfterCommit,
+}
+
+pub(crate) struct RoomActor {
+    room: Room,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    max_retries: u32,
+    #[cfg(test)]
+    fault: Option<Fault>,
+}
+
+impl RoomActor {
+    pub(crate) fn new(
+        room: Room,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        metrics: Arc<Metrics>,
+        max_retries: u32,
+    ) -> Self {
+        Self {
+            room,
+            store,
+            bus,
+            metrics,
+            max_retries,
+            #[cfg(test)]
+            fault: None,
+        }
+    }
+
+    /// Hands a committed batch to the bus: one message per batch, seqs `from..=to`.
+    fn publish(&self, committed: &Committed) {
+        let Some(first) = committed.events.first() else {
+            return;
+        };
+        let room = &self.room;
+        let events = committed
+            .events
+            .iter()
+            .map(|(e, after)| {
+                let mut event = serde_json::to_value(&e.event).unwrap_or_default();
+                if let Some(obj) = event.as_object_mut() {
+                    obj.insert("actor".into(), committed.agent.as_str().into());
+                    obj.insert(
+                        "at".into(),
+                        serde_json::to_value(committed.at).unwrap_or_default(),
+                    );
+                }
+                PublishedEvent {
+                    seq: e.seq,
+                    event,
+                    state: RoomView::json(after),
+                }
+            })
+            .collect();
+        self.bus.publish(Published {
+            topics: vec![
+                rooms_topic(room.property_id),
+                room_topic(room.property_id, &room.number),
+            ],
+            stream: room.id.stream(),
+            from_seq: first.0.seq,
+            to_seq: room.version,
+            events,
+        });
+    }
+}
+
+impl Actor for RoomActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
+}
+
+/// A committed event with the room as it was right after it.
+struct SeqEvent {
+    seq: u64,
+    event: RoomEvent,
+}
+
+/// What a successful command committed.
+struct Committed {
+    events: Vec<(SeqEvent, Room)>,
+    agent: Agent,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Validates and commits `msg` starting from `room`. On losing a race for a seq it reloads
+/// the room and tries again, at most `max_retries` times. Always returns the newest room it
+/// knows, so the actor stays current even when the command fails.
+async fn decide_and_commit(
+    store: &dyn Store,
+    mut room: Room,
+    msg: &Execute,
+    max_retries: u32,
+    metrics: &Metrics,
+) -> (Room, Result<Committed, CommandError>) {
+    let mut attempt = 0;
+    loop {
+        if let Some(expected) = msg.expected_version {
+            if expected != room.version {
+                let actual = room.version;
+                return (
+                    room,
+                    Err(CommandError::VersionMismatch { expected, actual }),
+                );
+            }
+        }
+        let at = persistence::now();
+        let events = match room.decide(&msg.command, at) {
+            Ok(events) => events,
+            Err(refusal) => return (room, Err(refusal.into())),
+        };
+        let mut next = room.clone();
+        let mut applied = Vec::with_capacity(events.len());
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            next.apply(&event, at);
+            rows.push(NewEvent {
+                stream: next.id.stream(),
+                seq: next.version,
+                property_id: Some(next.property_id),
+                kind: event.kind().into(),
+                payload: serde_json::to_value(&event).unwrap_or_default(),
+                actor: msg.agent.clone(),
+                at,
+            });
+            applied.push((
+                SeqEvent {
+                    seq: next.version,
+                    event,
+                },
+                next.clone(),
+            ));
+        }
+        match store
+            .commit(rows, vec![Projection::UpsertRoom(next.clone())])
+            .await
+        {
+            Ok(()) => {
+                return (
+                    next,
+                    Ok(Committed {
+                        events: applied,
+                        agent: msg.agent.clone(),
+                        at,
+                    }),
+                );
+            }
+            Err(StoreError::Conflict) if attempt < max_retries => {
+                // Another node wrote this room first: catch up and judge the command again.
+                Metrics::inc(&metrics.store_conflicts);
+                attempt += 1;
+                match store.room_by_id(room.id).await {
+                    Ok(Some(latest)) => room = latest,
+                    Ok(None) => return (room, Err(CommandError::RoomNotFound)),
+                    Err(e) => return (room, Err(e.into())),
+                }
+            }
+            Err(StoreError::Conflict) => {
+                Metrics::inc(&metrics.store_conflicts);
+                return (room, Err(CommandError::Contention));
+            }
+            Err(e) => return (room, Err(e.into())),
+        }
+    }
+}
+
+impl Handler<Execute> for RoomActor {
+    type Result = AtomicResponse<Self, Result<Room, CommandError>>;
+
+    fn handle(&mut self, msg: Execute, _ctx: &mut Self::Context) -> Self::Result {
+        let store = Arc::clone(&self.store);
+        let metrics = Arc::clone(&self.metrics);
+        let room = self.room.clone();
+        let max_retries = self.max_retries;
+        #[cfg(test)]
+        let fault = self.fault.take();
+        let work = async move {
+            #[cfg(test)]
+            assert_ne!(
+                fault,
+                Some(Fault::BeforeCommit),
+                "injected fault before commit"
+            );
+            let out = decide_and_commit(store.as_ref(), room, &msg, max_retries, &metrics).await;
+            #[cfg(test)]
+            assert_ne!(
+                fault,
+                Some(Fault::AfterCommit),
+                "injected fault after commit"
+            );
+            out
+        };
+        // AtomicResponse: no other message of this actor runs until the future and the
+        // closure below have finished, so the state cannot change under the command.
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |(latest, result), act, _ctx| {
+                act.room = latest;
+                match result {
+                    Ok(committed) => {
+                        Metrics::inc(&act.metrics.commands_ok);
+                        act.publish(&committed);
+                        Ok(act.room.clone())
+                    }
+                    Err(e) => {
+                        let counter = match e {
+                            CommandError::Unavailable(_)
+                            | CommandError::Internal(_)
+                            | CommandError::Contention => &act.metrics.commands_failed,
+                            _ => &act.metrics.commands_refused,
+                        };
+                        Metrics::inc(counter);
+                        Err(e)
+                    }
+                }
+            },
+        )))
+    }
+}
+
+impl Handler<GetState> for RoomActor {
+    type Result = MessageResult<GetState>;
+
+    fn handle(&mut self, _msg: GetState, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.room.clone())
+    }
+}
+
+impl Handler<Passivate> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Passivate, ctx: &mut Self::Context) {
+        use actix::ActorContext as _;
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+impl Handler<super::messages::InjectFault> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: super::messages::InjectFault, _ctx: &mut Self::Context) {
+        self.fault = Some(msg.0);
+    }
+}

@@ -1,0 +1,249 @@
+//! Typed configuration, read once from the environment at start and passed down.
+//!
+//! Nothing else in the crate reads environment variables: tests build a [`Config`] directly
+//! (port 0, their own database), which is what lets them run in parallel.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+
+/// Where durable state lives.
+#[derive(Clone, Debug)]
+pub enum DatabaseConfig {
+    /// The embedded default: one SQLite file, single node.
+    Sqlite { path: PathBuf },
+    /// PostgreSQL; the URL may carry a password, hence the secret.
+    Postgres { url: SecretString },
+}
+
+impl DatabaseConfig {
+    /// `DATABASE_URL` as §7 describes it: unset → `./bellhop.db`; `sqlite://PATH` → that file;
+    /// `postgres://…` / `postgresql://…` → PostgreSQL.
+    pub fn from_url(url: Option<&str>) -> anyhow::Result<Self> {
+        match url {
+            None | Some("") => Ok(Self::Sqlite {
+                path: PathBuf::from("bellhop.db"),
+            }),
+            Some(u) if u.starts_with("sqlite://") => Ok(Self::Sqlite {
+                path: PathBuf::from(&u["sqlite://".len()..]),
+            }),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(Self::Postgres {
+                    url: SecretString::from(u.to_owned()),
+                })
+            }
+            // Never echo the URL: it may hold a password.
+            Some(_) => {
+                bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite://")
+            }
+        }
+    }
+
+    #[must_use]
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Self::Sqlite { .. })
+    }
+}
+
+/// WebSocket session limits (DESIGN §4).
+#[derive(Clone, Debug)]
+pub struct WsConfig {
+    /// Largest frame a client may send.
+    pub max_frame_bytes: usize,
+    /// Frames queued for one session before it counts as a slow consumer and is closed.
+    pub outbound_queue: usize,
+    /// How often the server pings every session (one node-wide timer, not one per session).
+    pub ping_interval: Duration,
+    /// A session that sent nothing (not even a pong) for this long is closed.
+    pub client_timeout: Duration,
+    /// Topics one session may hold at once.
+    pub max_subscriptions: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            outbound_queue: 256,
+            ping_interval: Duration::from_secs(25),
+            client_timeout: Duration::from_secs(60),
+            max_subscriptions: 64,
+        }
+    }
+}
+
+/// Entity actor settings (DESIGN §2).
+#[derive(Clone, Debug)]
+pub struct ActorConfig {
+    /// An actor that received nothing for this long is stopped; the next use reloads it.
+    pub passivate_after: Duration,
+    /// How often a lost optimistic-concurrency race is retried before answering 409.
+    pub max_conflict_retries: u32,
+    /// Threads that run entity actors (separate from the HTTP workers).
+    pub arbiters: usize,
+}
+
+impl Default for ActorConfig {
+    fn default() -> Self {
+        Self {
+            passivate_after: Duration::from_secs(600),
+            max_conflict_retries: 5,
+            arbiters: 2,
+        }
+    }
+}
+
+/// Everything the application needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `BELLHOP_ADDR`, default `127.0.0.1:8080`; tests use port 0.
+    pub addr: SocketAddr,
+    /// `DATABASE_URL`.
+    pub database: DatabaseConfig,
+    /// `BELLHOP_DEMO`: seed a demo hotel into an empty store. Defaults to on for the embedded
+    /// store (so `cargo run` shows something) and off for PostgreSQL.
+    pub demo: bool,
+    /// `BELLHOP_WORKERS`: HTTP worker threads; default one per core.
+    pub http_workers: usize,
+    pub ws: WsConfig,
+    pub actors: ActorConfig,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the process environment (once, from `main`).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Builds a config from any variable lookup; `from_env` passes the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let addr = get("BELLHOP_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .context("BELLHOP_ADDR must be host:port, e.g. 127.0.0.1:8080")?;
+        let database = DatabaseConfig::from_url(get("DATABASE_URL").as_deref())?;
+        let demo = match get("BELLHOP_DEMO").as_deref() {
+            None | Some("") => database.is_embedded(),
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(_) => bail!("BELLHOP_DEMO must be 1 or 0"),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let http_workers = parse_or(&get, "BELLHOP_WORKERS", cores)?;
+        let mut ws = WsConfig::default();
+        ws.outbound_queue = parse_or(&get, "BELLHOP_WS_QUEUE", ws.outbound_queue)?;
+        ws.max_frame_bytes = parse_or(&get, "BELLHOP_WS_MAX_FRAME", ws.max_frame_bytes)?;
+        ws.ping_interval = Duration::from_secs(parse_or(
+            &get,
+            "BELLHOP_WS_PING_SECS",
+            ws.ping_interval.as_secs(),
+        )?);
+        ws.client_timeout = Duration::from_secs(parse_or(
+            &get,
+            "BELLHOP_WS_TIMEOUT_SECS",
+            ws.client_timeout.as_secs(),
+        )?);
+        let mut actors = ActorConfig::default();
+        actors.passivate_after = Duration::from_secs(parse_or(
+            &get,
+            "BELLHOP_PASSIVATE_SECS",
+            actors.passivate_after.as_secs(),
+        )?);
+        actors.arbiters = parse_or(&get, "BELLHOP_ACTOR_THREADS", cores.max(1))?;
+        if http_workers == 0 || actors.arbiters == 0 || ws.outbound_queue == 0 {
+            bail!("BELLHOP_WORKERS, BELLHOP_ACTOR_THREADS and BELLHOP_WS_QUEUE must be > 0");
+        }
+        Ok(Self {
+            addr,
+            database,
+            demo,
+            http_workers,
+            ws,
+            actors,
+            shutdown_timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// A config for tests and benches: port 0 on loopback, the given store, small pools.
+    #[must_use]
+    pub fn for_tests(database: DatabaseConfig) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database,
+            demo: false,
+            http_workers: 2,
+            ws: WsConfig::default(),
+            actors: ActorConfig {
+                arbiters: 2,
+                ..ActorConfig::default()
+            },
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> anyhow::Result<T> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{key} must be a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_variables_means_embedded_store_demo_on_8080() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert!(c.database.is_embedded());
+        assert!(c.demo);
+    }
+
+    #[test]
+    fn postgres_turns_the_demo_off_unless_asked() {
+        let c = cfg(&[("DATABASE_URL", "postgres://u:p@h/db")]).unwrap();
+        assert!(!c.database.is_embedded());
+        assert!(!c.demo);
+        let c = cfg(&[("DATABASE_URL", "postgres://h/db"), ("BELLHOP_DEMO", "1")]).unwrap();
+        assert!(c.demo);
+    }
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        let c = cfg(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).unwrap();
+        match c.database {
+            DatabaseConfig::Sqlite { path } => assert_eq!(path, PathBuf::from("/tmp/x.db")),
+            DatabaseConfig::Postgres { .. } => panic!("expected sqlite"),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_do_not_echo_secrets() {
+        let err = cfg(&[("DATABASE_URL", "mysql://root:hunter2@h/db")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+        assert!(cfg(&[("BELLHOP_ADDR", "nope")]).is_err());
+        assert!(cfg(&[("BELLHOP_WS_QUEUE", "0")]).is_err());
+        assert!(cfg(&[("BELLHOP_DEMO", "maybe")]).is_err());
+    }
+}

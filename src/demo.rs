@@ -1,0 +1,154 @@
+//! The demo hotel seeded into an empty store, so `cargo run` shows a live board at once.
+//!
+//! It has a well-known id, so the README's examples can be pasted as they are. Demo only: a
+//! real deployment creates its properties through the API.
+
+use anyhow::Context;
+use chrono::Duration;
+use uuid::Uuid;
+
+use crate::{
+    actors::{RoomRegistry, property},
+    domain::{
+        Agent, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, Property, PropertyId,
+        RoomCommand, RoomNumber, ServiceFlag, StatusChange,
+    },
+    persistence::{self, Store},
+};
+
+/// The demo property's id.
+pub const DEMO_PROPERTY_ID: PropertyId =
+    PropertyId(Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001));
+
+/// Seeds the demo hotel when the store has no property at all. Returns whether it did.
+pub async fn seed_if_empty(store: &dyn Store, rooms: &RoomRegistry) -> anyhow::Result<bool> {
+    if !store.properties().await?.is_empty() {
+        return Ok(false);
+    }
+    let agent = Agent::system("demo");
+    let hotel = property::create_with_id(
+        store,
+        Property {
+            id: DEMO_PROPERTY_ID,
+            name: "Bellhop Grand Hotel (demo)".into(),
+            timezone: "Europe/Berlin".into(),
+            created_at: persistence::now(),
+        },
+        &agent,
+    )
+    .await?;
+    rooms
+        .create_rooms(hotel.id, demo_rooms(), &agent)
+        .await
+        .context("creating demo rooms")?;
+
+    let now = persistence::now();
+    let n = |s: &str| RoomNumber::parse(s).expect("demo room numbers are valid");
+    let changes = [
+        (
+            "214",
+            RoomCommand::PlaceBlock(NewBlock {
+                kind: BlockKind::OutOfOrder,
+                from: now,
+                to: now + Duration::days(3),
+                reason: "Bathroom leak, plumber booked".into(),
+                return_status: Some(Cleanliness::Dirty),
+            }),
+        ),
+        (
+            "509",
+            RoomCommand::PlaceBlock(NewBlock {
+                kind: BlockKind::OutOfService,
+                from: now,
+                to: now + Duration::days(1),
+                reason: "TV being replaced".into(),
+                return_status: Some(Cleanliness::Clean),
+            }),
+        ),
+        (
+            "305",
+            RoomCommand::ChangeStatus(StatusChange {
+                hk_occupancy: Some(HkOccupancy::Occupied),
+                service: Some(ServiceFlag::Dnd),
+                ..StatusChange::default()
+            }),
+        ),
+        (
+            "306",
+            RoomCommand::ChangeStatus(StatusChange {
+                hk_occupancy: Some(HkOccupancy::Occupied),
+                service: Some(ServiceFlag::MakeUpRoom),
+                ..StatusChange::default()
+            }),
+        ),
+        (
+            "412",
+            RoomCommand::ChangeStatus(StatusChange {
+                rush: Some(true),
+                ..StatusChange::default()
+            }),
+        ),
+    ];
+    for (number, command) in changes {
+        rooms
+            .room(hotel.id, &n(number))
+            .await?
+            .execute(command, None, agent.clone())
+            .await
+            .with_context(|| format!("demo change to room {number}"))?;
+    }
+    tracing::info!(property = %hotel.id, "seeded the demo hotel: 120 rooms on 6 floors");
+    Ok(true)
+}
+
+/// 6 floors × 20 rooms: queens, kings and twins, suites on the top floor, in a spread of
+/// housekeeping states.
+fn demo_rooms() -> Vec<NewRoom> {
+    let mut rooms = Vec::with_capacity(120);
+    for floor in 1..=6_i16 {
+        for i in 1..=20_i16 {
+            let room_type = match (floor, i) {
+                (6, 1..=6) => "SUITE",
+                (_, 1..=8) => "QUEEN",
+                (_, 9..=16) => "KING",
+                _ => "TWIN",
+            };
+            let cleanliness = match (floor * 31 + i * 7) % 10 {
+                0..=3 => Cleanliness::Inspected,
+                4 | 5 => Cleanliness::Clean,
+                9 => Cleanliness::Pickup,
+                _ => Cleanliness::Dirty,
+            };
+            let number = format!("{}{:02}", floor, i);
+            rooms.push(NewRoom {
+                number: RoomNumber::parse(&number).expect("demo room numbers are valid"),
+                floor,
+                room_type: room_type.into(),
+                // 412 gets a rush in the seed, which needs a room that is not ready yet.
+                cleanliness: Some(if number == "412" {
+                    Cleanliness::Dirty
+                } else {
+                    cleanliness
+                }),
+            });
+        }
+    }
+    rooms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_hotel_has_120_rooms_on_6_floors_with_several_types() {
+        let rooms = demo_rooms();
+        assert_eq!(rooms.len(), 120);
+        let floors: std::collections::BTreeSet<_> = rooms.iter().map(|r| r.floor).collect();
+        assert_eq!(floors.len(), 6);
+        let types: std::collections::BTreeSet<_> =
+            rooms.iter().map(|r| r.room_type.as_str()).collect();
+        assert_eq!(types.len(), 4);
+        assert!(rooms.iter().all(|r| r.validate().is_ok()));
+    }
+}

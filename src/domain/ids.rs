@@ -1,0 +1,170 @@
+//! Identifiers and the "who" of every event.
+//!
+//! Ids are newtypes so a room id can never be passed where a property id is expected. Room
+//! numbers are what staff say and type ("101", "12A"), so they are parsed once, here.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh random id.
+            #[must_use]
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+uuid_id!(PropertyId, "A hotel (property) of the deployment.");
+uuid_id!(
+    RoomId,
+    "A room, stable across renumbering; its event stream is `room:<id>`."
+);
+
+impl RoomId {
+    /// The event stream of this room.
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("room:{}", self.0)
+    }
+}
+
+impl PropertyId {
+    /// The event stream of this property.
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("property:{}", self.0)
+    }
+}
+
+/// A room number as staff use it: 1–16 characters, ASCII letters, digits and `-`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomNumber(String);
+
+impl RoomNumber {
+    /// Parses a room number, refusing empty, over-long or odd input (it appears in topics and
+    /// URLs, so `:` and `/` must never be part of it).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 16 {
+            return Err("a room number has 1 to 16 characters".into());
+        }
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err("a room number has only letters, digits and '-'".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomNumber {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RoomNumber> for String {
+    fn from(n: RoomNumber) -> Self {
+        n.0
+    }
+}
+
+impl fmt::Display for RoomNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who caused an event: recorded on every event in the log (`actor_user`).
+///
+/// Until authentication lands, HTTP callers are recorded as `anonymous`; background work and
+/// the demo seed record themselves as `system:<what>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Agent(String);
+
+impl Agent {
+    #[must_use]
+    pub fn system(what: &str) -> Self {
+        Self(format!("system:{what}"))
+    }
+
+    #[must_use]
+    pub fn anonymous() -> Self {
+        Self("anonymous".into())
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds an agent read back from the store.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_numbers_accept_what_staff_type() {
+        for ok in ["101", "12A", "PH-1", " 305 "] {
+            assert!(RoomNumber::parse(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(RoomNumber::parse(" 305 ").unwrap().as_str(), "305");
+    }
+
+    #[test]
+    fn room_numbers_refuse_what_would_break_topics_or_urls() {
+        for bad in ["", "   ", "1:2", "1/2", "12345678901234567", "zwölf"] {
+            assert!(RoomNumber::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn streams_are_named_as_the_design_says() {
+        let id = RoomId(Uuid::nil());
+        assert_eq!(id.stream(), "room:00000000-0000-0000-0000-000000000000");
+    }
+}

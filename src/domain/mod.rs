@@ -1,0 +1,17 @@
+//! Pure domain: the types and state machines of a hotel, with no I/O.
+//!
+//! Everything here is deterministic: commands are decided against a state and the current
+//! time passed in by the caller, and produce events (or a refusal). The actors persist those
+//! events and the projections derived from them; HTTP and WebSocket only translate. Keeping the
+//! rules here is what lets every transition and every refusal be unit-tested beside the code.
+
+pub mod ids;
+pub mod property;
+pub mod room;
+
+pub use ids::{Agent, PropertyId, RoomId, RoomNumber};
+pub use property::Property;
+pub use room::{
+    Block, BlockKind, Cleanliness, Discrepancy, FoOccupancy, HkOccupancy, NewBlock, NewRoom, Room,
+    RoomCommand, RoomEvent, RoomRefusal, ServiceFlag, StatusChange,
+};

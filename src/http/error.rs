@@ -1,0 +1,172 @@
+//! The one API error type and the one place it becomes an HTTP response.
+//!
+//! Bodies are `{"error":{"code":"snake_case","message":"…"}}` with stable codes. Causes of
+//! 5xx answers are logged here and never sent: a client learns that something failed on our
+//! side, not what our database said.
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    error::{JsonPayloadError, PathError, QueryPayloadError},
+    http::StatusCode,
+};
+use serde_json::json;
+
+use crate::{actors::CommandError, persistence::StoreError};
+
+/// Every error an HTTP handler can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed input: unparsable JSON, wrong types, unknown fields. 400.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// Unknown resource (or one the caller may not know exists). 404.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// A state conflict: version mismatch, uniqueness, lost races. 409.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Well-formed but refused by a domain rule. 422.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// The store (or the bus) is away. 503.
+    #[error("service unavailable")]
+    Unavailable(String),
+    /// A bug. 500, logged with its cause.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code: "bad_request",
+            message: message.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. } => code,
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            Self::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "answering 503");
+                "the service is temporarily unavailable; retry shortly".to_owned()
+            }
+            Self::Internal(cause) => {
+                tracing::error!(cause = ?cause, "answering 500");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unavailable(_)) {
+            resp.insert_header(("Retry-After", "1"));
+        }
+        resp.json(json!({ "error": { "code": self.code(), "message": message } }))
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::PropertyNotFound => Self::NotFound {
+                code: "property_not_found",
+                message: "no such property".into(),
+            },
+            CommandError::RoomNotFound => Self::NotFound {
+                code: "room_not_found",
+                message: "no such room in this property".into(),
+            },
+            CommandError::Refused(r) => Self::Unprocessable {
+                code: r.code(),
+                message: r.to_string(),
+            },
+            CommandError::Invalid(message) => Self::Unprocessable {
+                code: "validation_failed",
+                message,
+            },
+            e @ CommandError::VersionMismatch { .. } => Self::Conflict {
+                code: "version_mismatch",
+                message: e.to_string(),
+            },
+            CommandError::Conflict { code, message } => Self::Conflict { code, message },
+            e @ CommandError::Contention => Self::Conflict {
+                code: "contention",
+                message: e.to_string(),
+            },
+            CommandError::Unavailable(why) => Self::Unavailable(why),
+            CommandError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        CommandError::from(e).into()
+    }
+}
+
+/// actix-web's JSON extractor errors, as our 400s.
+pub fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::ContentType => ApiError::BadRequest {
+            code: "unsupported_content_type",
+            message: "send the body as application/json".into(),
+        },
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::BadRequest {
+                code: "body_too_large",
+                message: "the request body is too large".into(),
+            }
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::BadRequest {
+            code: "invalid_body",
+            message: e.to_string(),
+        },
+        _ => ApiError::BadRequest {
+            code: "malformed_json",
+            message: "the request body is not valid JSON".into(),
+        },
+    };
+    api.into()
+}
+
+/// Path segments that do not parse (e.g. a property id that is not a uuid) name nothing.
+pub fn path_error(_err: PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::NotFound {
+        code: "not_found",
+        message: "no such resource".into(),
+    }
+    .into()
+}
+
+pub fn query_error(err: QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest {
+        code: "invalid_query",
+        message: err.to_string(),
+    }
+    .into()
+}

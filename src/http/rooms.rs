@@ -1,0 +1,213 @@
+//! Room routes: create, the board, one room, status changes and blocks.
+//!
+//! Every mutating route accepts an optional `expected_version` (409 `version_mismatch` when
+//! the room moved on) and answers the room after the change, with its new `version`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::{
+    actors::CommandError,
+    domain::{
+        Agent, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, PropertyId, RoomCommand,
+        RoomNumber, ServiceFlag, StatusChange,
+    },
+    persistence,
+    state::AppState,
+    views::RoomView,
+};
+
+/// `{pid}/rooms/{number}`: a number that cannot exist is simply not found.
+fn room_path(path: (PropertyId, String)) -> Result<(PropertyId, RoomNumber), ApiError> {
+    let number = RoomNumber::parse(&path.1).map_err(|_| CommandError::RoomNotFound)?;
+    Ok((path.0, number))
+}
+
+/// `POST …/rooms`: one room (an object), or many (an array, or `{"rooms": [...]}`).
+pub async fn create(
+    state: web::Data<AppState>,
+    pid: web::Path<PropertyId>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let specs: Vec<NewRoom> = match body {
+        Value::Array(_) => serde_json::from_value(body),
+        Value::Object(ref o) if o.contains_key("rooms") => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Many {
+                rooms: Vec<NewRoom>,
+            }
+            serde_json::from_value::<Many>(body).map(|m| m.rooms)
+        }
+        Value::Object(_) => serde_json::from_value(body).map(|one| vec![one]),
+        _ => {
+            return Err(ApiError::bad_request(
+                "send a room object or an array of rooms",
+            ));
+        }
+    }
+    .map_err(|e| ApiError::BadRequest {
+        code: "invalid_body",
+        message: e.to_string(),
+    })?;
+    let rooms = state
+        .rooms
+        .create_rooms(*pid, specs, &Agent::anonymous())
+        .await?;
+    let views: Vec<_> = rooms.iter().map(RoomView::of).collect();
+    Ok(HttpResponse::Created().json(json!({ "rooms": views })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardFilter {
+    floor: Option<i16>,
+    cleanliness: Option<Cleanliness>,
+    room_type: Option<String>,
+}
+
+/// `GET …/rooms`: the room board, optionally filtered.
+pub async fn board(
+    state: web::Data<AppState>,
+    pid: web::Path<PropertyId>,
+    filter: web::Query<BoardFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let pid = *pid;
+    if state.store.property(pid).await?.is_none() {
+        return Err(CommandError::PropertyNotFound.into());
+    }
+    let rooms = state.store.rooms(pid).await?;
+    let views: Vec<_> = rooms
+        .iter()
+        .filter(|r| filter.floor.is_none_or(|f| r.floor == f))
+        .filter(|r| filter.cleanliness.is_none_or(|c| r.cleanliness == c))
+        .filter(|r| filter.room_type.as_ref().is_none_or(|t| &r.room_type == t))
+        .map(RoomView::of)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "property_id": pid, "rooms": views })))
+}
+
+/// `GET …/rooms/{number}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<(PropertyId, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (pid, number) = room_path(path.into_inner())?;
+    let room = state
+        .store
+        .room(pid, &number)
+        .await?
+        .ok_or(CommandError::RoomNotFound)?;
+    Ok(HttpResponse::Ok().json(RoomView::of(&room)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    cleanliness: Option<Cleanliness>,
+    hk_occupancy: Option<HkOccupancy>,
+    service: Option<ServiceFlag>,
+    rush: Option<bool>,
+    expected_version: Option<u64>,
+}
+
+/// `POST …/rooms/{number}/status`: change one or more facets at once, all or nothing.
+pub async fn change_status(
+    state: web::Data<AppState>,
+    path: web::Path<(PropertyId, String)>,
+    body: web::Json<StatusBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let command = RoomCommand::ChangeStatus(StatusChange {
+        cleanliness: b.cleanliness,
+        hk_occupancy: b.hk_occupancy,
+        service: b.service,
+        rush: b.rush,
+    });
+    execute(&state, path.into_inner(), command, b.expected_version)
+        .await
+        .map(|room| HttpResponse::Ok().json(room))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockBody {
+    kind: BlockKind,
+    /// Defaults to now.
+    from: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+    reason: String,
+    return_status: Option<Cleanliness>,
+    expected_version: Option<u64>,
+}
+
+/// `POST …/rooms/{number}/blocks`: take the room out of order or out of service.
+pub async fn place_block(
+    state: web::Data<AppState>,
+    path: web::Path<(PropertyId, String)>,
+    body: web::Json<BlockBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let command = RoomCommand::PlaceBlock(NewBlock {
+        kind: b.kind,
+        from: b.from.unwrap_or_else(persistence::now),
+        to: b.to,
+        reason: b.reason,
+        return_status: b.return_status,
+    });
+    execute(&state, path.into_inner(), command, b.expected_version)
+        .await
+        .map(|room| HttpResponse::Created().json(room))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    return_status: Option<Cleanliness>,
+    expected_version: Option<u64>,
+}
+
+/// `POST …/rooms/{number}/blocks/release`: end the block; the room takes its return status.
+pub async fn release_block(
+    state: web::Data<AppState>,
+    path: web::Path<(PropertyId, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // The body is optional; when present it must be valid (a typo is never ignored).
+    let b: ReleaseBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ReleaseBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: if e.is_data() {
+                "invalid_body"
+            } else {
+                "malformed_json"
+            },
+            message: e.to_string(),
+        })?
+    };
+    let command = RoomCommand::ReleaseBlock {
+        return_status: b.return_status,
+    };
+    execute(&state, path.into_inner(), command, b.expected_version)
+        .await
+        .map(|room| HttpResponse::Ok().json(room))
+}
+
+async fn execute(
+    state: &AppState,
+    path: (PropertyId, String),
+    command: RoomCommand,
+    expected_version: Option<u64>,
+) -> Result<Value, ApiError> {
+    let (pid, number) = room_path(path)?;
+    let handle = state.rooms.room(pid, &number).await?;
+    let room = handle
+        .execute(command, expected_version, Agent::anonymous())
+        .await?;
+    Ok(serde_json::to_value(RoomView::of(&room)).unwrap_or_default())
+}

@@ -1,0 +1,24 @@
+//! Forward-only migrations, embedded in the binary and applied at start.
+//!
+//! Never edit a migration that has shipped: add a new one. Each backend has its own set
+//! because the dialects differ (jsonb, timestamptz, exclusion constraints), but the same
+//! numbers describe the same change in both.
+
+/// One migration step.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "events, properties, rooms",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "events, properties, rooms",
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];

@@ -1,0 +1,135 @@
+//! Durable state: the append-only event log and the projections written beside it.
+//!
+//! [`Store`] is the one interface the rest of the crate sees. A command's events and the
+//! projections they produce go through [`Store::commit`] in **one transaction**, so a query
+//! never reads a state the log does not explain. `UNIQUE(stream, seq)` on the log is the
+//! optimistic-concurrency fence between nodes: losing that race is [`StoreError::Conflict`],
+//! which the actor answers by reloading and re-validating.
+//!
+//! Two backends pass the same contract tests (`tests/api/store_contract.rs`):
+//! [`postgres::PgStore`] for real deployments and [`sqlite::SqliteStore`], the embedded
+//! single-node default. SQL lives in this module only.
+
+pub mod migrations;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{
+    config::DatabaseConfig,
+    domain::{Agent, Property, PropertyId, Room, RoomId, RoomNumber},
+};
+
+/// An event to append. `seq` is the position in `stream`, starting at 1, without gaps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub stream: String,
+    pub seq: u64,
+    /// The property the stream belongs to, for the audit trail.
+    pub property_id: Option<PropertyId>,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub actor: Agent,
+    pub at: DateTime<Utc>,
+}
+
+/// An event read back from the log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub stream: String,
+    pub seq: u64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A projection write that belongs to the same transaction as the events.
+#[derive(Clone, Debug)]
+pub enum Projection {
+    /// A new property (fails on a duplicate id).
+    InsertProperty(Property),
+    /// A room's full state after the events (insert or replace by id). A new room whose
+    /// number is taken in its property fails with the `rooms_property_number_key` constraint.
+    UpsertRoom(Room),
+}
+
+/// What can go wrong in the store, sorted by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `(stream, seq)` already exists: another writer got there first. Reload and retry.
+    #[error("another writer appended to the stream first")]
+    Conflict,
+    /// Another constraint refused the write (named as in the migrations).
+    #[error("constraint {0} refused the write")]
+    Constraint(String),
+    /// The store cannot be reached (pool exhausted, connection refused, disk I/O): 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data. Logged, never shown to clients.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// The durable store. See the module docs for the transaction rule.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `postgres` or `sqlite`, for logs and `/ready`.
+    fn backend(&self) -> &'static str;
+
+    /// Appends `events` and writes `projections` in one transaction: all or nothing.
+    async fn commit(
+        &self,
+        events: Vec<NewEvent>,
+        projections: Vec<Projection>,
+    ) -> Result<(), StoreError>;
+
+    async fn property(&self, id: PropertyId) -> Result<Option<Property>, StoreError>;
+
+    /// All properties, oldest first.
+    async fn properties(&self) -> Result<Vec<Property>, StoreError>;
+
+    /// The room board: every room of a property, by floor and number.
+    async fn rooms(&self, property: PropertyId) -> Result<Vec<Room>, StoreError>;
+
+    async fn room(
+        &self,
+        property: PropertyId,
+        number: &RoomNumber,
+    ) -> Result<Option<Room>, StoreError>;
+
+    async fn room_by_id(&self, id: RoomId) -> Result<Option<Room>, StoreError>;
+
+    /// Events of `stream` with `seq > after`, in seq order, at most `limit`.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// A cheap round trip, for `/ready`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens (and migrates) the store the configuration names.
+pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config {
+        DatabaseConfig::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path).await?),
+        DatabaseConfig::Postgres { url } => Arc::new(postgres::PgStore::connect(url).await?),
+    })
+}
+
+/// The current time at the precision both backends keep (microseconds), so a state read back
+/// from the store equals the one held in memory.
+#[must_use]
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}

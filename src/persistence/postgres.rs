@@ -1,0 +1,397 @@
+//! The PostgreSQL backend: deadpool-postgres over tokio-postgres.
+//!
+//! Every write is one transaction (events first, then projections). Unique violations on
+//! `events_stream_seq_key` become [`StoreError::Conflict`]; other integrity violations keep
+//! their constraint name; connection and pool failures become [`StoreError::Unavailable`] so
+//! the API answers 503, never 500, while the database is away.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::{NoTls, Row, error::SqlState};
+
+use super::{
+    NewEvent, Projection, Store, StoreError, StoredEvent, migrations,
+    rows::{enum_text, i64_to_seq, seq_to_i64, text_enum},
+};
+use crate::domain::{Property, PropertyId, Room, RoomId, RoomNumber};
+
+/// Pool size per node. Commands are short transactions; more connections than this mostly
+/// add contention on a small database server.
+const POOL_SIZE: usize = 16;
+/// How long a request waits for a connection before the store counts as unavailable.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL store. Cheap to share: the pool is reference-counted.
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects, checks the database answers, and applies pending migrations.
+    pub async fn connect(url: &SecretString) -> anyhow::Result<Self> {
+        // The parse error never contains the URL itself, so it is safe to report.
+        let mut pg: tokio_postgres::Config = url
+            .expose_secret()
+            .parse()
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        pg.connect_timeout(POOL_TIMEOUT);
+        if pg.get_application_name().is_none() {
+            pg.application_name("bellhop");
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                // Fast: no clean-up query per checkout. We hold no session state (no advisory
+                // session locks, no temp tables), so there is nothing to clean.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .context("building the PostgreSQL pool")?;
+        let store = Self { pool };
+        store
+            .migrate()
+            .await
+            .context("applying PostgreSQL migrations")?;
+        Ok(store)
+    }
+
+    /// Applies missing migrations under a transaction-scoped advisory lock, so several nodes
+    /// starting at once do not race each other.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock(7402010001)", &[])
+            .await
+            .map_err(pg_error)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    bigint      PRIMARY KEY,
+                name       text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .await
+        .map_err(pg_error)?;
+        let applied: Vec<i64> = tx
+            .query("SELECT version FROM schema_migrations", &[])
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for m in migrations::POSTGRES {
+            if applied.contains(&m.version) {
+                continue;
+            }
+            tracing::info!(version = m.version, name = m.name, "applying migration");
+            tx.batch_execute(m.sql).await.map_err(pg_error)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&m.version, &m.name],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+fn pool_error(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => pg_error(e),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION && db.constraint() == Some("events_stream_seq_key") {
+            return StoreError::Conflict;
+        }
+        // Class 23: integrity constraint violations (unique, foreign key, check, exclusion).
+        if code.code().starts_with("23") {
+            return StoreError::Constraint(
+                db.constraint()
+                    .map_or_else(|| code.code().to_owned(), str::to_owned),
+            );
+        }
+        // Class 08 (connection), 53 (resources), 57 (operator intervention, e.g. shutdown).
+        if ["08", "53", "57"]
+            .iter()
+            .any(|c| code.code().starts_with(c))
+        {
+            return StoreError::Unavailable(db.message().to_owned());
+        }
+        return StoreError::Other(anyhow::Error::new(e));
+    }
+    // No server error: the connection itself failed or closed.
+    StoreError::Unavailable(e.to_string())
+}
+
+fn room_from_row(row: &Row) -> Result<Room, StoreError> {
+    let block: Option<serde_json::Value> = row.get("block");
+    Ok(Room {
+        id: RoomId(row.get("id")),
+        property_id: PropertyId(row.get("property_id")),
+        number: RoomNumber::parse(row.get("number"))
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad room number in store: {e}")))?,
+        floor: row.get("floor"),
+        room_type: row.get("room_type"),
+        cleanliness: text_enum("cleanliness", row.get("cleanliness"))?,
+        hk_occupancy: text_enum("hk_occupancy", row.get("hk_occupancy"))?,
+        fo_occupancy: text_enum("fo_occupancy", row.get("fo_occupancy"))?,
+        service: text_enum("service", row.get("service"))?,
+        rush: row.get("rush"),
+        block: block
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad block in store: {e}")))?,
+        version: i64_to_seq(row.get("version"))?,
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn property_from_row(row: &Row) -> Property {
+    Property {
+        id: PropertyId(row.get("id")),
+        name: row.get("name"),
+        timezone: row.get("timezone"),
+        created_at: row.get("created_at"),
+    }
+}
+
+const ROOM_COLUMNS: &str = "id, property_id, number, floor, room_type, cleanliness, \
+    hk_occupancy, fo_occupancy, service, rush, block, version, updated_at";
+
+async fn upsert_room(
+    tx: &deadpool_postgres::Transaction<'_>,
+    room: &Room,
+) -> Result<(), StoreError> {
+    let block = room
+        .block
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| StoreError::Other(e.into()))?;
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO rooms (id, property_id, number, floor, room_type, cleanliness,
+                 hk_occupancy, fo_occupancy, service, rush, block, version, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (id) DO UPDATE SET
+                 number = EXCLUDED.number, floor = EXCLUDED.floor,
+                 room_type = EXCLUDED.room_type, cleanliness = EXCLUDED.cleanliness,
+                 hk_occupancy = EXCLUDED.hk_occupancy, fo_occupancy = EXCLUDED.fo_occupancy,
+                 service = EXCLUDED.service, rush = EXCLUDED.rush, block = EXCLUDED.block,
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             -- The event insert already fenced this write; this guard makes a stale
+             -- projection write impossible even if a caller skipped the events.
+             WHERE rooms.version < EXCLUDED.version",
+        )
+        .await
+        .map_err(pg_error)?;
+    let written = tx
+        .execute(
+            &stmt,
+            &[
+                &room.id.0,
+                &room.property_id.0,
+                &room.number.as_str(),
+                &room.floor,
+                &room.room_type,
+                &enum_text(&room.cleanliness),
+                &enum_text(&room.hk_occupancy),
+                &enum_text(&room.fo_occupancy),
+                &enum_text(&room.service),
+                &room.rush,
+                &block,
+                &seq_to_i64(room.version)?,
+                &room.updated_at,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    if written == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn commit(
+        &self,
+        events: Vec<NewEvent>,
+        projections: Vec<Projection>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO events (stream, seq, property_id, kind, payload, actor_user, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await
+            .map_err(pg_error)?;
+        for e in &events {
+            tx.execute(
+                &insert,
+                &[
+                    &e.stream,
+                    &seq_to_i64(e.seq)?,
+                    &e.property_id.map(|p| p.0),
+                    &e.kind,
+                    &e.payload,
+                    &e.actor.as_str(),
+                    &e.at,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        for p in &projections {
+            match p {
+                Projection::InsertProperty(prop) => {
+                    tx.execute(
+                        "INSERT INTO properties (id, name, timezone, created_at)
+                         VALUES ($1, $2, $3, $4)",
+                        &[&prop.id.0, &prop.name, &prop.timezone, &prop.created_at],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
+                Projection::UpsertRoom(room) => upsert_room(&tx, room).await?,
+            }
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn property(&self, id: PropertyId) -> Result<Option<Property>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, name, timezone, created_at FROM properties WHERE id = $1",
+                &[&id.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.as_ref().map(property_from_row))
+    }
+
+    async fn properties(&self) -> Result<Vec<Property>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, timezone, created_at FROM properties ORDER BY created_at, id",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(property_from_row).collect())
+    }
+
+    async fn rooms(&self, property: PropertyId) -> Result<Vec<Room>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {ROOM_COLUMNS} FROM rooms WHERE property_id = $1
+                 ORDER BY floor, length(number), number"
+            ))
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(&stmt, &[&property.0])
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(room_from_row).collect()
+    }
+
+    async fn room(
+        &self,
+        property: PropertyId,
+        number: &RoomNumber,
+    ) -> Result<Option<Room>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {ROOM_COLUMNS} FROM rooms WHERE property_id = $1 AND number = $2"
+            ))
+            .await
+            .map_err(pg_error)?;
+        let row = client
+            .query_opt(&stmt, &[&property.0, &number.as_str()])
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(room_from_row).transpose()
+    }
+
+    async fn room_by_id(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1"))
+            .await
+            .map_err(pg_error)?;
+        let row = client.query_opt(&stmt, &[&id.0]).await.map_err(pg_error)?;
+        row.as_ref().map(room_from_row).transpose()
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT stream, seq, kind, payload, actor_user, at FROM events
+                 WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&stream, &seq_to_i64(after)?, &limit],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    stream: r.get("stream"),
+                    seq: i64_to_seq(r.get("seq"))?,
+                    kind: r.get("kind"),
+                    payload: r.get("payload"),
+                    actor: r.get("actor_user"),
+                    at: r.get("at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(pg_error)?;
+        Ok(())
+    }
+}

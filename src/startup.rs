@@ -1,0 +1,204 @@
+//! [`Application`]: builds a node from a [`Config`] and runs it until stopped.
+//!
+//! `main` and every test use the same three steps — `build`, `port`, `run_until_stopped` —
+//! so tests exercise the real server on port 0.
+//!
+//! Shutdown is graceful: sessions are told first (they close with 1001 "going away"), then
+//! the HTTP server stops accepting and waits for in-flight requests — including commands
+//! waiting on their commit — then every actor finishes what is queued to it, and only then
+//! does the store go away.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Service as _, web};
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+
+use crate::{
+    actors::RoomRegistry,
+    config::Config,
+    demo, http,
+    metrics::Metrics,
+    persistence,
+    state::{AppState, Pulse},
+    ws::{
+        bus::{Bus, LocalBus},
+        hub::Hub,
+    },
+};
+
+/// A built, not yet running, node.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+    pulse: watch::Sender<Pulse>,
+    stop: Arc<Notify>,
+    ping_interval: Duration,
+}
+
+/// Asks a running [`Application`] to shut down gracefully. Cloneable.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<Notify>);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        // `notify_one` keeps a permit if nobody waits yet, so an early call is not lost.
+        self.0.notify_one();
+    }
+}
+
+impl Application {
+    /// Opens the store (applying migrations), starts the actor registry, seeds the demo hotel
+    /// if asked, and binds the listener. Must run inside an actix System (`#[actix_web::main]`
+    /// or `#[actix_web::test]`).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = persistence::open(&config.database).await?;
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub)));
+        let rooms = RoomRegistry::start(
+            Arc::clone(&store),
+            Arc::clone(&bus),
+            Arc::clone(&metrics),
+            config.actors.clone(),
+        );
+        if config.demo {
+            demo::seed_if_empty(store.as_ref(), &rooms)
+                .await
+                .context("seeding the demo hotel")?;
+        }
+        let (pulse, pulse_rx) = watch::channel(Pulse::default());
+        let state = web::Data::new(AppState {
+            store,
+            bus,
+            hub,
+            rooms,
+            metrics,
+            ws: config.ws.clone(),
+            pulse: pulse_rx,
+        });
+
+        let listener =
+            TcpListener::bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            let metrics = Arc::clone(&data.metrics);
+            App::new()
+                .app_data(data.clone())
+                .wrap_fn(move |req, srv| {
+                    let metrics = Arc::clone(&metrics);
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        metrics.record_http_status(res.status().as_u16());
+                        Ok(res)
+                    }
+                })
+                .configure(http::configure)
+        })
+        .workers(config.http_workers)
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .listen(listener)?
+        .run();
+
+        tracing::info!(
+            %addr,
+            store = state.store.backend(),
+            bus = state.bus.name(),
+            "bellhop listening"
+        );
+        if let Ok(properties) = state.store.properties().await {
+            for p in properties.iter().take(3) {
+                tracing::info!(
+                    "property {:?}: board at http://{addr}/api/v1/properties/{}/rooms, live on \
+                     ws://{addr}/ws with {{\"op\":\"subscribe\",\"topic\":\"rooms:{}\"}}",
+                    p.name,
+                    p.id,
+                    p.id
+                );
+            }
+        }
+        Ok(Self {
+            port: addr.port(),
+            server,
+            state,
+            pulse,
+            stop: Arc::new(Notify::new()),
+            ping_interval: config.ws.ping_interval,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    #[must_use]
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(Arc::clone(&self.stop))
+    }
+
+    /// Serves until SIGINT/SIGTERM or a [`ShutdownHandle`], then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            state,
+            pulse,
+            stop,
+            ping_interval,
+            ..
+        } = self;
+        let pulse = Arc::new(pulse);
+        let ticker = actix_rt::spawn(heartbeat(Arc::clone(&pulse), ping_interval));
+        let server_handle = server.handle();
+        tokio::pin!(server);
+        let result = tokio::select! {
+            res = &mut server => res.context("HTTP server failed"),
+            why = stop_requested(&stop) => {
+                tracing::info!(reason = why, "shutting down");
+                // 1. Sessions close with "going away"; clients reconnect elsewhere.
+                pulse.send_modify(|p| p.shutting_down = true);
+                // 2. Stop accepting; wait for in-flight requests (and their commits).
+                server_handle.stop(true).await;
+                (&mut server).await.context("HTTP server failed while stopping")
+            }
+        };
+        ticker.abort();
+        // 3. Every actor handles what is queued to it, then stops.
+        state.rooms.shutdown().await;
+        tracing::info!("bellhop stopped");
+        result
+    }
+}
+
+/// One timer for the whole node: every tick, each session pings its client (or closes it if
+/// it has been silent too long).
+async fn heartbeat(pulse: Arc<watch::Sender<Pulse>>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        pulse.send_modify(|p| p.tick += 1);
+    }
+}
+
+async fn stop_requested(stop: &Notify) -> &'static str {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupt",
+        () = terminate => "terminate",
+        () = stop.notified() => "requested",
+    }
+}

@@ -1,0 +1,7 @@
+//! Real time: the WebSocket protocol and sessions, the per-node hub, and the bus between
+//! nodes (DESIGN §4).
+
+pub mod bus;
+pub mod hub;
+pub mod protocol;
+pub mod session;

@@ -1,0 +1,244 @@
+//! The WebSocket protocol of DESIGN §4: JSON text frames, client ops and server frames.
+//!
+//! Parsing is strict (unknown ops and fields are errors the client hears about) and every
+//! server frame is built here, so the wire format lives in one file.
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{PropertyId, RoomNumber};
+
+/// A topic a session can subscribe to. Other names from DESIGN §4 (reservations, tasks,
+/// chat, …) arrive with their features; until then they answer `unknown_topic`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// `rooms:<pid>`: the room board of a property.
+    Rooms(PropertyId),
+    /// `room:<pid>:<number>`: one room.
+    Room(PropertyId, RoomNumber),
+}
+
+impl Topic {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = s.splitn(3, ':');
+        let kind = parts.next().unwrap_or_default();
+        let pid = parts.next();
+        let rest = parts.next();
+        let parse_pid = |p: Option<&str>| -> Result<PropertyId, String> {
+            p.and_then(|p| p.parse().ok())
+                .ok_or_else(|| format!("topic {s:?}: expected a property id after '{kind}:'"))
+        };
+        match (kind, rest) {
+            ("rooms", None) => Ok(Self::Rooms(parse_pid(pid)?)),
+            ("room", Some(number)) => Ok(Self::Room(
+                parse_pid(pid)?,
+                RoomNumber::parse(number).map_err(|e| format!("topic {s:?}: {e}"))?,
+            )),
+            _ => Err(format!("unknown topic {s:?}")),
+        }
+    }
+
+    /// The canonical name (what the hub and the bus key on).
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self {
+            Self::Rooms(pid) => rooms_topic(*pid),
+            Self::Room(pid, n) => room_topic(*pid, n),
+        }
+    }
+}
+
+#[must_use]
+pub fn rooms_topic(pid: PropertyId) -> String {
+    format!("rooms:{pid}")
+}
+
+#[must_use]
+pub fn room_topic(pid: PropertyId, number: &RoomNumber) -> String {
+    format!("room:{pid}:{number}")
+}
+
+/// What a client may send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    Subscribe {
+        topic: String,
+        #[serde(default)]
+        id: Option<Value>,
+        /// For state topics the snapshot is the recovery, so `since` is accepted and the
+        /// answer is always a fresh snapshot with versions (never a partial replay).
+        #[serde(default)]
+        since: Option<Value>,
+    },
+    Unsubscribe {
+        topic: String,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    Ping {
+        #[serde(default)]
+        id: Option<Value>,
+    },
+}
+
+/// Pulls `id` out of a frame that failed to parse, so the error can still be correlated.
+#[must_use]
+pub fn salvage_id(text: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+}
+
+#[derive(Serialize)]
+struct Subscribed<'a> {
+    r#type: &'static str,
+    topic: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+    snapshot: &'a Value,
+}
+
+#[derive(Serialize)]
+struct Ack<'a> {
+    r#type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct ErrorFrame<'a> {
+    r#type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+    code: &'a str,
+    message: &'a str,
+}
+
+/// One event of a stream, as sent on a topic. `state` is the entity after this event, whose
+/// `version` equals `seq`.
+#[derive(Serialize)]
+pub struct EventFrame<'a> {
+    pub r#type: &'static str,
+    pub topic: &'a str,
+    pub stream: &'a str,
+    pub seq: u64,
+    pub event: &'a Value,
+    pub state: &'a Value,
+}
+
+fn encode(v: &impl Serialize) -> ByteString {
+    // Serializing these plain structs cannot fail (no maps with non-string keys).
+    ByteString::from(serde_json::to_string(v).unwrap_or_default())
+}
+
+#[must_use]
+pub fn subscribed(topic: &str, id: Option<&Value>, snapshot: &Value) -> ByteString {
+    encode(&Subscribed {
+        r#type: "subscribed",
+        topic,
+        id,
+        snapshot,
+    })
+}
+
+#[must_use]
+pub fn unsubscribed(topic: &str, id: Option<&Value>) -> ByteString {
+    encode(&Ack {
+        r#type: "unsubscribed",
+        topic: Some(topic),
+        id,
+    })
+}
+
+#[must_use]
+pub fn pong(id: Option<&Value>) -> ByteString {
+    encode(&Ack {
+        r#type: "pong",
+        topic: None,
+        id,
+    })
+}
+
+#[must_use]
+pub fn error(id: Option<&Value>, code: &str, message: &str) -> ByteString {
+    encode(&ErrorFrame {
+        r#type: "error",
+        id,
+        code,
+        message,
+    })
+}
+
+#[must_use]
+pub fn event(frame: &EventFrame<'_>) -> ByteString {
+    encode(frame)
+}
+
+/// Close codes this server uses (documented in the README).
+pub mod close {
+    /// The session fell behind its outbound queue cap: reconnect and resubscribe.
+    pub const SLOW_CONSUMER: u16 = 4001;
+    /// Nothing (not even a pong) arrived within the client timeout.
+    pub const IDLE_TIMEOUT: u16 = 4002;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_parse_and_print_canonically() {
+        let pid = PropertyId::new();
+        let t = Topic::parse(&format!("rooms:{pid}")).unwrap();
+        assert_eq!(t, Topic::Rooms(pid));
+        assert_eq!(t.name(), format!("rooms:{pid}"));
+        let t = Topic::parse(&format!("room:{pid}:101")).unwrap();
+        assert_eq!(t.name(), format!("room:{pid}:101"));
+    }
+
+    #[test]
+    fn bad_topics_are_refused() {
+        let pid = PropertyId::new();
+        for bad in [
+            "rooms".to_owned(),
+            "rooms:not-a-uuid".to_owned(),
+            format!("rooms:{pid}:extra"),
+            format!("room:{pid}"),
+            format!("room:{pid}:1:2"),
+            format!("chat:{pid}"),
+            String::new(),
+        ] {
+            assert!(Topic::parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_frames_parse_strictly() {
+        let f: ClientFrame =
+            serde_json::from_str(r#"{"op":"subscribe","topic":"rooms:x","id":7}"#).unwrap();
+        assert!(matches!(f, ClientFrame::Subscribe { id: Some(_), .. }));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"op":"dance"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"op":"ping","x":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"topic":"rooms:x"}"#).is_err());
+        assert_eq!(
+            salvage_id(r#"{"op":"dance","id":"k1"}"#),
+            Some(Value::from("k1"))
+        );
+    }
+
+    #[test]
+    fn frames_have_the_documented_shape() {
+        let e: Value =
+            serde_json::from_str(&error(Some(&Value::from(3)), "bad_request", "no")).unwrap();
+        assert_eq!(
+            e,
+            serde_json::json!({"type":"error","id":3,"code":"bad_request","message":"no"})
+        );
+        let p: Value = serde_json::from_str(&pong(None)).unwrap();
+        assert_eq!(p, serde_json::json!({"type":"pong"}));
+    }
+}
