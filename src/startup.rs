@@ -162,9 +162,10 @@ impl Application {
                 tracing::info!(reason = why, "shutting down");
                 // 1. Sessions close with "going away"; clients reconnect elsewhere.
                 pulse.send_modify(|p| p.shutting_down = true);
-                // 2. Stop accepting; wait for in-flight requests (and their commits).
-                server_handle.stop(true).await;
-                (&mut server).await.context("HTTP server failed while stopping")
+                // 2. Stop accepting; wait for in-flight requests (and their commits). The
+                //    server future itself processes the stop command, so poll both.
+                let ((), res) = tokio::join!(server_handle.stop(true), &mut server);
+                res.context("HTTP server failed while stopping")
             }
         };
         ticker.abort();

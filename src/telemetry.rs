@@ -11,3 +11,10 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// For tests: logs only when `TEST_LOG` is set, so a failing test can be rerun with logs.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        init();
+    }
+}

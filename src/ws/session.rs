@@ -33,6 +33,9 @@ use crate::{metrics::Metrics, persistence::StoreError, state::AppState, views::R
 /// bounds how long the check's memory is kept.
 const SNAPSHOT_OVERLAP: Duration = Duration::from_secs(5);
 
+/// How long a close frame may wait behind unread frames.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
 /// `GET /ws`: upgrades the connection and spawns the session task on this worker.
 pub async fn connect(
     req: HttpRequest,
@@ -104,11 +107,7 @@ impl Session {
         let end = loop {
             tokio::select! {
                 biased;
-                () = kick.notified() => {
-                    Metrics::inc(&metrics.ws_slow_consumer_disconnects);
-                    tracing::info!(session = self.id, "closing a slow consumer");
-                    break End::Close(reason(close::SLOW_CONSUMER, "slow consumer, reconnect"));
-                }
+                () = kick.notified() => break self.slow_consumer(),
                 changed = pulse.changed() => {
                     let p = *pulse.borrow_and_update();
                     if changed.is_err() || p.shutting_down {
@@ -120,13 +119,18 @@ impl Session {
                     if self.last_seen.elapsed() > self.state.ws.client_timeout {
                         break End::Close(reason(close::IDLE_TIMEOUT, "no pong: idle timeout"));
                     }
-                    if self.ws.ping(b"").await.is_err() {
-                        break End::Gone;
+                    let ping = tokio::select! {
+                        biased;
+                        () = kick.notified() => Err(self.slow_consumer()),
+                        sent = self.ws.ping(b"") => sent.map_err(|_| End::Gone),
+                    };
+                    if let Err(end) = ping {
+                        break end;
                     }
                 }
                 Some(delivery) = self.queue.recv() => {
-                    if !self.deliver(&delivery).await {
-                        break End::Gone;
+                    if let Err(end) = self.deliver(&delivery).await {
+                        break end;
                     }
                 }
                 msg = stream.next() => match msg {
@@ -164,37 +168,49 @@ impl Session {
             .ws_sessions
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let End::Close(reason) = end {
-            let _ = self.ws.close(Some(reason)).await;
+            // The close frame queues behind what the client has not read yet; give a slow
+            // client a while to take it, then let the connection go without it.
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(reason))).await;
         }
     }
 
-    /// Writes one delivery; false when the connection is gone.
-    async fn deliver(&mut self, d: &Delivery) -> bool {
+    /// Writes one delivery.
+    async fn deliver(&mut self, d: &Delivery) -> Result<(), End> {
         let Some(sub) = self.subs.get_mut(&*d.topic) else {
-            return true; // unsubscribed while it was queued
+            return Ok(()); // unsubscribed while it was queued
         };
         if let Some((since, floor)) = &mut sub.floor {
             if since.elapsed() > SNAPSHOT_OVERLAP {
                 sub.floor = None;
             } else if let Some(&version) = floor.get(&*d.stream) {
                 if d.to_seq <= version {
-                    return true; // already in the snapshot
+                    return Ok(()); // already in the snapshot
                 }
                 // Later batches of this stream are all newer: stop checking it.
                 floor.remove(&*d.stream);
             }
         }
         for frame in &*d.frames {
-            if self.ws.text(frame.clone()).await.is_err() {
-                return false;
-            }
+            self.send(frame.clone()).await?;
             Metrics::inc(&self.state.metrics.ws_frames_sent);
         }
-        true
+        Ok(())
     }
 
+    /// Writes one frame. A write waits while the client does not read; the hub's kick for a
+    /// slow consumer must still get through, so the two race.
     async fn send(&mut self, frame: bytestring::ByteString) -> Result<(), End> {
-        self.ws.text(frame).await.map_err(|_| End::Gone)
+        tokio::select! {
+            biased;
+            () = self.mailbox.kick.notified() => Err(self.slow_consumer()),
+            sent = self.ws.text(frame) => sent.map_err(|_| End::Gone),
+        }
+    }
+
+    fn slow_consumer(&self) -> End {
+        Metrics::inc(&self.state.metrics.ws_slow_consumer_disconnects);
+        tracing::info!(session = self.id, "closing a slow consumer");
+        End::Close(reason(close::SLOW_CONSUMER, "slow consumer, reconnect"))
     }
 
     async fn send_error(&mut self, id: Option<&Value>, code: &str, msg: &str) -> Result<(), End> {

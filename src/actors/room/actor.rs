@@ -132,14 +132,14 @@ async fn decide_and_commit(
 ) -> (Room, Result<Committed, CommandError>) {
     let mut attempt = 0;
     loop {
-        if let Some(expected) = msg.expected_version {
-            if expected != room.version {
-                let actual = room.version;
-                return (
-                    room,
-                    Err(CommandError::VersionMismatch { expected, actual }),
-                );
-            }
+        if let Some(expected) = msg.expected_version
+            && expected != room.version
+        {
+            let actual = room.version;
+            return (
+                room,
+                Err(CommandError::VersionMismatch { expected, actual }),
+            );
         }
         let at = persistence::now();
         let events = match room.decide(&msg.command, at) {
@@ -184,8 +184,11 @@ async fn decide_and_commit(
             }
             Err(StoreError::Conflict) if attempt < max_retries => {
                 // Another node wrote this room first: catch up and judge the command again.
+                // The jittered, growing pause keeps a busy writer on one node from starving
+                // the other node's retries (they would otherwise lose every race).
                 Metrics::inc(&metrics.store_conflicts);
                 attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
                 match store.room_by_id(room.id).await {
                     Ok(Some(latest)) => room = latest,
                     Ok(None) => return (room, Err(CommandError::RoomNotFound)),
@@ -199,6 +202,14 @@ async fn decide_and_commit(
             Err(e) => return (room, Err(e.into())),
         }
     }
+}
+
+/// A random pause in `[0, 2^attempt)` ms, capped at 64 ms.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::BuildHasher as _;
+    let ceiling = 1u64 << attempt.min(6);
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % ceiling;
+    std::time::Duration::from_millis(jitter)
 }
 
 impl Handler<Execute> for RoomActor {

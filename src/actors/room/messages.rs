@@ -33,4 +33,4 @@ pub struct Passivate;
 #[cfg(test)]
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct InjectFault(pub super::Fault);
+pub(crate) struct InjectFault(pub(crate) super::Fault);

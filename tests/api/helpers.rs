@@ -1,0 +1,388 @@
+//! The test harness: a real server on port 0 over a store of its own, real HTTP and
+//! WebSocket clients over TCP.
+//!
+//! PostgreSQL tests each get a fresh database `bellhop_test_<unix time>_<random>`, dropped
+//! when the test ends (pass or fail); databases left behind by a killed run are swept after
+//! two hours. SQLite tests get a file in a temporary directory.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bellhop::{
+    Application, ShutdownHandle,
+    config::{Config, DatabaseConfig},
+};
+use futures_util::{SinkExt as _, StreamExt as _};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, protocol::CloseFrame};
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: `both!(name, |backend| async move { ... });`
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[actix_web::test]
+            async fn sqlite() {
+                ($body)($crate::helpers::Backend::Sqlite).await;
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                ($body)($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+/// The maintenance connection used to create and drop test databases.
+pub fn admin_url() -> String {
+    std::env::var("BELLHOP_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL must be reachable for the tests (scripts/test.sh starts it)");
+    tokio::spawn(conn);
+    client
+}
+
+/// A store of a test's own, removed when dropped.
+pub struct TestDb {
+    pub config: DatabaseConfig,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                Self {
+                    config: DatabaseConfig::Sqlite {
+                        path: dir.path().join("bellhop.db"),
+                    },
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let client = admin_client().await;
+                sweep_stale_databases(&client).await;
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .expect("clock after 1970")
+                    .as_secs();
+                let name = format!(
+                    "bellhop_test_{now}_{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..12]
+                );
+                client
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                Self {
+                    config: DatabaseConfig::Postgres {
+                        url: SecretString::from(with_database(&admin_url(), &name)),
+                    },
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+/// Drops test databases older than two hours (left by a run that was killed).
+async fn sweep_stale_databases(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bellhop_test_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name
+            .strip_prefix("bellhop_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|t| t.parse::<u64>().ok());
+        if created.is_some_and(|t| now.saturating_sub(t) > 7200) {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs outside any runtime we may block: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let client = admin_client().await;
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+    /// Keeps the store alive (and its PostgreSQL database undropped) while the server runs.
+    _db: Arc<TestDb>,
+    shutdown: ShutdownHandle,
+    server: Option<actix_rt::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A server on a fresh store of the given backend.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(Arc::new(TestDb::new(backend).await), |_| {}).await
+}
+
+/// A server on `db` (shared with an earlier server, e.g. to test a restart), with the config
+/// adjusted by `tweak`.
+pub async fn spawn_app_with(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    bellhop::telemetry::init_for_tests();
+    let mut config = Config::for_tests(db.config.clone());
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("build app");
+    let port = app.port();
+    let shutdown = app.shutdown_handle();
+    let server = actix_rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        http: reqwest::Client::new(),
+        _db: db,
+        shutdown,
+        server: Some(server),
+    }
+}
+
+/// A parsed HTTP answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The stable error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<no code>")
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        self.shutdown.shutdown();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET");
+        reply(resp).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        reply(resp).await
+    }
+
+    /// POSTs raw bytes as JSON (for malformed-input tests).
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> Reply {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.address))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        reply(resp).await
+    }
+
+    /// Creates a property and `rooms` (numbers) on floor 1; returns the property id.
+    pub async fn hotel(&self, rooms: &[&str]) -> String {
+        let r = self
+            .post(
+                "/api/v1/properties",
+                &json!({"name": "Test Hotel", "timezone": "Europe/Berlin"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let pid = r.body["id"].as_str().expect("property id").to_owned();
+        if !rooms.is_empty() {
+            let specs: Vec<Value> = rooms
+                .iter()
+                .map(|n| json!({"number": n, "floor": 1, "room_type": "KING"}))
+                .collect();
+            let r = self
+                .post(
+                    &format!("/api/v1/properties/{pid}/rooms"),
+                    &Value::Array(specs),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        pid
+    }
+
+    /// Changes a room's status over HTTP, expecting success; returns the room.
+    pub async fn set_status(&self, pid: &str, number: &str, body: Value) -> Value {
+        let r = self
+            .post(
+                &format!("/api/v1/properties/{pid}/rooms/{number}/status"),
+                &body,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
+    pub async fn ws(&self) -> WsClient {
+        WsClient::connect(self.port).await
+    }
+}
+
+async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply { status, body }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client speaking the Bellhop protocol.
+pub struct WsClient {
+    pub ws: Ws,
+}
+
+/// How long a test waits for a frame that must come.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl WsClient {
+    pub async fn connect(port: u16) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+            .await
+            .expect("websocket connect");
+        Self { ws }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_text(&mut self, s: &str) {
+        self.ws.send(Message::text(s)).await.expect("ws send");
+    }
+
+    /// The next JSON text frame (skipping pings and pongs).
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
+                .await
+                .expect("a frame within the timeout")
+                .expect("stream open")
+                .expect("frame ok");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("JSON frame"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Subscribes and returns the `subscribed` frame.
+    pub async fn subscribe(&mut self, topic: &str) -> Value {
+        self.send(json!({"op": "subscribe", "topic": topic, "id": topic}))
+            .await;
+        let f = self.next_json().await;
+        assert_eq!(f["type"], "subscribed", "{f}");
+        assert_eq!(f["id"], topic);
+        f
+    }
+
+    /// Reads until the server closes; returns the close frame.
+    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            match tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
+                .await
+                .expect("close within the timeout")
+            {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on port 0, real PostgreSQL and SQLite stores, real
+//! HTTP and WebSocket clients. One test binary (faster to link), one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod occ;
+mod restart;
+mod rooms_http;
+mod store_contract;
+mod ws;
