@@ -115,10 +115,10 @@ impl PgStore {
 }
 
 fn pool_error(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Backend(e) => pg_error(e),
-        other => StoreError::Unavailable(other.to_string()),
-    }
+    // Whatever stops the pool from handing out a connection (timeouts, refused or failed
+    // connects, even a server error such as "database does not accept connections") means
+    // the store is away for now: 503, not 500.
+    StoreError::Unavailable(e.to_string())
 }
 
 fn pg_error(e: tokio_postgres::Error) -> StoreError {

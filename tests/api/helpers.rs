@@ -149,6 +149,22 @@ async fn sweep_stale_databases(client: &tokio_postgres::Client) {
     }
 }
 
+impl TestDb {
+    /// The PostgreSQL database name (None for SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        self.pg_name.as_deref()
+    }
+
+    /// Runs SQL on the maintenance connection (e.g. to take the test database away).
+    pub async fn admin_sql(sql: &str) {
+        admin_client()
+            .await
+            .batch_execute(sql)
+            .await
+            .expect("admin SQL");
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.pg_name.take() else {
@@ -221,6 +237,10 @@ impl Reply {
 }
 
 impl TestApp {
+    pub fn db(&self) -> &TestDb {
+        &self._db
+    }
+
     /// Stops the server gracefully and waits until it has.
     pub async fn stop(mut self) {
         self.shutdown.shutdown();

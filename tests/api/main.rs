@@ -4,6 +4,7 @@
 
 mod helpers;
 mod occ;
+mod outage;
 mod restart;
 mod rooms_http;
 mod store_contract;
