@@ -76,4 +76,12 @@ log "cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 log "cargo test"
-cargo test --locked --all-features
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+set +e
+cargo test --locked --all-features 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$out"
+exit "$status"

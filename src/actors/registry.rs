@@ -23,19 +23,14 @@ use actix_rt::{Arbiter, ArbiterHandle};
 
 use super::{
     CommandError,
-    room::{RoomActor, RoomHandle, messages::Passivate},
+    room::{RoomActor, RoomHandle, messages::Passivate, publication},
 };
 use crate::{
     config::ActorConfig,
     domain::{Agent, NewRoom, PropertyId, Room, RoomId, RoomNumber},
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
-    views::RoomView,
-    ws::{
-        bus::Bus,
-        hub::{Published, PublishedEvent},
-        protocol::{room_topic, rooms_topic},
-    },
+    ws::bus::Bus,
 };
 
 /// Most rooms one request may create.
@@ -224,55 +219,40 @@ impl RoomRegistry {
             return Err(CommandError::PropertyNotFound);
         }
         let at = persistence::now();
-        let mut rooms = Vec::with_capacity(specs.len());
-        let mut events = Vec::with_capacity(specs.len());
-        let mut payloads = Vec::with_capacity(specs.len());
+        let mut created = Vec::with_capacity(specs.len());
+        let mut rows = Vec::with_capacity(specs.len());
         for spec in &specs {
             let (room, event) = Room::create(RoomId::new(), property, spec, at);
-            let payload = serde_json::to_value(&event).unwrap_or_default();
-            events.push(NewEvent {
+            rows.push(NewEvent {
                 stream: room.id.stream(),
                 seq: 1,
                 property_id: Some(property),
                 kind: event.kind().into(),
-                payload: payload.clone(),
+                payload: serde_json::to_value(&event).unwrap_or_default(),
                 actor: agent.clone(),
                 at,
             });
-            payloads.push(payload);
-            rooms.push(room);
+            created.push((room, event));
         }
-        let projections = rooms.iter().cloned().map(Projection::UpsertRoom).collect();
-        store
-            .commit(events, projections)
-            .await
-            .map_err(|e| match e {
-                StoreError::Constraint(c) if c == "rooms_property_number_key" => {
-                    CommandError::Conflict {
-                        code: "room_exists",
-                        message: "a room with one of these numbers exists in the property".into(),
-                    }
+        let projections = created
+            .iter()
+            .map(|(room, _)| Projection::UpsertRoom(room.clone()))
+            .collect();
+        store.commit(rows, projections).await.map_err(|e| match e {
+            StoreError::Constraint(c) if c == "rooms_property_number_key" => {
+                CommandError::Conflict {
+                    code: "room_exists",
+                    message: "a room with one of these numbers exists in the property".into(),
                 }
-                other => other.into(),
-            })?;
-        for (room, mut event) in rooms.iter().zip(payloads) {
-            if let Some(obj) = event.as_object_mut() {
-                obj.insert("actor".into(), agent.as_str().into());
-                obj.insert("at".into(), serde_json::to_value(at).unwrap_or_default());
             }
-            self.inner.bus.publish(Published {
-                topics: vec![rooms_topic(property), room_topic(property, &room.number)],
-                stream: room.id.stream(),
-                from_seq: 1,
-                to_seq: 1,
-                events: vec![PublishedEvent {
-                    seq: 1,
-                    event,
-                    state: RoomView::json(room),
-                }],
-            });
+            other => other.into(),
+        })?;
+        for (room, event) in &created {
+            if let Some(batch) = publication([(1, event, room)], agent, at) {
+                self.inner.bus.publish(batch);
+            }
         }
-        Ok(rooms)
+        Ok(created.into_iter().map(|(room, _)| room).collect())
     }
 
     /// Stops every actor after the commands already queued to it, then the arbiters.

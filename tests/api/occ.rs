@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bellhop::{
-    actors::{CommandError, RoomRegistry, property::create_property},
+    actors::{CommandError, RoomHandle, RoomRegistry, property::create_property},
     config::ActorConfig,
     domain::{
         Agent, Cleanliness, HkOccupancy, NewRoom, PropertyId, RoomCommand, RoomNumber, StatusChange,
@@ -132,9 +132,33 @@ async fn a_stale_node_reloads_revalidates_and_commits_the_next_seq() {
     b.registry.shutdown().await;
 }
 
+const EACH: usize = 40;
+
+/// Sends `EACH` commands through one node, alternating between two values of a facet (so each
+/// is valid whatever the other node did); returns the values that landed, in order.
+async fn flip<T: Copy + std::fmt::Debug>(
+    room: &RoomHandle,
+    node: &str,
+    values: [T; 2],
+    change: impl Fn(T) -> StatusChange,
+) -> Vec<T> {
+    let mut landed = Vec::new();
+    for i in 0..EACH {
+        let to = values[landed.len() % 2];
+        match room
+            .execute(status(change(to)), None, Agent::system(node))
+            .await
+        {
+            Ok(_) => landed.push(to),
+            Err(CommandError::Contention) => {}
+            Err(e) => panic!("node {node}, command {i}: {e:?}"),
+        }
+    }
+    landed
+}
+
 #[actix_web::test]
 async fn concurrent_writers_on_two_nodes_leave_a_gapless_log() {
-    const EACH: usize = 40;
     let db = TestDb::new(Backend::Postgres).await;
     let (a, store) = node(&db).await;
     let (b, _) = node(&db).await;
@@ -146,58 +170,21 @@ async fn concurrent_writers_on_two_nodes_leave_a_gapless_log() {
     // Node A flips cleanliness, node B flips the housekeeping report: every command is valid
     // on any state the other node can produce. Each must land exactly once, or (if it lost
     // the race more often than the retry budget) be answered `Contention` and not land at all.
-    let run_a = async {
-        let mut landed = Vec::new();
-        for i in 0..EACH {
-            let to = if landed.len() % 2 == 0 {
-                Cleanliness::Clean
-            } else {
-                Cleanliness::Dirty
-            };
-            match ra
-                .execute(
-                    status(StatusChange {
-                        cleanliness: Some(to),
-                        ..Default::default()
-                    }),
-                    None,
-                    Agent::system("a"),
-                )
-                .await
-            {
-                Ok(_) => landed.push(to),
-                Err(CommandError::Contention) => {}
-                Err(e) => panic!("node a, command {i}: {e:?}"),
-            }
+    let run_a = flip(&ra, "a", [Cleanliness::Clean, Cleanliness::Dirty], |to| {
+        StatusChange {
+            cleanliness: Some(to),
+            ..Default::default()
         }
-        landed
-    };
-    let run_b = async {
-        let mut landed = Vec::new();
-        for i in 0..EACH {
-            let to = if landed.len() % 2 == 0 {
-                HkOccupancy::Occupied
-            } else {
-                HkOccupancy::Unknown
-            };
-            match rb
-                .execute(
-                    status(StatusChange {
-                        hk_occupancy: Some(to),
-                        ..Default::default()
-                    }),
-                    None,
-                    Agent::system("b"),
-                )
-                .await
-            {
-                Ok(_) => landed.push(to),
-                Err(CommandError::Contention) => {}
-                Err(e) => panic!("node b, command {i}: {e:?}"),
-            }
-        }
-        landed
-    };
+    });
+    let run_b = flip(
+        &rb,
+        "b",
+        [HkOccupancy::Occupied, HkOccupancy::Unknown],
+        |to| StatusChange {
+            hk_occupancy: Some(to),
+            ..Default::default()
+        },
+    );
     let (landed_a, landed_b) = futures_util::join!(run_a, run_b);
     assert!(
         !landed_a.is_empty() && !landed_b.is_empty(),

@@ -61,42 +61,54 @@ impl RoomActor {
         }
     }
 
-    /// Hands a committed batch to the bus: one message per batch, seqs `from..=to`.
+    /// Hands a committed batch to the bus.
     fn publish(&self, committed: &Committed) {
-        let Some(first) = committed.events.first() else {
-            return;
-        };
-        let room = &self.room;
         let events = committed
             .events
             .iter()
-            .map(|(e, after)| {
-                let mut event = serde_json::to_value(&e.event).unwrap_or_default();
-                if let Some(obj) = event.as_object_mut() {
-                    obj.insert("actor".into(), committed.agent.as_str().into());
-                    obj.insert(
-                        "at".into(),
-                        serde_json::to_value(committed.at).unwrap_or_default(),
-                    );
-                }
-                PublishedEvent {
-                    seq: e.seq,
-                    event,
-                    state: RoomView::json(after),
-                }
-            })
-            .collect();
-        self.bus.publish(Published {
-            topics: vec![
-                rooms_topic(room.property_id),
-                room_topic(room.property_id, &room.number),
-            ],
-            stream: room.id.stream(),
-            from_seq: first.0.seq,
-            to_seq: room.version,
-            events,
-        });
+            .map(|(e, after)| (e.seq, &e.event, after));
+        if let Some(batch) = publication(events, &committed.agent, committed.at) {
+            self.bus.publish(batch);
+        }
     }
+}
+
+/// The bus message for a committed batch of one room's events: one message per batch, seqs
+/// `from..=to`, on the board topic and the room's own topic. Each event carries who and when,
+/// and the room as it was right after it.
+pub(crate) fn publication<'a>(
+    events: impl IntoIterator<Item = (u64, &'a RoomEvent, &'a Room)>,
+    agent: &Agent,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<Published> {
+    let mut last: Option<&Room> = None;
+    let events: Vec<PublishedEvent> = events
+        .into_iter()
+        .map(|(seq, event, after)| {
+            last = Some(after);
+            let mut event = serde_json::to_value(event).unwrap_or_default();
+            if let Some(obj) = event.as_object_mut() {
+                obj.insert("actor".into(), agent.as_str().into());
+                obj.insert("at".into(), serde_json::to_value(at).unwrap_or_default());
+            }
+            PublishedEvent {
+                seq,
+                event,
+                state: RoomView::json(after),
+            }
+        })
+        .collect();
+    let room = last?;
+    Some(Published {
+        topics: vec![
+            rooms_topic(room.property_id),
+            room_topic(room.property_id, &room.number),
+        ],
+        stream: room.id.stream(),
+        from_seq: events.first()?.seq,
+        to_seq: room.version,
+        events,
+    })
 }
 
 impl Actor for RoomActor {

@@ -6,5 +6,5 @@ pub mod messages;
 
 #[cfg(test)]
 pub(crate) use actor::Fault;
-pub(crate) use actor::RoomActor;
+pub(crate) use actor::{RoomActor, publication};
 pub use handle::RoomHandle;
