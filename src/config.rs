@@ -94,6 +94,46 @@ impl Default for ActorConfig {
     }
 }
 
+/// Authentication settings.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// `BELLHOP_JWT_SECRET` (at least 32 bytes). Unset with the embedded store: a random one
+    /// per start (tokens end with the process). Required with PostgreSQL, where several
+    /// nodes must accept each other's tokens.
+    pub jwt_secret: SecretString,
+    /// Access token lifetime (`BELLHOP_ACCESS_TTL_SECS`, default 15 minutes).
+    pub access_ttl: Duration,
+    /// Refresh token lifetime (`BELLHOP_REFRESH_TTL_SECS`, default 30 days).
+    pub refresh_ttl: Duration,
+    /// `BELLHOP_ADMIN_EMAIL` / `BELLHOP_ADMIN_PASSWORD`: ensure this admin exists at start.
+    pub admin: Option<(String, SecretString)>,
+    /// Failed logins allowed per account and per address in the window.
+    pub login_limits: crate::auth::LimitPolicy,
+}
+
+impl AuthConfig {
+    fn random_secret() -> SecretString {
+        let mut bytes = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
+        SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
+    /// Settings for tests: a fixed secret, the given admin.
+    #[must_use]
+    pub fn for_tests(admin_email: &str, admin_password: &str) -> Self {
+        Self {
+            jwt_secret: SecretString::from("test-secret-test-secret-test-secret!".to_owned()),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            admin: Some((
+                admin_email.to_owned(),
+                SecretString::from(admin_password.to_owned()),
+            )),
+            login_limits: crate::auth::LimitPolicy::default(),
+        }
+    }
+}
+
 /// Everything the application needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -106,6 +146,12 @@ pub struct Config {
     pub demo: bool,
     /// `BELLHOP_WORKERS`: HTTP worker threads; default one per core.
     pub http_workers: usize,
+    /// `REDIS_URL`: shared login limits (and, later, the bus between nodes).
+    pub redis_url: Option<SecretString>,
+    /// `BELLHOP_REDIS_PREFIX`: prefix of every Redis key and channel (default `bellhop:`),
+    /// so deployments or tests can share one Redis.
+    pub redis_prefix: String,
+    pub auth: AuthConfig,
     pub ws: WsConfig,
     pub actors: ActorConfig,
     /// How long a graceful shutdown waits for in-flight requests.
@@ -131,6 +177,34 @@ impl Config {
             Some("0" | "false" | "no") => false,
             Some(_) => bail!("BELLHOP_DEMO must be 1 or 0"),
         };
+        let jwt_secret = match get("BELLHOP_JWT_SECRET") {
+            Some(s) if s.len() >= 32 => SecretString::from(s),
+            Some(_) => bail!("BELLHOP_JWT_SECRET must be at least 32 bytes"),
+            None if database.is_embedded() => AuthConfig::random_secret(),
+            None => {
+                bail!("BELLHOP_JWT_SECRET is required with PostgreSQL (all nodes must share it)")
+            }
+        };
+        let admin = match (get("BELLHOP_ADMIN_EMAIL"), get("BELLHOP_ADMIN_PASSWORD")) {
+            (Some(e), Some(p)) => Some((e, SecretString::from(p))),
+            (None, None) => None,
+            _ => bail!("set both BELLHOP_ADMIN_EMAIL and BELLHOP_ADMIN_PASSWORD, or neither"),
+        };
+        let auth = AuthConfig {
+            jwt_secret,
+            access_ttl: Duration::from_secs(parse_or(&get, "BELLHOP_ACCESS_TTL_SECS", 900)?),
+            refresh_ttl: Duration::from_secs(parse_or(
+                &get,
+                "BELLHOP_REFRESH_TTL_SECS",
+                30 * 24 * 3600,
+            )?),
+            admin,
+            login_limits: crate::auth::LimitPolicy::default(),
+        };
+        let redis_url = get("REDIS_URL")
+            .filter(|u| !u.is_empty())
+            .map(SecretString::from);
+        let redis_prefix = get("BELLHOP_REDIS_PREFIX").unwrap_or_else(|| "bellhop:".into());
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let http_workers = parse_or(&get, "BELLHOP_WORKERS", cores)?;
         let mut ws = WsConfig::default();
@@ -161,6 +235,9 @@ impl Config {
             database,
             demo,
             http_workers,
+            redis_url,
+            redis_prefix,
+            auth,
             ws,
             actors,
             shutdown_timeout: Duration::from_secs(10),
@@ -175,6 +252,9 @@ impl Config {
             database,
             demo: false,
             http_workers: 2,
+            redis_url: None,
+            redis_prefix: "bellhop:".into(),
+            auth: AuthConfig::for_tests("admin@test.bellhop", "admin-password-for-tests"),
             ws: WsConfig::default(),
             actors: ActorConfig {
                 arbiters: 2,
@@ -182,6 +262,14 @@ impl Config {
             },
             shutdown_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+impl Config {
+    /// The configured admin's email, if any.
+    #[must_use]
+    pub fn admin_email(&self) -> Option<&str> {
+        self.auth.admin.as_ref().map(|(e, _)| e.as_str())
     }
 }
 
@@ -222,11 +310,30 @@ mod tests {
 
     #[test]
     fn postgres_turns_the_demo_off_unless_asked() {
-        let c = cfg(&[("DATABASE_URL", "postgres://u:p@h/db")]).unwrap();
+        let secret = ("BELLHOP_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let c = cfg(&[("DATABASE_URL", "postgres://u:p@h/db"), secret]).unwrap();
         assert!(!c.database.is_embedded());
         assert!(!c.demo);
-        let c = cfg(&[("DATABASE_URL", "postgres://h/db"), ("BELLHOP_DEMO", "1")]).unwrap();
+        let c = cfg(&[
+            ("DATABASE_URL", "postgres://h/db"),
+            ("BELLHOP_DEMO", "1"),
+            secret,
+        ])
+        .unwrap();
         assert!(c.demo);
+    }
+
+    #[test]
+    fn postgres_needs_a_shared_jwt_secret_and_admin_needs_both_halves() {
+        assert!(cfg(&[("DATABASE_URL", "postgres://h/db")]).is_err());
+        assert!(cfg(&[("BELLHOP_JWT_SECRET", "short")]).is_err());
+        assert!(cfg(&[("BELLHOP_ADMIN_EMAIL", "a@b.c")]).is_err());
+        let c = cfg(&[
+            ("BELLHOP_ADMIN_EMAIL", "a@b.c"),
+            ("BELLHOP_ADMIN_PASSWORD", "pw-pw-pw-pw"),
+        ])
+        .unwrap();
+        assert_eq!(c.admin_email(), Some("a@b.c"));
     }
 
     #[test]

@@ -9,19 +9,33 @@ use uuid::Uuid;
 
 use crate::{
     actors::{RoomRegistry, property},
+    auth::{AuthService, NewUser},
     domain::{
-        Agent, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, Property, PropertyId,
+        Agent, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, Property, PropertyId, Role,
         RoomCommand, RoomNumber, ServiceFlag, StatusChange,
     },
     persistence::{self, Store},
 };
+
+/// The password of every demo account. Demo only: never seed these into a real deployment.
+pub const DEMO_PASSWORD: &str = "bellhop-demo";
+
+/// `<role>@demo.bellhop`, e.g. `front_desk@demo.bellhop`.
+#[must_use]
+pub fn demo_email(role: Role) -> String {
+    format!("{}@demo.bellhop", role.as_str())
+}
 
 /// The demo property's id.
 pub const DEMO_PROPERTY_ID: PropertyId =
     PropertyId(Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001));
 
 /// Seeds the demo hotel when the store has no property at all. Returns whether it did.
-pub async fn seed_if_empty(store: &dyn Store, rooms: &RoomRegistry) -> anyhow::Result<bool> {
+pub async fn seed_if_empty(
+    store: &dyn Store,
+    rooms: &RoomRegistry,
+    auth: &AuthService,
+) -> anyhow::Result<bool> {
     if !store.properties().await?.is_empty() {
         return Ok(false);
     }
@@ -97,7 +111,26 @@ pub async fn seed_if_empty(store: &dyn Store, rooms: &RoomRegistry) -> anyhow::R
             .await
             .with_context(|| format!("demo change to room {number}"))?;
     }
+    for role in Role::ALL {
+        let property = (role != Role::Admin).then_some(hotel.id);
+        auth.create_user(
+            &agent,
+            property,
+            NewUser {
+                email: demo_email(role),
+                name: format!("Demo {}", role.as_str().replace('_', " ")),
+                role,
+                password: DEMO_PASSWORD.into(),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo {} user: {e}", role.as_str()))?;
+    }
     tracing::info!(property = %hotel.id, "seeded the demo hotel: 120 rooms on 6 floors");
+    tracing::info!(
+        "demo logins (demo only): {} … with password {DEMO_PASSWORD:?}",
+        Role::ALL.map(demo_email).join(", ")
+    );
     Ok(true)
 }
 

@@ -15,6 +15,7 @@
 //! global state, which is what lets tests start many servers in one process.
 
 pub mod actors;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -14,8 +14,11 @@ use actix_web::{App, HttpServer, dev::Service as _, web};
 use anyhow::Context;
 use tokio::sync::{Notify, watch};
 
+use secrecy::{ExposeSecret as _, SecretString};
+
 use crate::{
     actors::RoomRegistry,
+    auth::{AuthService, LoginLimiter, TokenIssuer},
     config::Config,
     demo, http,
     metrics::Metrics,
@@ -63,8 +66,24 @@ impl Application {
             Arc::clone(&metrics),
             config.actors.clone(),
         );
+        let redis = match &config.redis_url {
+            Some(url) => Some(connect_redis(url).await?),
+            None => None,
+        };
+        let auth = AuthService::new(
+            Arc::clone(&store),
+            TokenIssuer::new(&config.auth.jwt_secret, config.auth.access_ttl),
+            LoginLimiter::new(
+                config.auth.login_limits,
+                redis.map(|r| (r, config.redis_prefix.clone())),
+            ),
+            config.auth.refresh_ttl,
+        );
+        if let Some((email, password)) = &config.auth.admin {
+            auth.ensure_admin(email, password.expose_secret()).await?;
+        }
         if config.demo {
-            demo::seed_if_empty(store.as_ref(), &rooms)
+            demo::seed_if_empty(store.as_ref(), &rooms, &auth)
                 .await
                 .context("seeding the demo hotel")?;
         }
@@ -74,6 +93,7 @@ impl Application {
             bus,
             hub,
             rooms,
+            auth,
             metrics,
             ws: config.ws.clone(),
             pulse: pulse_rx,
@@ -174,6 +194,18 @@ impl Application {
         tracing::info!("bellhop stopped");
         result
     }
+}
+
+/// One Redis connection manager for the node: it reconnects by itself and is cloned cheaply.
+async fn connect_redis(url: &SecretString) -> anyhow::Result<redis::aio::ConnectionManager> {
+    // The URL may carry a password: never put it into an error message.
+    let client =
+        redis::Client::open(url.expose_secret()).context("REDIS_URL is not a valid Redis URL")?;
+    let conn = tokio::time::timeout(Duration::from_secs(5), client.get_connection_manager())
+        .await
+        .context("connecting to Redis timed out")?
+        .context("connecting to Redis")?;
+    Ok(conn)
 }
 
 /// One timer for the whole node: every tick, each session pings its client (or closes it if

@@ -6,6 +6,7 @@ use tokio::sync::watch;
 
 use crate::{
     actors::RoomRegistry,
+    auth::AuthService,
     config::WsConfig,
     metrics::Metrics,
     persistence::Store,
@@ -26,6 +27,7 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     pub hub: Arc<Hub>,
     pub rooms: RoomRegistry,
+    pub auth: AuthService,
     pub metrics: Arc<Metrics>,
     pub ws: WsConfig,
     pub pulse: watch::Receiver<Pulse>,

@@ -114,8 +114,8 @@ impl fmt::Display for RoomNumber {
 
 /// Who caused an event: recorded on every event in the log (`actor_user`).
 ///
-/// Until authentication lands, HTTP callers are recorded as `anonymous`; background work and
-/// the demo seed record themselves as `system:<what>`.
+/// `user:<id>`, `api_key:<id>`, `guest:<reservation>`; background work and the demo seed record
+/// themselves as `system:<what>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Agent(String);
@@ -126,9 +126,22 @@ impl Agent {
         Self(format!("system:{what}"))
     }
 
+    /// A staff member.
     #[must_use]
-    pub fn anonymous() -> Self {
-        Self("anonymous".into())
+    pub fn user(id: Uuid) -> Self {
+        Self(format!("user:{id}"))
+    }
+
+    /// An integration's API key.
+    #[must_use]
+    pub fn api_key(id: Uuid) -> Self {
+        Self(format!("api_key:{id}"))
+    }
+
+    /// A guest, by reservation.
+    #[must_use]
+    pub fn guest(reservation: Uuid) -> Self {
+        Self(format!("guest:{reservation}"))
     }
 
     #[must_use]

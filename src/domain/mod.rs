@@ -5,10 +5,12 @@
 //! events and the projections derived from them; HTTP and WebSocket only translate. Keeping the
 //! rules here is what lets every transition and every refusal be unit-tested beside the code.
 
+pub mod access;
 pub mod ids;
 pub mod property;
 pub mod room;
 
+pub use access::{Action, Denial, Principal, Role, role_allows};
 pub use ids::{Agent, PropertyId, RoomId, RoomNumber};
 pub use property::Property;
 pub use room::{

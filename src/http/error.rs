@@ -11,7 +11,7 @@ use actix_web::{
 };
 use serde_json::json;
 
-use crate::{actors::CommandError, persistence::StoreError};
+use crate::{actors::CommandError, auth::AuthError, domain::Denial, persistence::StoreError};
 
 /// Every error an HTTP handler can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,15 @@ pub enum ApiError {
     /// Malformed input: unparsable JSON, wrong types, unknown fields. 400.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// No valid credentials. 401, with `WWW-Authenticate: Bearer`.
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// Authenticated, but the role (or key) may not do this here. 403.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// Too many failed attempts; retry after this many seconds. 429.
+    #[error("too many failed attempts; retry later")]
+    TooManyRequests { retry_after: u64 },
     /// Unknown resource (or one the caller may not know exists). 404.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -48,9 +57,12 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. } => code,
+            Self::TooManyRequests { .. } => "too_many_attempts",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -61,6 +73,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -82,8 +97,17 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable(_)) {
-            resp.insert_header(("Retry-After", "1"));
+        match self {
+            Self::Unavailable(_) => {
+                resp.insert_header(("Retry-After", "1"));
+            }
+            Self::TooManyRequests { retry_after } => {
+                resp.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            Self::Unauthorized { .. } => {
+                resp.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            _ => {}
         }
         resp.json(json!({ "error": { "code": self.code(), "message": message } }))
     }
@@ -119,6 +143,58 @@ impl From<CommandError> for ApiError {
             },
             CommandError::Unavailable(why) => Self::Unavailable(why),
             CommandError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let unauthorized = |code| Self::Unauthorized {
+            code,
+            message: e.to_string(),
+        };
+        match &e {
+            AuthError::Missing => unauthorized("unauthenticated"),
+            AuthError::InvalidToken => unauthorized("invalid_token"),
+            AuthError::Expired => unauthorized("token_expired"),
+            AuthError::InvalidCredentials => unauthorized("invalid_credentials"),
+            AuthError::TotpRequired => unauthorized("totp_required"),
+            AuthError::InvalidTotp => unauthorized("invalid_totp"),
+            AuthError::RefreshReused => unauthorized("refresh_reused"),
+            AuthError::InvalidRefresh => unauthorized("invalid_refresh"),
+            AuthError::TooManyAttempts(d) => Self::TooManyRequests {
+                retry_after: d.as_secs().max(1),
+            },
+            AuthError::Invalid(m) => Self::Unprocessable {
+                code: "validation_failed",
+                message: m.clone(),
+            },
+            AuthError::Conflict(code, m) => Self::Conflict {
+                code,
+                message: m.clone(),
+            },
+            AuthError::NotFound => Self::NotFound {
+                code: "not_found",
+                message: "no such resource".into(),
+            },
+            AuthError::Store(_) | AuthError::Internal(_) => match e {
+                AuthError::Store(s) => s.into(),
+                AuthError::Internal(i) => Self::Internal(i),
+                _ => unreachable!(),
+            },
+        }
+    }
+}
+
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> Self {
+        match d {
+            // Another hotel's data is answered exactly like a property that does not exist.
+            Denial::NotFound => CommandError::PropertyNotFound.into(),
+            Denial::Forbidden => Self::Forbidden {
+                code: "forbidden",
+                message: "your role may not do this".into(),
+            },
         }
     }
 }

@@ -1,10 +1,15 @@
 //! HTTP routes (DESIGN §5): thin adapters that parse, call an actor or the store, and shape
 //! the answer. Errors go through [`error::ApiError`] only.
 
+pub mod access;
+mod api_keys;
+mod audit;
+mod auth;
 pub mod error;
 mod health;
 mod properties;
 mod rooms;
+mod users;
 
 use actix_web::{HttpResponse, web};
 
@@ -29,7 +34,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/ws", web::get().to(crate::ws::session::connect))
     .service(
         web::scope("/api/v1")
+            .route("/auth/login", web::post().to(auth::login))
+            .route("/auth/refresh", web::post().to(auth::refresh))
+            .route("/auth/logout", web::post().to(auth::logout))
+            .route("/auth/me", web::get().to(auth::me))
+            .route("/auth/totp/enroll", web::post().to(auth::totp_enroll))
+            .route("/auth/totp/verify", web::post().to(auth::totp_verify))
             .route("/properties", web::post().to(properties::create))
+            .route("/properties", web::get().to(properties::list))
+            .route("/properties/{pid}/users", web::post().to(users::create))
+            .route("/properties/{pid}/users", web::get().to(users::list))
+            .route(
+                "/properties/{pid}/api-keys",
+                web::post().to(api_keys::create),
+            )
+            .route("/properties/{pid}/api-keys", web::get().to(api_keys::list))
+            .route(
+                "/properties/{pid}/api-keys/{kid}/revoke",
+                web::post().to(api_keys::revoke),
+            )
+            .route("/properties/{pid}/audit", web::get().to(audit::read))
             .route("/properties/{pid}", web::get().to(properties::get))
             .route("/properties/{pid}/rooms", web::post().to(rooms::create))
             .route("/properties/{pid}/rooms", web::get().to(rooms::board))

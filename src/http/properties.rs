@@ -3,10 +3,10 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::ApiError;
+use super::{ApiError, access::Caller};
 use crate::{
     actors::{CommandError, property::create_property},
-    domain::{Agent, PropertyId},
+    domain::{Action, PropertyId},
     state::AppState,
 };
 
@@ -24,13 +24,17 @@ fn utc() -> String {
 
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<CreateProperty>,
 ) -> Result<HttpResponse, ApiError> {
+    caller
+        .principal()
+        .authorize_global(Action::PropertyCreate)?;
     let property = create_property(
         state.store.as_ref(),
         &body.name,
         &body.timezone,
-        &Agent::anonymous(),
+        &caller.principal().agent(),
     )
     .await?;
     Ok(HttpResponse::Created().json(property))
@@ -38,12 +42,26 @@ pub async fn create(
 
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     pid: web::Path<PropertyId>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::PropertyRead, *pid)?;
     let property = state
         .store
         .property(*pid)
         .await?
         .ok_or(CommandError::PropertyNotFound)?;
     Ok(HttpResponse::Ok().json(property))
+}
+
+/// `GET /api/v1/properties`: the properties the caller can see (all of them for an admin).
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let visible: Vec<_> = state
+        .store
+        .properties()
+        .await?
+        .into_iter()
+        .filter(|p| caller.principal().sees(p.id))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "properties": visible })))
 }

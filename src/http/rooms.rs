@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
+use super::{ApiError, access::Caller};
 use crate::{
     actors::CommandError,
     domain::{
-        Agent, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, PropertyId, RoomCommand,
+        Action, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, PropertyId, RoomCommand,
         RoomNumber, ServiceFlag, StatusChange,
     },
     persistence,
@@ -29,9 +29,11 @@ fn room_path(path: (PropertyId, String)) -> Result<(PropertyId, RoomNumber), Api
 /// `POST …/rooms`: one room (an object), or many (an array, or `{"rooms": [...]}`).
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     pid: web::Path<PropertyId>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::RoomCreate, *pid)?;
     let body = body.into_inner();
     let specs: Vec<NewRoom> = match body {
         Value::Array(_) => serde_json::from_value(body),
@@ -56,7 +58,7 @@ pub async fn create(
     })?;
     let rooms = state
         .rooms
-        .create_rooms(*pid, specs, &Agent::anonymous())
+        .create_rooms(*pid, specs, &caller.principal().agent())
         .await?;
     let views: Vec<_> = rooms.iter().map(RoomView::of).collect();
     Ok(HttpResponse::Created().json(json!({ "rooms": views })))
@@ -73,10 +75,12 @@ pub struct BoardFilter {
 /// `GET …/rooms`: the room board, optionally filtered.
 pub async fn board(
     state: web::Data<AppState>,
+    caller: Caller,
     pid: web::Path<PropertyId>,
     filter: web::Query<BoardFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let pid = *pid;
+    caller.may(Action::RoomRead, pid)?;
     if state.store.property(pid).await?.is_none() {
         return Err(CommandError::PropertyNotFound.into());
     }
@@ -94,8 +98,10 @@ pub async fn board(
 /// `GET …/rooms/{number}`.
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(PropertyId, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::RoomRead, path.0)?;
     let (pid, number) = room_path(path.into_inner())?;
     let room = state
         .store
@@ -118,6 +124,7 @@ pub struct StatusBody {
 /// `POST …/rooms/{number}/status`: change one or more facets at once, all or nothing.
 pub async fn change_status(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(PropertyId, String)>,
     body: web::Json<StatusBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -128,9 +135,16 @@ pub async fn change_status(
         service: b.service,
         rush: b.rush,
     });
-    execute(&state, path.into_inner(), command, b.expected_version)
-        .await
-        .map(|room| HttpResponse::Ok().json(room))
+    execute(
+        &state,
+        &caller,
+        Action::RoomStatus,
+        path.into_inner(),
+        command,
+        b.expected_version,
+    )
+    .await
+    .map(|room| HttpResponse::Ok().json(room))
 }
 
 #[derive(Deserialize)]
@@ -148,6 +162,7 @@ pub struct BlockBody {
 /// `POST …/rooms/{number}/blocks`: take the room out of order or out of service.
 pub async fn place_block(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(PropertyId, String)>,
     body: web::Json<BlockBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -159,9 +174,16 @@ pub async fn place_block(
         reason: b.reason,
         return_status: b.return_status,
     });
-    execute(&state, path.into_inner(), command, b.expected_version)
-        .await
-        .map(|room| HttpResponse::Created().json(room))
+    execute(
+        &state,
+        &caller,
+        Action::RoomBlock,
+        path.into_inner(),
+        command,
+        b.expected_version,
+    )
+    .await
+    .map(|room| HttpResponse::Created().json(room))
 }
 
 #[derive(Deserialize, Default)]
@@ -174,6 +196,7 @@ pub struct ReleaseBody {
 /// `POST …/rooms/{number}/blocks/release`: end the block; the room takes its return status.
 pub async fn release_block(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(PropertyId, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -193,21 +216,32 @@ pub async fn release_block(
     let command = RoomCommand::ReleaseBlock {
         return_status: b.return_status,
     };
-    execute(&state, path.into_inner(), command, b.expected_version)
-        .await
-        .map(|room| HttpResponse::Ok().json(room))
+    execute(
+        &state,
+        &caller,
+        Action::RoomBlock,
+        path.into_inner(),
+        command,
+        b.expected_version,
+    )
+    .await
+    .map(|room| HttpResponse::Ok().json(room))
 }
 
+/// Checks the caller may do `action` here, then runs the command through the room's actor.
 async fn execute(
     state: &AppState,
+    caller: &Caller,
+    action: Action,
     path: (PropertyId, String),
     command: RoomCommand,
     expected_version: Option<u64>,
 ) -> Result<Value, ApiError> {
+    caller.may(action, path.0)?;
     let (pid, number) = room_path(path)?;
     let handle = state.rooms.room(pid, &number).await?;
     let room = handle
-        .execute(command, expected_version, Agent::anonymous())
+        .execute(command, expected_version, caller.principal().agent())
         .await?;
     Ok(serde_json::to_value(RoomView::of(&room)).unwrap_or_default())
 }

@@ -21,9 +21,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use uuid::Uuid;
+
 use crate::{
     config::DatabaseConfig,
-    domain::{Agent, Property, PropertyId, Room, RoomId, RoomNumber},
+    domain::{Action, Agent, Property, PropertyId, Role, Room, RoomId, RoomNumber},
 };
 
 /// An event to append. `seq` is the position in `stream`, starting at 1, without gaps.
@@ -50,6 +52,67 @@ pub struct StoredEvent {
     pub at: DateTime<Utc>,
 }
 
+/// A staff user as stored (with secrets: never serialize this to a client).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    /// `None` only for admins.
+    pub property_id: Option<PropertyId>,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub totp_secret: Option<String>,
+    pub totp_enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key as stored: its SHA-256, never the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: Uuid,
+    pub property_id: PropertyId,
+    pub name: String,
+    pub key_hash: String,
+    pub permissions: Vec<Action>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A refresh token as stored: its SHA-256, its login family and lifetime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    pub token_hash: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Valid: it is now used, and its successor (same family) stored.
+    Rotated { user_id: Uuid },
+    /// It had been used before: a replay. The whole family is now revoked.
+    Reused,
+    /// Unknown, expired, or revoked (logged out).
+    Invalid,
+}
+
+/// Filters of the audit trail.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub stream: Option<String>,
+    /// An `actor_user` value, e.g. `user:<id>`.
+    pub actor: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
 /// A projection write that belongs to the same transaction as the events.
 #[derive(Clone, Debug)]
 pub enum Projection {
@@ -58,6 +121,19 @@ pub enum Projection {
     /// A room's full state after the events (insert or replace by id). A new room whose
     /// number is taken in its property fails with the `rooms_property_number_key` constraint.
     UpsertRoom(Room),
+    /// A new staff user (fails on a taken email: `users_email_key`).
+    InsertUser(UserRecord),
+    /// Enrol (secret, not enabled), enable, or remove a user's TOTP second factor.
+    SetTotp {
+        user_id: Uuid,
+        secret: Option<String>,
+        enabled: bool,
+    },
+    InsertApiKey(ApiKeyRecord),
+    RevokeApiKey {
+        id: Uuid,
+        at: DateTime<Utc>,
+    },
 }
 
 /// What can go wrong in the store, sorted by what the caller should do about it.
@@ -116,6 +192,43 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip, for `/ready`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A user by (lower-cased) email.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The staff of a property, by email.
+    async fn users(&self, property: PropertyId) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Accepts TOTP time step `step` for `user` only if it is later than the last accepted one
+    /// (a code works once). Returns whether it was accepted.
+    async fn use_totp_step(&self, user: Uuid, step: u64) -> Result<bool, StoreError>;
+
+    async fn insert_refresh(&self, token: RefreshRecord) -> Result<(), StoreError>;
+
+    /// Presents the refresh token with hash `old`: when valid, marks it used and stores
+    /// `next` (whose `user_id` and `family_id` are taken from the old token) atomically.
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        next: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    /// Revokes the family of the refresh token with this hash (logout). Whether it existed.
+    async fn revoke_refresh(&self, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    async fn api_keys(&self, property: PropertyId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// The audit trail of a property: its events, oldest first, filtered.
+    async fn audit(
+        &self,
+        property: PropertyId,
+        query: &AuditQuery,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 }
 
 /// Opens (and migrates) the store the configuration names.

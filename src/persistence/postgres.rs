@@ -15,9 +15,13 @@ use deadpool_postgres::{
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::{NoTls, Row, error::SqlState};
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
 use super::{
-    NewEvent, Projection, Store, StoreError, StoredEvent, migrations,
-    rows::{enum_text, i64_to_seq, seq_to_i64, text_enum},
+    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord, Store,
+    StoreError, StoredEvent, UserRecord, migrations,
+    rows::{actions_text, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum},
 };
 use crate::domain::{Property, PropertyId, Room, RoomId, RoomNumber};
 
@@ -179,6 +183,51 @@ fn property_from_row(row: &Row) -> Property {
     }
 }
 
+const USER_COLUMNS: &str = "id, property_id, email, name, role, password_hash, totp_secret, \
+    totp_enabled, created_at";
+
+fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
+    let property: Option<Uuid> = row.get("property_id");
+    Ok(UserRecord {
+        id: row.get("id"),
+        property_id: property.map(PropertyId),
+        email: row.get("email"),
+        name: row.get("name"),
+        role: text_enum("role", row.get("role"))?,
+        password_hash: row.get("password_hash"),
+        totp_secret: row.get("totp_secret"),
+        totp_enabled: row.get("totp_enabled"),
+        created_at: row.get("created_at"),
+    })
+}
+
+const API_KEY_COLUMNS: &str =
+    "id, property_id, name, key_hash, permissions, created_by, created_at, revoked_at";
+
+fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: row.get("id"),
+        property_id: PropertyId(row.get("property_id")),
+        name: row.get("name"),
+        key_hash: row.get("key_hash"),
+        permissions: text_actions(row.get("permissions"))?,
+        created_by: row.get("created_by"),
+        created_at: row.get("created_at"),
+        revoked_at: row.get("revoked_at"),
+    })
+}
+
+fn event_from_row(r: &Row) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        stream: r.get("stream"),
+        seq: i64_to_seq(r.get("seq"))?,
+        kind: r.get("kind"),
+        payload: r.get("payload"),
+        actor: r.get("actor_user"),
+        at: r.get("at"),
+    })
+}
+
 const ROOM_COLUMNS: &str = "id, property_id, number, floor, room_type, cleanliness, \
     hk_occupancy, fo_occupancy, service, rush, block, version, updated_at";
 
@@ -285,6 +334,65 @@ impl Store for PgStore {
                     .map_err(pg_error)?;
                 }
                 Projection::UpsertRoom(room) => upsert_room(&tx, room).await?,
+                Projection::InsertUser(u) => {
+                    tx.execute(
+                        "INSERT INTO users (id, property_id, email, name, role, password_hash,
+                             totp_secret, totp_enabled, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        &[
+                            &u.id,
+                            &u.property_id.map(|p| p.0),
+                            &u.email,
+                            &u.name,
+                            &enum_text(&u.role),
+                            &u.password_hash,
+                            &u.totp_secret,
+                            &u.totp_enabled,
+                            &u.created_at,
+                        ],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
+                Projection::SetTotp {
+                    user_id,
+                    secret,
+                    enabled,
+                } => {
+                    tx.execute(
+                        "UPDATE users SET totp_secret = $2, totp_enabled = $3 WHERE id = $1",
+                        &[user_id, secret, enabled],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
+                Projection::InsertApiKey(k) => {
+                    tx.execute(
+                        "INSERT INTO api_keys (id, property_id, name, key_hash, permissions,
+                             created_by, created_at, revoked_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        &[
+                            &k.id,
+                            &k.property_id.0,
+                            &k.name,
+                            &k.key_hash,
+                            &actions_text(&k.permissions),
+                            &k.created_by,
+                            &k.created_at,
+                            &k.revoked_at,
+                        ],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
+                Projection::RevokeApiKey { id, at } => {
+                    tx.execute(
+                        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                        &[id, at],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
             }
         }
         tx.commit().await.map_err(pg_error)
@@ -375,23 +483,197 @@ impl Store for PgStore {
             )
             .await
             .map_err(pg_error)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    stream: r.get("stream"),
-                    seq: i64_to_seq(r.get("seq"))?,
-                    kind: r.get("kind"),
-                    payload: r.get("payload"),
-                    actor: r.get("actor_user"),
-                    at: r.get("at"),
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(pg_error)?;
         Ok(())
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"),
+                &[&email],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn users(&self, property: PropertyId) -> Result<Vec<UserRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE property_id = $1 ORDER BY email"),
+                &[&property.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn use_totp_step(&self, user: Uuid, step: u64) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE users SET totp_last_step = $2
+                 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+                &[&user, &seq_to_i64(step)?],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_refresh(&self, t: RefreshRecord) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, issued_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&t.id, &t.user_id, &t.family_id, &t.token_hash, &t.issued_at, &t.expires_at],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        next: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        // FOR UPDATE: two concurrent presentations of one token are serialized, so exactly one
+        // can rotate it and the other is seen as a reuse.
+        let Some(row) = tx
+            .query_opt(
+                "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens
+                 WHERE token_hash = $1 FOR UPDATE",
+                &[&old],
+            )
+            .await
+            .map_err(pg_error)?
+        else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let (user_id, family): (Uuid, Uuid) = (row.get(0), row.get(1));
+        let expires_at: DateTime<Utc> = row.get(2);
+        let used_at: Option<DateTime<Utc>> = row.get(3);
+        let revoked_at: Option<DateTime<Utc>> = row.get(4);
+        if used_at.is_some() {
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+                &[&family, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
+            return Ok(RefreshOutcome::Reused);
+        }
+        if revoked_at.is_some() || expires_at <= now {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        tx.execute(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
+            &[&old, &now],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, issued_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &next.id,
+                &user_id,
+                &family,
+                &next.token_hash,
+                &next.issued_at,
+                &next.expires_at,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(RefreshOutcome::Rotated { user_id })
+    }
+
+    async fn revoke_refresh(&self, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE refresh_tokens SET revoked_at = $2
+                 WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
+                   AND revoked_at IS NULL",
+                &[&hash, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(n > 0)
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"),
+                &[&hash],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    async fn api_keys(&self, property: PropertyId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE property_id = $1 ORDER BY created_at, id"),
+                &[&property.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn audit(
+        &self,
+        property: PropertyId,
+        q: &AuditQuery,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT stream, seq, kind, payload, actor_user, at FROM events
+                 WHERE property_id = $1
+                   AND ($2::text IS NULL OR stream = $2)
+                   AND ($3::text IS NULL OR actor_user = $3)
+                   AND ($4::timestamptz IS NULL OR at >= $4)
+                   AND ($5::timestamptz IS NULL OR at < $5)
+                 ORDER BY at, id LIMIT $6",
+                &[&property.0, &q.stream, &q.actor, &q.from, &q.to, &limit],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(event_from_row).collect()
     }
 }

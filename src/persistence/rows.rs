@@ -24,3 +24,15 @@ pub(crate) fn seq_to_i64(seq: u64) -> Result<i64, StoreError> {
 pub(crate) fn i64_to_seq(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Other(anyhow::anyhow!("negative seq {v}")))
 }
+
+/// Action names as stored in `api_keys.permissions`.
+pub(crate) fn actions_text(actions: &[crate::domain::Action]) -> String {
+    actions.iter().map(enum_text).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn text_actions(s: &str) -> Result<Vec<crate::domain::Action>, StoreError> {
+    s.split(',')
+        .filter(|a| !a.is_empty())
+        .map(|a| text_enum("api_keys.permissions", a.to_owned()))
+        .collect()
+}

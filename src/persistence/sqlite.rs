@@ -19,8 +19,9 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, param
 use uuid::Uuid;
 
 use super::{
-    NewEvent, Projection, Store, StoreError, StoredEvent, migrations,
-    rows::{enum_text, i64_to_seq, seq_to_i64, text_enum},
+    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord, Store,
+    StoreError, StoredEvent, UserRecord, migrations,
+    rows::{actions_text, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum},
 };
 use crate::domain::{Property, PropertyId, Room, RoomId, RoomNumber};
 
@@ -130,6 +131,9 @@ fn sql_error(e: rusqlite::Error) -> StoreError {
                 if msg.contains("rooms.property_id, rooms.number") {
                     return StoreError::Constraint("rooms_property_number_key".into());
                 }
+                if msg.contains("users.email") {
+                    return StoreError::Constraint("users_email_key".into());
+                }
                 if msg.contains("properties.id") {
                     return StoreError::Constraint("properties_pkey".into());
                 }
@@ -148,6 +152,121 @@ fn sql_error(e: rusqlite::Error) -> StoreError {
         }
     }
     StoreError::Other(anyhow::Error::new(e))
+}
+
+const USER_COLUMNS: &str = "id, property_id, email, name, role, password_hash, totp_secret, \
+    totp_enabled, created_at";
+
+type RawUser = (
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+    String,
+);
+
+fn raw_user(r: &Row<'_>) -> rusqlite::Result<RawUser> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn decode_user(raw: RawUser) -> Result<UserRecord, StoreError> {
+    let (id, property, email, name, role, password_hash, totp_secret, totp_enabled, created) = raw;
+    Ok(UserRecord {
+        id: parse_uuid("users.id", &id)?,
+        property_id: property
+            .map(|p| parse_uuid("users.property_id", &p).map(PropertyId))
+            .transpose()?,
+        email,
+        name,
+        role: text_enum("role", role)?,
+        password_hash,
+        totp_secret,
+        totp_enabled,
+        created_at: parse_ts("users.created_at", &created)?,
+    })
+}
+
+const API_KEY_COLUMNS: &str =
+    "id, property_id, name, key_hash, permissions, created_by, created_at, revoked_at";
+
+type RawApiKey = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+fn raw_api_key(r: &Row<'_>) -> rusqlite::Result<RawApiKey> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn decode_api_key(raw: RawApiKey) -> Result<ApiKeyRecord, StoreError> {
+    let (id, property, name, key_hash, permissions, created_by, created_at, revoked_at) = raw;
+    Ok(ApiKeyRecord {
+        id: parse_uuid("api_keys.id", &id)?,
+        property_id: PropertyId(parse_uuid("api_keys.property_id", &property)?),
+        name,
+        key_hash,
+        permissions: text_actions(&permissions)?,
+        created_by,
+        created_at: parse_ts("api_keys.created_at", &created_at)?,
+        revoked_at: revoked_at
+            .map(|t| parse_ts("api_keys.revoked_at", &t))
+            .transpose()?,
+    })
+}
+
+type RawEvent = (String, i64, String, String, String, String);
+
+fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn decode_event(raw: RawEvent) -> Result<StoredEvent, StoreError> {
+    let (stream, seq, kind, payload, actor, at) = raw;
+    Ok(StoredEvent {
+        stream,
+        seq: i64_to_seq(seq)?,
+        kind,
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad payload in store: {e}")))?,
+        actor,
+        at: parse_ts("events.at", &at)?,
+    })
 }
 
 const ROOM_COLUMNS: &str = "id, property_id, number, floor, room_type, cleanliness, \
@@ -333,6 +452,61 @@ impl Store for SqliteStore {
                         .map_err(sql_error)?;
                     }
                     Projection::UpsertRoom(room) => upsert_room(&tx, room)?,
+                    Projection::InsertUser(u) => {
+                        tx.execute(
+                            "INSERT INTO users (id, property_id, email, name, role, password_hash,
+                                 totp_secret, totp_enabled, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            params![
+                                u.id.to_string(),
+                                u.property_id.map(|p| p.0.to_string()),
+                                u.email,
+                                u.name,
+                                enum_text(&u.role),
+                                u.password_hash,
+                                u.totp_secret,
+                                u.totp_enabled,
+                                ts(&u.created_at),
+                            ],
+                        )
+                        .map_err(sql_error)?;
+                    }
+                    Projection::SetTotp {
+                        user_id,
+                        secret,
+                        enabled,
+                    } => {
+                        tx.execute(
+                            "UPDATE users SET totp_secret = ?2, totp_enabled = ?3 WHERE id = ?1",
+                            params![user_id.to_string(), secret, enabled],
+                        )
+                        .map_err(sql_error)?;
+                    }
+                    Projection::InsertApiKey(k) => {
+                        tx.execute(
+                            "INSERT INTO api_keys (id, property_id, name, key_hash, permissions,
+                                 created_by, created_at, revoked_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            params![
+                                k.id.to_string(),
+                                k.property_id.0.to_string(),
+                                k.name,
+                                k.key_hash,
+                                actions_text(&k.permissions),
+                                k.created_by,
+                                ts(&k.created_at),
+                                k.revoked_at.as_ref().map(ts),
+                            ],
+                        )
+                        .map_err(sql_error)?;
+                    }
+                    Projection::RevokeApiKey { id, at } => {
+                        tx.execute(
+                            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                            params![id.to_string(), ts(at)],
+                        )
+                        .map_err(sql_error)?;
+                    }
                 }
             }
             tx.commit().map_err(sql_error)
@@ -438,32 +612,10 @@ impl Store for SqliteStore {
                 )
                 .map_err(sql_error)?;
             let raws = stmt
-                .query_map(params![stream, after, limit], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                })
+                .query_map(params![stream, after, limit], raw_event)
                 .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                 .map_err(sql_error)?;
-            raws.into_iter()
-                .map(|(stream, seq, kind, payload, actor, at)| {
-                    Ok(StoredEvent {
-                        stream,
-                        seq: i64_to_seq(seq)?,
-                        kind,
-                        payload: serde_json::from_str(&payload).map_err(|e| {
-                            StoreError::Other(anyhow::anyhow!("bad payload in store: {e}"))
-                        })?,
-                        actor,
-                        at: parse_ts("events.at", &at)?,
-                    })
-                })
-                .collect()
+            raws.into_iter().map(decode_event).collect()
         })
         .await
     }
@@ -472,6 +624,233 @@ impl Store for SqliteStore {
         self.with_conn(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let email = email.to_owned();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"),
+                [email],
+                raw_user,
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(decode_user)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [id.to_string()],
+                raw_user,
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(decode_user)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn users(&self, property: PropertyId) -> Result<Vec<UserRecord>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE property_id = ?1 ORDER BY email"
+                ))
+                .map_err(sql_error)?;
+            let raws = stmt
+                .query_map([property.0.to_string()], raw_user)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sql_error)?;
+            raws.into_iter().map(decode_user).collect()
+        })
+        .await
+    }
+
+    async fn use_totp_step(&self, user: Uuid, step: u64) -> Result<bool, StoreError> {
+        let step = seq_to_i64(step)?;
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE users SET totp_last_step = ?2
+                 WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+                params![user.to_string(), step],
+            )
+            .map(|n| n == 1)
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn insert_refresh(&self, t: RefreshRecord) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    t.id.to_string(),
+                    t.user_id.to_string(),
+                    t.family_id.to_string(),
+                    t.token_hash,
+                    ts(&t.issued_at),
+                    ts(&t.expires_at)
+                ],
+            )
+            .map(|_| ())
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        next: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let old = old.to_owned();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql_error)?;
+            let row: Option<(String, String, String, Option<String>, Option<String>)> = tx
+                .query_row(
+                    "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens
+                     WHERE token_hash = ?1",
+                    [&old],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(sql_error)?;
+            let Some((user, family, expires, used, revoked)) = row else {
+                return Ok(RefreshOutcome::Invalid);
+            };
+            if used.is_some() {
+                tx.execute(
+                    "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+                    params![family, ts(&now)],
+                )
+                .map_err(sql_error)?;
+                tx.commit().map_err(sql_error)?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            if revoked.is_some() || parse_ts("refresh_tokens.expires_at", &expires)? <= now {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            tx.execute(
+                "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1",
+                params![old, ts(&now)],
+            )
+            .map_err(sql_error)?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    next.id.to_string(),
+                    user,
+                    family,
+                    next.token_hash,
+                    ts(&next.issued_at),
+                    ts(&next.expires_at)
+                ],
+            )
+            .map_err(sql_error)?;
+            tx.commit().map_err(sql_error)?;
+            Ok(RefreshOutcome::Rotated {
+                user_id: parse_uuid("refresh_tokens.user_id", &user)?,
+            })
+        })
+        .await
+    }
+
+    async fn revoke_refresh(&self, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let hash = hash.to_owned();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = ?2
+                 WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?1)
+                   AND revoked_at IS NULL",
+                params![hash, ts(&now)],
+            )
+            .map(|n| n > 0)
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"),
+                [hash],
+                raw_api_key,
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(decode_api_key)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn api_keys(&self, property: PropertyId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE property_id = ?1 ORDER BY created_at, id"
+                ))
+                .map_err(sql_error)?;
+            let raws = stmt
+                .query_map([property.0.to_string()], raw_api_key)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sql_error)?;
+            raws.into_iter().map(decode_api_key).collect()
+        })
+        .await
+    }
+
+    async fn audit(
+        &self,
+        property: PropertyId,
+        q: &AuditQuery,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let q = q.clone();
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT stream, seq, kind, payload, actor_user, at FROM events
+                     WHERE property_id = ?1
+                       AND (?2 IS NULL OR stream = ?2)
+                       AND (?3 IS NULL OR actor_user = ?3)
+                       AND (?4 IS NULL OR at >= ?4)
+                       AND (?5 IS NULL OR at < ?5)
+                     ORDER BY at, id LIMIT ?6",
+                )
+                .map_err(sql_error)?;
+            let raws = stmt
+                .query_map(
+                    params![
+                        property.0.to_string(),
+                        q.stream,
+                        q.actor,
+                        q.from.as_ref().map(ts),
+                        q.to.as_ref().map(ts),
+                        limit
+                    ],
+                    raw_event,
+                )
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sql_error)?;
+            raws.into_iter().map(decode_event).collect()
         })
         .await
     }

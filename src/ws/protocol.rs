@@ -184,6 +184,8 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4001;
     /// Nothing (not even a pong) arrived within the client timeout.
     pub const IDLE_TIMEOUT: u16 = 4002;
+    /// The access token expired: refresh it and reconnect.
+    pub const TOKEN_EXPIRED: u16 = 4401;
 }
 
 #[cfg(test)]

@@ -26,7 +26,15 @@ use super::{
     hub::{Delivery, Mailbox, SessionId},
     protocol::{self, ClientFrame, Topic, close},
 };
-use crate::{metrics::Metrics, persistence::StoreError, state::AppState, views::RoomView};
+use crate::{
+    auth::{AuthError, Authenticated},
+    domain::{Action, Denial},
+    http::{ApiError, access::bearer},
+    metrics::Metrics,
+    persistence::StoreError,
+    state::AppState,
+    views::RoomView,
+};
 
 /// How long after a snapshot deliveries are checked against its versions. A batch committed
 /// before the snapshot was read is dispatched within microseconds of its commit; this only
@@ -37,11 +45,27 @@ const SNAPSHOT_OVERLAP: Duration = Duration::from_secs(5);
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// `GET /ws`: upgrades the connection and spawns the session task on this worker.
+/// The credential comes as `Authorization: Bearer …` or, for browsers (which cannot set
+/// headers on a WebSocket), as `?token=…`. Without a valid one there is no upgrade: 401.
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
+    #[derive(serde::Deserialize)]
+    struct TokenQuery {
+        token: Option<String>,
+    }
+    let token = bearer(&req).or_else(|| {
+        web::Query::<TokenQuery>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.into_inner().token)
+    });
+    let caller = match token {
+        None => Err(AuthError::Missing),
+        Some(t) => state.auth.authenticate(&t).await,
+    }
+    .map_err(ApiError::from)?;
     let (response, ws, stream) = actix_ws::handle(&req, body)?;
     let max = state.ws.max_frame_bytes;
     let stream = stream
@@ -50,7 +74,7 @@ pub async fn connect(
         .max_continuation_size(max);
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        let session = Session::new(state, ws);
+        let session = Session::new(state, ws, caller);
         session.run(stream).await;
     });
     Ok(response)
@@ -64,6 +88,8 @@ struct Subscription {
 
 struct Session {
     id: SessionId,
+    /// Who is connected; every subscribe is checked against it.
+    caller: Authenticated,
     state: Arc<AppState>,
     ws: actix_ws::Session,
     mailbox: Mailbox,
@@ -81,10 +107,11 @@ enum End {
 }
 
 impl Session {
-    fn new(state: Arc<AppState>, ws: actix_ws::Session) -> Self {
+    fn new(state: Arc<AppState>, ws: actix_ws::Session, caller: Authenticated) -> Self {
         let (tx, queue) = mpsc::channel(state.ws.outbound_queue);
         Self {
             id: state.hub.session_id(),
+            caller,
             mailbox: Mailbox {
                 tx,
                 kick: Arc::new(Notify::new()),
@@ -118,6 +145,15 @@ impl Session {
                     }
                     if self.last_seen.elapsed() > self.state.ws.client_timeout {
                         break End::Close(reason(close::IDLE_TIMEOUT, "no pong: idle timeout"));
+                    }
+                    // Checked on the node-wide tick: a token is honoured at most one ping
+                    // interval past its expiry.
+                    if self
+                        .caller
+                        .expires_at
+                        .is_some_and(|exp| exp <= chrono::Utc::now().timestamp())
+                    {
+                        break End::Close(reason(close::TOKEN_EXPIRED, "token expired"));
                     }
                     let ping = tokio::select! {
                         biased;
@@ -276,6 +312,23 @@ impl Session {
             Err(msg) => return self.send_error(id, "unknown_topic", &msg).await,
         };
         let name = topic.name();
+        let property = match &topic {
+            Topic::Rooms(pid) | Topic::Room(pid, _) => *pid,
+        };
+        match self.caller.principal.authorize(Action::RoomRead, property) {
+            Ok(()) => {}
+            // Another hotel's topic reads exactly like one that does not exist.
+            Err(Denial::NotFound) => {
+                return self
+                    .send_error(id, "not_found", "no such property or room")
+                    .await;
+            }
+            Err(Denial::Forbidden) => {
+                return self
+                    .send_error(id, "forbidden", "your role may not subscribe to this topic")
+                    .await;
+            }
+        }
         if self.subs.contains_key(&name) {
             return self
                 .send_error(id, "already_subscribed", "already subscribed to that topic")

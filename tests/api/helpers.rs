@@ -192,6 +192,8 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub http: reqwest::Client,
+    /// The configured admin's access token, sent by `get`, `post` and `ws`.
+    pub token: String,
     /// Keeps the store alive (and its PostgreSQL database undropped) while the server runs.
     _db: Arc<TestDb>,
     shutdown: ShutdownHandle,
@@ -213,15 +215,24 @@ pub async fn spawn_app_with(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) ->
     let port = app.port();
     let shutdown = app.shutdown_handle();
     let server = actix_rt::spawn(app.run_until_stopped());
-    TestApp {
+    let mut app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         http: reqwest::Client::new(),
+        token: String::new(),
         _db: db,
         shutdown,
         server: Some(server),
-    }
+    };
+    let login = app.login(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+    assert_eq!(login.status, 200, "admin login: {}", login.body);
+    app.token = login.body["access_token"].as_str().unwrap().to_owned();
+    app
 }
+
+/// The admin `Config::for_tests` ensures.
+pub const ADMIN_EMAIL: &str = "admin@test.bellhop";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 /// A parsed HTTP answer.
 pub struct Reply {
@@ -252,38 +263,69 @@ impl TestApp {
         }
     }
 
+    /// GET as the admin.
     pub async fn get(&self, path: &str) -> Reply {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("GET");
-        reply(resp).await
+        self.get_as(Some(&self.token), path).await
     }
 
+    /// POST as the admin.
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.address))
-            .json(body)
-            .send()
-            .await
-            .expect("POST");
-        reply(resp).await
+        self.post_as(Some(&self.token), path, body).await
     }
 
-    /// POSTs raw bytes as JSON (for malformed-input tests).
+    /// GET with the given bearer credential (or none).
+    pub async fn get_as(&self, token: Option<&str>, path: &str) -> Reply {
+        let mut req = self.http.get(format!("{}{path}", self.address));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        reply(req.send().await.expect("GET")).await
+    }
+
+    /// POST with the given bearer credential (or none).
+    pub async fn post_as(&self, token: Option<&str>, path: &str, body: &Value) -> Reply {
+        let mut req = self.http.post(format!("{}{path}", self.address)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        reply(req.send().await.expect("POST")).await
+    }
+
+    /// POSTs raw bytes as JSON, as the admin (for malformed-input tests).
     pub async fn post_raw(&self, path: &str, body: &'static str) -> Reply {
         let resp = self
             .http
             .post(format!("{}{path}", self.address))
+            .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .body(body)
             .send()
             .await
             .expect("POST");
         reply(resp).await
+    }
+
+    /// `POST /auth/login`.
+    pub async fn login(&self, email: &str, password: &str, totp: Option<&str>) -> Reply {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(code) = totp {
+            body["totp"] = json!(code);
+        }
+        self.post_as(None, "/api/v1/auth/login", &body).await
+    }
+
+    /// Creates a user of `role` in `pid` and logs in; returns the access token.
+    pub async fn user_token(&self, pid: &str, role: &str, email: &str) -> String {
+        let r = self
+            .post(
+                &format!("/api/v1/properties/{pid}/users"),
+                &json!({"email": email, "name": role, "role": role, "password": "password-for-tests"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let login = self.login(email, "password-for-tests", None).await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        login.body["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Creates a property and `rooms` (numbers) on floor 1; returns the property id.
@@ -324,8 +366,9 @@ impl TestApp {
         r.body
     }
 
+    /// A WebSocket as the admin.
     pub async fn ws(&self) -> WsClient {
-        WsClient::connect(self.port).await
+        WsClient::connect(self.port, &self.token).await
     }
 }
 
@@ -348,10 +391,12 @@ pub struct WsClient {
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl WsClient {
-    pub async fn connect(port: u16) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
-            .await
-            .expect("websocket connect");
+    /// Connects with `token` in the query string (as a browser would).
+    pub async fn connect(port: u16, token: &str) -> Self {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws?token={token}"))
+                .await
+                .expect("websocket connect");
         Self { ws }
     }
 

@@ -2,6 +2,7 @@
 //! HTTP and WebSocket clients. One test binary (faster to link), one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod helpers;
 mod occ;
 mod outage;

@@ -244,6 +244,7 @@ both!(blocks_are_placed_refused_and_released, |b| async move {
     let resp = app
         .http
         .post(format!("{}{blocks}/release", app.address))
+        .bearer_auth(&app.token)
         .send()
         .await
         .unwrap();

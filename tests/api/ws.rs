@@ -20,6 +20,8 @@ both!(
     two_clients_see_every_change_in_order_with_versions,
     |b| async move {
         let app = spawn_app(b).await;
+        let me = app.get("/api/v1/auth/me").await.body;
+        let admin = format!("user:{}", me["user_id"].as_str().unwrap());
         let pid = app.hotel(&["101", "102"]).await;
         let topic = format!("rooms:{pid}");
         let mut a = app.ws().await;
@@ -58,7 +60,11 @@ both!(
                     f["seq"].as_u64().unwrap(),
                     f["event"]["kind"].as_str().unwrap().to_owned(),
                 ));
-                assert_eq!(f["event"]["actor"], "anonymous");
+                assert_eq!(
+                    f["event"]["actor"],
+                    admin.as_str(),
+                    "who did it is recorded"
+                );
                 assert!(f["event"]["at"].is_string());
             }
             let expected = [
@@ -256,7 +262,7 @@ async fn silent_clients_are_closed_and_answering_ones_are_kept() {
     })
     .await;
     let mut lively = app.ws().await;
-    let mut silent = RawWs::connect(app.port).await;
+    let mut silent = RawWs::connect(app.port, &app.token).await;
     // The lively client keeps reading, so tungstenite answers every ping with a pong.
     let mut pings = 0;
     let until = tokio::time::Instant::now() + Duration::from_millis(1500);
@@ -284,13 +290,14 @@ struct RawWs {
 }
 
 impl RawWs {
-    async fn connect(port: u16) -> Self {
+    async fn connect(port: u16, token: &str) -> Self {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
         let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\
+             Upgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
              Sec-WebSocket-Version: 13\r\n\r\n"
         );
@@ -339,7 +346,7 @@ async fn a_slow_consumer_is_cut_off_and_the_others_get_everything() {
     let topic = format!("rooms:{pid}");
     let mut fast = app.ws().await;
     fast.subscribe(&topic).await;
-    let mut slow = WsClient::connect(app.port).await;
+    let mut slow = WsClient::connect(app.port, &app.token).await;
     slow.subscribe(&topic).await;
     slow.subscribe(&format!("room:{pid}:101")).await;
     // The fast client reads in the background and records seqs.

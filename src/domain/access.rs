@@ -1,0 +1,334 @@
+//! Who may do what, where: roles, actions, the permission matrix, and the principal check.
+//!
+//! This file is the single source of the permission matrix (the README shows it as a table).
+//! Every HTTP route and every WebSocket subscription names the [`Action`] it performs and the
+//! property it touches, and asks [`Principal::authorize`]. The answer is deny-by-default:
+//!
+//! - a different property than the caller's → [`Denial::NotFound`] (never reveal that another
+//!   hotel's rooms exist);
+//! - the caller's property, but the role lacks the action → [`Denial::Forbidden`].
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::ids::{Agent, PropertyId};
+
+/// A staff role. Admins belong to the deployment (every property); everyone else to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Manager,
+    FrontDesk,
+    Housekeeper,
+    Maintenance,
+    Restaurant,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Manager,
+        Role::FrontDesk,
+        Role::Housekeeper,
+        Role::Maintenance,
+        Role::Restaurant,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Manager => "manager",
+            Self::FrontDesk => "front_desk",
+            Self::Housekeeper => "housekeeper",
+            Self::Maintenance => "maintenance",
+            Self::Restaurant => "restaurant",
+        }
+    }
+}
+
+/// Everything the API lets someone do. Each route and topic maps to exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create a property (a new hotel in the deployment).
+    PropertyCreate,
+    /// Read a property's details.
+    PropertyRead,
+    /// Read the room board and single rooms, over HTTP or WebSocket.
+    RoomRead,
+    /// Add rooms to a property.
+    RoomCreate,
+    /// Change housekeeping status facets (cleanliness, occupancy report, service, rush).
+    RoomStatus,
+    /// Place and release maintenance blocks.
+    RoomBlock,
+    /// Create and list the property's staff.
+    UserManage,
+    /// Create, list and revoke API keys.
+    ApiKeyManage,
+    /// Read the audit trail.
+    AuditRead,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::PropertyCreate,
+        Action::PropertyRead,
+        Action::RoomRead,
+        Action::RoomCreate,
+        Action::RoomStatus,
+        Action::RoomBlock,
+        Action::UserManage,
+        Action::ApiKeyManage,
+        Action::AuditRead,
+    ];
+
+    /// What an API key may be granted: integrations work on rooms, never on people or keys.
+    #[must_use]
+    pub fn grantable_to_api_keys(self) -> bool {
+        matches!(
+            self,
+            Self::PropertyRead
+                | Self::RoomRead
+                | Self::RoomCreate
+                | Self::RoomStatus
+                | Self::RoomBlock
+        )
+    }
+}
+
+/// THE permission matrix: whether `role` may perform `action` (in its own property; admins
+/// in every property).
+#[must_use]
+pub fn role_allows(role: Role, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    match (role, action) {
+        (Admin, _) => true,
+        (_, PropertyCreate) => false,
+        (_, PropertyRead) => true,
+        (Manager, _) => true,
+        (FrontDesk, RoomRead | RoomStatus | RoomBlock) => true,
+        (Housekeeper, RoomRead | RoomStatus) => true,
+        (Maintenance, RoomRead | RoomBlock) => true,
+        // Restaurant staff run tables (a later feature), not the room board.
+        _ => false,
+    }
+}
+
+/// Why a request is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// The target belongs to a property the caller cannot see (answered as 404).
+    NotFound,
+    /// The caller sees the property but may not do this (403).
+    Forbidden,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// A staff member. `property` is `None` only for admins.
+    Staff {
+        user_id: Uuid,
+        property: Option<PropertyId>,
+        role: Role,
+    },
+    /// An integration's API key: one property, a set of granted actions.
+    ApiKey {
+        key_id: Uuid,
+        property: PropertyId,
+        permissions: Vec<Action>,
+    },
+    /// A guest, scoped to their own reservation (issued by the reservation flow).
+    Guest {
+        reservation_id: Uuid,
+        property: PropertyId,
+    },
+}
+
+impl Principal {
+    /// Deny-by-default check of `action` on something belonging to `property`.
+    pub fn authorize(&self, action: Action, property: PropertyId) -> Result<(), Denial> {
+        let (home, allowed) = match self {
+            Self::Staff {
+                role: Role::Admin, ..
+            } => return Ok(()),
+            Self::Staff { property, role, .. } => (*property, role_allows(*role, action)),
+            Self::ApiKey {
+                property,
+                permissions,
+                ..
+            } => (Some(*property), permissions.contains(&action)),
+            // No room action is a guest's; their own stay arrives with reservations.
+            Self::Guest { property, .. } => (Some(*property), false),
+        };
+        if home != Some(property) {
+            return Err(Denial::NotFound);
+        }
+        if allowed {
+            Ok(())
+        } else {
+            Err(Denial::Forbidden)
+        }
+    }
+
+    /// Actions that are not about one property (creating one).
+    pub fn authorize_global(&self, action: Action) -> Result<(), Denial> {
+        match self {
+            Self::Staff { role, .. } if role_allows(*role, action) && *role == Role::Admin => {
+                Ok(())
+            }
+            _ => Err(Denial::Forbidden),
+        }
+    }
+
+    /// Whether this caller may see `property` at all.
+    #[must_use]
+    pub fn sees(&self, property: PropertyId) -> bool {
+        self.authorize(Action::PropertyRead, property) != Err(Denial::NotFound)
+    }
+
+    /// Who this is in the event log.
+    #[must_use]
+    pub fn agent(&self) -> Agent {
+        match self {
+            Self::Staff { user_id, .. } => Agent::user(*user_id),
+            Self::ApiKey { key_id, .. } => Agent::api_key(*key_id),
+            Self::Guest { reservation_id, .. } => Agent::guest(*reservation_id),
+        }
+    }
+
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Self::Staff {
+                role: Role::Admin,
+                ..
+            }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff(role: Role, property: PropertyId) -> Principal {
+        Principal::Staff {
+            user_id: Uuid::new_v4(),
+            property: (role != Role::Admin).then_some(property),
+            role,
+        }
+    }
+
+    #[test]
+    fn the_matrix_as_the_readme_shows_it() {
+        use Action::*;
+        use Role::*;
+        let expect = |role: Role, actions: &[Action]| {
+            for a in Action::ALL {
+                assert_eq!(role_allows(role, a), actions.contains(&a), "{role:?} {a:?}");
+            }
+        };
+        expect(Admin, &Action::ALL);
+        expect(
+            Manager,
+            &[
+                PropertyRead,
+                RoomRead,
+                RoomCreate,
+                RoomStatus,
+                RoomBlock,
+                UserManage,
+                ApiKeyManage,
+                AuditRead,
+            ],
+        );
+        expect(FrontDesk, &[PropertyRead, RoomRead, RoomStatus, RoomBlock]);
+        expect(Housekeeper, &[PropertyRead, RoomRead, RoomStatus]);
+        expect(Maintenance, &[PropertyRead, RoomRead, RoomBlock]);
+        expect(Restaurant, &[PropertyRead]);
+    }
+
+    #[test]
+    fn another_property_is_not_found_whatever_the_role() {
+        let (mine, theirs) = (PropertyId::new(), PropertyId::new());
+        for role in Role::ALL.into_iter().filter(|r| *r != Role::Admin) {
+            let p = staff(role, mine);
+            for a in Action::ALL {
+                assert_eq!(
+                    p.authorize(a, theirs),
+                    Err(Denial::NotFound),
+                    "{role:?} {a:?}"
+                );
+            }
+        }
+        let admin = staff(Role::Admin, mine);
+        assert_eq!(admin.authorize(Action::AuditRead, theirs), Ok(()));
+    }
+
+    #[test]
+    fn own_property_follows_the_matrix() {
+        let pid = PropertyId::new();
+        let hk = staff(Role::Housekeeper, pid);
+        assert_eq!(hk.authorize(Action::RoomStatus, pid), Ok(()));
+        assert_eq!(hk.authorize(Action::RoomBlock, pid), Err(Denial::Forbidden));
+        assert!(hk.sees(pid));
+        assert!(!hk.sees(PropertyId::new()));
+    }
+
+    #[test]
+    fn only_admins_create_properties() {
+        let pid = PropertyId::new();
+        for role in Role::ALL {
+            let allowed = staff(role, pid)
+                .authorize_global(Action::PropertyCreate)
+                .is_ok();
+            assert_eq!(allowed, role == Role::Admin, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn api_keys_get_exactly_their_permissions_in_their_property() {
+        let pid = PropertyId::new();
+        let key = Principal::ApiKey {
+            key_id: Uuid::new_v4(),
+            property: pid,
+            permissions: vec![Action::RoomRead],
+        };
+        assert_eq!(key.authorize(Action::RoomRead, pid), Ok(()));
+        assert_eq!(
+            key.authorize(Action::RoomStatus, pid),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            key.authorize(Action::RoomRead, PropertyId::new()),
+            Err(Denial::NotFound)
+        );
+        assert!(key.authorize_global(Action::PropertyCreate).is_err());
+        assert!(!Action::UserManage.grantable_to_api_keys());
+        assert!(Action::RoomStatus.grantable_to_api_keys());
+    }
+
+    #[test]
+    fn guests_see_their_property_but_no_rooms() {
+        let pid = PropertyId::new();
+        let guest = Principal::Guest {
+            reservation_id: Uuid::new_v4(),
+            property: pid,
+        };
+        assert_eq!(
+            guest.authorize(Action::RoomRead, pid),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            guest.authorize(Action::RoomRead, PropertyId::new()),
+            Err(Denial::NotFound)
+        );
+        assert!(guest.agent().as_str().starts_with("guest:"));
+    }
+}

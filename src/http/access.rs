@@ -1,0 +1,55 @@
+//! The `Caller` extractor: every route that takes one requires valid credentials (401
+//! otherwise), and then names the action it performs (see `domain::access`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::ApiError;
+use crate::{
+    auth::{AuthError, Authenticated},
+    domain::{Action, Principal, PropertyId},
+    state::AppState,
+};
+
+/// The authenticated caller of a request.
+pub struct Caller(pub Authenticated);
+
+impl Caller {
+    #[must_use]
+    pub fn principal(&self) -> &Principal {
+        &self.0.principal
+    }
+
+    /// Deny-by-default: may the caller do `action` on `property`? (404 / 403 otherwise.)
+    pub fn may(&self, action: Action, property: PropertyId) -> Result<(), ApiError> {
+        Ok(self.principal().authorize(action, property)?)
+    }
+}
+
+/// The credential of a request: `Authorization: Bearer <token or API key>`.
+#[must_use]
+pub fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+            let token = token.ok_or(AuthError::Missing)?;
+            Ok(Caller(state.auth.authenticate(&token).await?))
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! Deny-by-default, walked exhaustively: every route and every topic, for every kind of
+//! caller, against their own property and another one, with the exact status expected.
+//!
+//! The expected permissions are written out here, independently of `domain::access`, as the
+//! README's matrix states them: the test checks the code against the spec, not against itself.
+
+use std::time::Duration;
+
+use bellhop::{auth::TokenIssuer, config::AuthConfig, domain::PropertyId};
+use serde_json::{Value, json};
+
+use crate::{
+    both,
+    helpers::{Backend, TestApp, WsClient, spawn_app},
+};
+
+/// The spec: which actions each caller may perform in its own property.
+fn allowed(who: &str, action: &str) -> bool {
+    let list: &[&str] = match who {
+        "admin" => return true,
+        "manager" => &[
+            "property_read",
+            "room_read",
+            "room_create",
+            "room_status",
+            "room_block",
+            "user_manage",
+            "api_key_manage",
+            "audit_read",
+        ],
+        "front_desk" => &["property_read", "room_read", "room_status", "room_block"],
+        "housekeeper" => &["property_read", "room_read", "room_status"],
+        "maintenance" => &["property_read", "room_read", "room_block"],
+        "restaurant" => &["property_read"],
+        // The key below is granted exactly these.
+        "api_key" => &["room_read", "room_status"],
+        "guest" => &[],
+        other => panic!("unknown caller {other}"),
+    };
+    list.contains(&action)
+}
+
+const CALLERS: [&str; 10] = [
+    "anonymous",
+    "admin",
+    "manager",
+    "front_desk",
+    "housekeeper",
+    "maintenance",
+    "restaurant",
+    "api_key",
+    "guest",
+    "tampered",
+];
+
+/// One route: method, path (with `{pid}` and `{i}`: the caller's own fixtures), body, the
+/// action it performs, and its success status.
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    body: fn(usize) -> Value,
+    action: &'static str,
+    success: u16,
+}
+
+fn routes() -> Vec<Route> {
+    let none = |_| Value::Null;
+    vec![
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}",
+            body: none,
+            action: "property_read",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/rooms",
+            body: none,
+            action: "room_read",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/rooms/101",
+            body: none,
+            action: "room_read",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/rooms",
+            body: |i| json!({"number": format!("N{i}"), "floor": 9, "room_type": "KING"}),
+            action: "room_create",
+            success: 201,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/rooms/S{i}/status",
+            body: |_| json!({"rush": true}),
+            action: "room_status",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/rooms/B{i}/blocks",
+            body: |_| json!({"kind": "out_of_service", "to": "2099-01-01T00:00:00Z", "reason": "paint"}),
+            action: "room_block",
+            success: 201,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/rooms/R{i}/blocks/release",
+            body: |_| json!({}),
+            action: "room_block",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/users",
+            body: |i| json!({"email": format!("new{i}-{}@x.test", uuid::Uuid::new_v4()), "name": "New", "role": "housekeeper", "password": "password-for-tests"}),
+            action: "user_manage",
+            success: 201,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/users",
+            body: none,
+            action: "user_manage",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/api-keys",
+            body: |_| json!({"name": "channel manager", "permissions": ["room_read"]}),
+            action: "api_key_manage",
+            success: 201,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/api-keys",
+            body: none,
+            action: "api_key_manage",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/api-keys/{kid}/revoke",
+            body: |_| json!({}),
+            action: "api_key_manage",
+            success: 204,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/audit",
+            body: none,
+            action: "audit_read",
+            success: 200,
+        },
+    ]
+}
+
+/// Two properties, each with the fixtures every caller needs, and one token per caller (all
+/// homed in property 0; the admin belongs to the deployment).
+struct World {
+    app: TestApp,
+    pids: [String; 2],
+    /// Per property, per caller: an API key id that caller may try to revoke.
+    keys: [Vec<String>; 2],
+    tokens: Vec<(&'static str, Option<String>)>,
+}
+
+async fn world(b: Backend) -> World {
+    let app = spawn_app(b).await;
+    let mut pids = Vec::new();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let pid = app.hotel(&["101"]).await;
+        // Per caller i: a room to change (S), to block (B), a blocked one to release (R).
+        let mut rooms = Vec::new();
+        for i in 0..CALLERS.len() {
+            for prefix in ["S", "B", "R"] {
+                rooms.push(
+                    json!({"number": format!("{prefix}{i}"), "floor": 1, "room_type": "KING"}),
+                );
+            }
+        }
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/rooms"),
+                &Value::Array(rooms),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        for i in 0..CALLERS.len() {
+            let r = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/rooms/R{i}/blocks"),
+                    &json!({"kind": "out_of_order", "to": "2099-01-01T00:00:00Z", "reason": "x"}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        let mut ids = Vec::new();
+        for i in 0..CALLERS.len() {
+            let k = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/api-keys"),
+                    &json!({"name": format!("key {i}"), "permissions": ["room_read"]}),
+                )
+                .await;
+            assert_eq!(k.status, 201, "{}", k.body);
+            ids.push(k.body["id"].as_str().unwrap().to_owned());
+        }
+        keys.push(ids);
+        pids.push(pid);
+    }
+    let home = &pids[0];
+    let mut tokens: Vec<(&str, Option<String>)> =
+        vec![("anonymous", None), ("admin", Some(app.token.clone()))];
+    for role in [
+        "manager",
+        "front_desk",
+        "housekeeper",
+        "maintenance",
+        "restaurant",
+    ] {
+        let email = format!("{role}@{}.test", &home[..8]);
+        tokens.push((role, Some(app.user_token(home, role, &email).await)));
+    }
+    let key = app
+        .post(
+            &format!("/api/v1/properties/{home}/api-keys"),
+            &json!({"name": "pms sync", "permissions": ["room_read", "room_status"]}),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    tokens.push((
+        "api_key",
+        Some(key.body["key"].as_str().unwrap().to_owned()),
+    ));
+    let issuer = TokenIssuer::new(
+        &AuthConfig::for_tests("x", "y").jwt_secret,
+        Duration::from_secs(900),
+    );
+    let guest = issuer
+        .guest(
+            uuid::Uuid::new_v4(),
+            PropertyId(home.parse().unwrap()),
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    tokens.push(("guest", Some(guest)));
+    // The admin's token with its signature bytes altered: must count for nothing.
+    let mut tampered = app.token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    tokens.push(("tampered", Some(tampered)));
+    assert_eq!(tokens.iter().map(|t| t.0).collect::<Vec<_>>(), CALLERS);
+    World {
+        app,
+        pids: [pids[0].clone(), pids[1].clone()],
+        keys: [keys[0].clone(), keys[1].clone()],
+        tokens,
+    }
+}
+
+both!(every_route_answers_every_caller_exactly, |b| async move {
+    let w = world(b).await;
+    let mut failures = Vec::new();
+    for (i, (who, token)) in w.tokens.iter().enumerate() {
+        for (p, pid) in w.pids.iter().enumerate() {
+            for route in routes() {
+                let path = route
+                    .path
+                    .replace("{pid}", pid)
+                    .replace("{i}", &i.to_string())
+                    .replace("{kid}", &w.keys[p][i]);
+                let body = (route.body)(i);
+                let reply = match route.method {
+                    "GET" => w.app.get_as(token.as_deref(), &path).await,
+                    _ => w.app.post_as(token.as_deref(), &path, &body).await,
+                };
+                let expected = match *who {
+                    "anonymous" | "tampered" => 401,
+                    "admin" => route.success,
+                    _ if p == 1 => 404,
+                    _ if allowed(who, route.action) => route.success,
+                    _ => 403,
+                };
+                let status = reply.status;
+                if status != expected {
+                    failures.push(format!(
+                        "{who} {} {path} (property {p}): {status} != {expected} {}",
+                        route.method, reply.body
+                    ));
+                }
+                if expected == 404 {
+                    assert_eq!(
+                        reply.code(),
+                        "property_not_found",
+                        "another hotel reads as nonexistent"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Creating a property is the admin's alone.
+    for (who, token) in &w.tokens {
+        let r = w
+            .app
+            .post_as(
+                token.as_deref(),
+                "/api/v1/properties",
+                &json!({"name": "New"}),
+            )
+            .await;
+        let expected = match *who {
+            "anonymous" | "tampered" => 401,
+            "admin" => 201,
+            _ => 403,
+        };
+        assert_eq!(r.status, expected, "{who} creating a property: {}", r.body);
+    }
+    // Listing properties shows each caller only what it may see.
+    for (who, token) in &w.tokens {
+        let r = w.app.get_as(token.as_deref(), "/api/v1/properties").await;
+        if matches!(*who, "anonymous" | "tampered") {
+            assert_eq!(r.status, 401);
+            continue;
+        }
+        let ids: Vec<&str> = r.body["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&w.pids[0].as_str()), "{who}");
+        assert_eq!(ids.contains(&w.pids[1].as_str()), *who == "admin", "{who}");
+    }
+    w.app.stop().await;
+});
+
+both!(
+    every_topic_answers_every_caller_exactly_and_leaks_nothing,
+    |b| async move {
+        let w = world(b).await;
+        for (who, token) in &w.tokens {
+            let Some(token) = token else {
+                // No credential, no upgrade.
+                let r = w.app.get_as(None, "/ws").await;
+                assert_eq!((r.status, r.code()), (401, "unauthenticated"));
+                continue;
+            };
+            if *who == "tampered" {
+                let err = tokio_tungstenite::connect_async(format!(
+                    "ws://127.0.0.1:{}/ws?token={token}",
+                    w.app.port
+                ))
+                .await;
+                assert!(err.is_err(), "a tampered token gets no socket");
+                continue;
+            }
+            let mut ws = WsClient::connect(w.app.port, token).await;
+            for (p, pid) in w.pids.iter().enumerate() {
+                for topic in [format!("rooms:{pid}"), format!("room:{pid}:101")] {
+                    ws.send(json!({"op": "subscribe", "topic": topic, "id": topic}))
+                        .await;
+                    let f = ws.next_json().await;
+                    let expected = match *who {
+                        "admin" => "subscribed",
+                        _ if p == 1 => "not_found",
+                        _ if allowed(who, "room_read") => "subscribed",
+                        _ => "forbidden",
+                    };
+                    let got = if f["type"] == "subscribed" {
+                        "subscribed"
+                    } else {
+                        f["code"].as_str().unwrap()
+                    };
+                    assert_eq!(got, expected, "{who} subscribing to {topic}: {f}");
+                }
+            }
+            // Changes in both hotels now. Whatever arrives before the pong must come from a topic
+            // this caller was allowed, i.e. from its own hotel (or any, for the admin).
+            for pid in &w.pids {
+                w.app.set_status(pid, "101", json!({"rush": true})).await;
+                w.app.set_status(pid, "101", json!({"rush": false})).await;
+            }
+            ws.send(json!({"op": "ping", "id": "after"})).await;
+            let mut events = 0;
+            loop {
+                let f = ws.next_json().await;
+                if f["type"] == "pong" {
+                    break;
+                }
+                assert_eq!(f["type"], "event", "{who}: {f}");
+                let topic = f["topic"].as_str().unwrap();
+                assert!(
+                    *who == "admin" || topic.contains(w.pids[0].as_str()),
+                    "{who} leaked {topic}"
+                );
+                events += 1;
+            }
+            let expected_events = match *who {
+                "admin" => 8,
+                _ if allowed(who, "room_read") => 4,
+                _ => 0,
+            };
+            assert_eq!(events, expected_events, "{who}");
+        }
+        w.app.stop().await;
+    }
+);
