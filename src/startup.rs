@@ -134,7 +134,8 @@ impl Application {
             for p in properties.iter().take(3) {
                 tracing::info!(
                     "property {:?}: board at http://{addr}/api/v1/properties/{}/rooms, live on \
-                     ws://{addr}/ws with {{\"op\":\"subscribe\",\"topic\":\"rooms:{}\"}}",
+                     ws://{addr}/ws?token=<access token from POST /api/v1/auth/login> with \
+                     {{\"op\":\"subscribe\",\"topic\":\"rooms:{}\"}}",
                     p.name,
                     p.id,
                     p.id
