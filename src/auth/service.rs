@@ -575,7 +575,7 @@ impl AuthService {
                 anyhow::bail!("BELLHOP_ADMIN_EMAIL names an existing user who is not an admin")
             }
             None => {
-                let user = self
+                let created = self
                     .create_user(
                         &Agent::system("config"),
                         None,
@@ -586,12 +586,18 @@ impl AuthService {
                             password: password.to_owned(),
                         },
                     )
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("creating the admin from BELLHOP_ADMIN_EMAIL: {e}")
-                    })?;
-                tracing::info!(user = %user.id, "created the admin account from the environment");
-                Ok(())
+                    .await;
+                match created {
+                    Ok(user) => {
+                        tracing::info!(user = %user.id, "created the admin account from the environment");
+                        Ok(())
+                    }
+                    // Another node starting at the same moment created it first.
+                    Err(AuthError::Conflict("email_taken", _)) => Ok(()),
+                    Err(e) => Err(anyhow::anyhow!(
+                        "creating the admin from BELLHOP_ADMIN_EMAIL: {e}"
+                    )),
+                }
             }
         }
     }

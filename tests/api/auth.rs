@@ -518,3 +518,28 @@ async fn the_demo_hotel_has_a_login_per_role() {
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn nodes_starting_together_agree_on_the_configured_admin() {
+    let db = Arc::new(TestDb::new(Backend::Postgres).await);
+    // Two nodes build at once against an empty store, both told to ensure the same admin.
+    let (a, b) = futures_util::join!(
+        spawn_app_with(Arc::clone(&db), |_| {}),
+        spawn_app_with(Arc::clone(&db), |_| {})
+    );
+    let r = a
+        .login(
+            crate::helpers::ADMIN_EMAIL,
+            crate::helpers::ADMIN_PASSWORD,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        my_id(&a, &a.token).await,
+        my_id(&b, &b.token).await,
+        "one admin"
+    );
+    a.stop().await;
+    b.stop().await;
+}
