@@ -27,6 +27,12 @@ pub struct Metrics {
     pub ws_error_frames: AtomicU64,
     /// Deliveries handed from the hub to session queues.
     pub hub_deliveries: AtomicU64,
+    /// Batches published to Redis / failed to / received from other nodes.
+    pub bus_published: AtomicU64,
+    pub bus_publish_failures: AtomicU64,
+    pub bus_received: AtomicU64,
+    /// Times the Redis subscriber reconnected (and resynced).
+    pub bus_reconnects: AtomicU64,
     /// HTTP responses by status class: 1xx..5xx.
     pub http_responses: [AtomicU64; 5],
 }
@@ -49,7 +55,27 @@ impl Metrics {
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, &AtomicU64); 11] = [
+        let counters: [(&str, &str, &AtomicU64); 15] = [
+            (
+                "bellhop_bus_published_total",
+                "Batches published to Redis",
+                &self.bus_published,
+            ),
+            (
+                "bellhop_bus_publish_failures_total",
+                "Batches that could not be published",
+                &self.bus_publish_failures,
+            ),
+            (
+                "bellhop_bus_received_total",
+                "Batches received from other nodes",
+                &self.bus_received,
+            ),
+            (
+                "bellhop_bus_reconnects_total",
+                "Redis subscriber reconnects (each followed by a resync)",
+                &self.bus_reconnects,
+            ),
             (
                 "bellhop_commands_ok_total",
                 "Commands committed",

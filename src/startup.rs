@@ -27,6 +27,7 @@ use crate::{
     ws::{
         bus::{Bus, LocalBus},
         hub::Hub,
+        redis_bus::RedisBus,
     },
 };
 
@@ -59,23 +60,38 @@ impl Application {
         let store = persistence::open(&config.database).await?;
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub)));
+        // One Redis client and connection manager per node, shared by the bus and the login
+        // limiter; without REDIS_URL the node is alone and its bus is in-process.
+        let redis = match &config.redis_url {
+            Some(url) => Some(connect_redis(url).await?),
+            None => None,
+        };
+        let redis_bus = redis.as_ref().map(|(_, conn)| {
+            RedisBus::start(
+                conn.clone(),
+                config.redis_prefix.clone(),
+                Arc::clone(&hub),
+                Arc::clone(&metrics),
+            )
+        });
+        let bus: Arc<dyn Bus> = match &redis_bus {
+            Some(b) => Arc::clone(b) as Arc<dyn Bus>,
+            None => Arc::new(LocalBus::new(Arc::clone(&hub))),
+        };
         let rooms = RoomRegistry::start(
             Arc::clone(&store),
             Arc::clone(&bus),
             Arc::clone(&metrics),
             config.actors.clone(),
         );
-        let redis = match &config.redis_url {
-            Some(url) => Some(connect_redis(url).await?),
-            None => None,
-        };
         let auth = AuthService::new(
             Arc::clone(&store),
             TokenIssuer::new(&config.auth.jwt_secret, config.auth.access_ttl),
             LoginLimiter::new(
                 config.auth.login_limits,
-                redis.map(|r| (r, config.redis_prefix.clone())),
+                redis
+                    .as_ref()
+                    .map(|(_, conn)| (conn.clone(), config.redis_prefix.clone())),
             ),
             config.auth.refresh_ttl,
         );
@@ -88,6 +104,9 @@ impl Application {
                 .context("seeding the demo hotel")?;
         }
         let (pulse, pulse_rx) = watch::channel(Pulse::default());
+        if let (Some(bus), Some((client, _))) = (&redis_bus, redis) {
+            bus.spawn_subscriber(client, rooms.clone(), pulse_rx.clone());
+        }
         let state = web::Data::new(AppState {
             store,
             bus,
@@ -175,6 +194,7 @@ impl Application {
         } = self;
         let pulse = Arc::new(pulse);
         let ticker = actix_rt::spawn(heartbeat(Arc::clone(&pulse), ping_interval));
+        let gaps = actix_rt::spawn(release_gaps(Arc::clone(&state.hub)));
         let server_handle = server.handle();
         tokio::pin!(server);
         let result = tokio::select! {
@@ -190,6 +210,7 @@ impl Application {
             }
         };
         ticker.abort();
+        gaps.abort();
         // 3. Every actor handles what is queued to it, then stops.
         state.rooms.shutdown().await;
         tracing::info!("bellhop stopped");
@@ -197,8 +218,11 @@ impl Application {
     }
 }
 
-/// One Redis connection manager for the node: it reconnects by itself and is cloned cheaply.
-async fn connect_redis(url: &SecretString) -> anyhow::Result<redis::aio::ConnectionManager> {
+/// The node's Redis client (for the dedicated pub/sub connection) and its one connection
+/// manager (commands; it reconnects by itself and is cloned cheaply).
+async fn connect_redis(
+    url: &SecretString,
+) -> anyhow::Result<(redis::Client, redis::aio::ConnectionManager)> {
     // The URL may carry a password: never put it into an error message.
     let client =
         redis::Client::open(url.expose_secret()).context("REDIS_URL is not a valid Redis URL")?;
@@ -206,7 +230,7 @@ async fn connect_redis(url: &SecretString) -> anyhow::Result<redis::aio::Connect
         .await
         .context("connecting to Redis timed out")?
         .context("connecting to Redis")?;
-    Ok(conn)
+    Ok((client, conn))
 }
 
 /// One timer for the whole node: every tick, each session pings its client (or closes it if
@@ -218,6 +242,17 @@ async fn heartbeat(pulse: Arc<watch::Sender<Pulse>>, every: Duration) {
     loop {
         interval.tick().await;
         pulse.send_modify(|p| p.tick += 1);
+    }
+}
+
+/// How long the hub holds events that arrived ahead of a missing seq before giving up on it.
+const GAP_WAIT: Duration = Duration::from_millis(500);
+
+async fn release_gaps(hub: Arc<Hub>) {
+    let mut interval = tokio::time::interval(GAP_WAIT / 2);
+    loop {
+        interval.tick().await;
+        hub.release_stale(GAP_WAIT);
     }
 }
 

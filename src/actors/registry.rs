@@ -23,14 +23,18 @@ use actix_rt::{Arbiter, ArbiterHandle};
 
 use super::{
     CommandError,
-    room::{RoomActor, RoomHandle, messages::Passivate, publication},
+    room::{
+        RoomActor, RoomHandle,
+        messages::{ApplyRemote, Passivate, Reload},
+        publication,
+    },
 };
 use crate::{
     config::ActorConfig,
     domain::{Agent, NewRoom, PropertyId, Room, RoomId, RoomNumber},
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
-    ws::bus::Bus,
+    ws::{bus::Bus, hub::Published, protocol::room_topic},
 };
 
 /// Most rooms one request may create.
@@ -53,6 +57,8 @@ struct Inner {
     next_arbiter: AtomicUsize,
     live: Mutex<HashMap<RoomKey, Slot>>,
     closed: AtomicBool,
+    /// Notified when actors come or go (the bus subscribes to the rooms held here).
+    activity: Arc<tokio::sync::Notify>,
 }
 
 /// Finds or activates room actors. Cheap to clone.
@@ -84,6 +90,7 @@ impl RoomRegistry {
             next_arbiter: AtomicUsize::new(0),
             live: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            activity: Arc::new(tokio::sync::Notify::new()),
         });
         actix_rt::spawn(sweep(Arc::downgrade(&inner)));
         Self { inner }
@@ -119,6 +126,56 @@ impl RoomRegistry {
         Ok(RoomHandle {
             addr: self.activate(key, room),
         })
+    }
+
+    /// Notified whenever room actors are activated or stopped.
+    #[must_use]
+    pub fn activity(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.activity)
+    }
+
+    /// The single-room topics of the rooms active here: a replica must hear what other nodes
+    /// commit to its room.
+    #[must_use]
+    pub fn live_topics(&self) -> Vec<String> {
+        self.lock_live()
+            .keys()
+            .map(|(pid, n)| room_topic(*pid, n))
+            .collect()
+    }
+
+    /// Hands a batch committed by another node to this node's replica of the room, if any.
+    pub fn apply_remote(&self, msg: &Published) {
+        let Some(last) = msg.events.last() else {
+            return;
+        };
+        let (Some(pid), Some(number)) = (
+            last.state["property_id"]
+                .as_str()
+                .and_then(|p| p.parse::<PropertyId>().ok()),
+            last.state["number"]
+                .as_str()
+                .and_then(|n| RoomNumber::parse(n).ok()),
+        ) else {
+            return;
+        };
+        let addr = self.lock_live().get(&(pid, number)).map(|s| s.addr.clone());
+        if let Some(addr) = addr {
+            // try_send: never let a flood from the bus queue up unboundedly; a dropped update
+            // only leaves a stale replica, which the next command's OCC check repairs.
+            let _ = addr.try_send(ApplyRemote {
+                from_seq: msg.from_seq,
+                to_seq: msg.to_seq,
+                state: last.state.clone(),
+            });
+        }
+    }
+
+    /// Makes every replica reload from the store (after the bus lost messages).
+    pub fn reload_all(&self) {
+        for slot in self.lock_live().values() {
+            let _ = slot.addr.try_send(Reload);
+        }
     }
 
     /// Number of active room actors on this node.
@@ -189,6 +246,7 @@ impl RoomRegistry {
         );
         Metrics::inc(&self.inner.metrics.actor_activations);
         self.inner.metrics.actors_live.fetch_add(1, Relaxed);
+        self.inner.activity.notify_one();
         addr
     }
 
@@ -319,6 +377,7 @@ async fn sweep(inner: Weak<Inner>) {
                 Metrics::inc(&inner.metrics.actor_restarts);
             }
             inner.metrics.actors_live.fetch_sub(1, Relaxed);
+            inner.activity.notify_one();
         }
     }
 }

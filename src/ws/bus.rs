@@ -21,6 +21,10 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Whether the bus can currently deliver (for `/ready`).
     async fn ping(&self) -> Result<(), String>;
+
+    /// Waits (briefly) until this node receives other nodes' batches for `topic`, so that a
+    /// snapshot read afterwards cannot miss one. Immediate for the in-process bus.
+    async fn ready_for(&self, _topic: &str) {}
 }
 
 /// The single-node bus: publishing is dispatching to the local hub.

@@ -6,11 +6,12 @@
 //! close itself as a slow consumer; nobody else waits for it.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{
-        Arc, RwLock,
+        Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering::Relaxed},
     },
+    time::{Duration, Instant},
 };
 
 use bytestring::ByteString;
@@ -52,6 +53,9 @@ pub struct Delivery {
     pub stream: Arc<str>,
     pub to_seq: u64,
     pub frames: Box<[ByteString]>,
+    /// Not events: the session must send a fresh snapshot of `topic` (`reset`), because this
+    /// node may have missed events (its bus connection was lost).
+    pub resync: bool,
 }
 
 /// The sending side of a session's queue, held by the hub.
@@ -62,12 +66,36 @@ pub struct Mailbox {
     pub kick: Arc<Notify>,
 }
 
+/// Delivery order of one stream on one topic.
+#[derive(Debug, Default)]
+struct Order {
+    /// The last seq delivered (0: nothing yet; the next batch is accepted as it comes).
+    last: u64,
+    /// Batches that arrived ahead of a missing seq, by `from_seq`.
+    pending: BTreeMap<u64, Published>,
+    /// When the oldest pending batch started waiting.
+    waiting_since: Option<Instant>,
+}
+
 /// The hub of one node.
+///
+/// Batches of a stream can reach a node out of order: this node's own commit is dispatched at
+/// once, while an earlier seq written by another node is still on its way through Redis. So
+/// per (topic, stream) the hub delivers only the next seq, drops duplicates, and holds batches
+/// that arrive early until the gap fills — or, if it does not fill within a short wait (the
+/// message was lost: pub/sub is at-most-once), releases them anyway; the version jump then
+/// tells clients to refetch.
 #[derive(Debug)]
 pub struct Hub {
     topics: RwLock<HashMap<Arc<str>, HashMap<SessionId, Mailbox>>>,
+    /// Per topic, per stream. Sequencing and delivery happen under this one lock, so two
+    /// threads dispatching the same stream cannot overtake each other.
+    orders: Mutex<HashMap<Arc<str>, HashMap<Arc<str>, Order>>>,
     next_session: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Notified when a topic gains its first or loses its last local subscriber (the bus
+    /// subscribes to exactly what local sessions need).
+    interest: Arc<Notify>,
 }
 
 impl Hub {
@@ -75,9 +103,27 @@ impl Hub {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
             topics: RwLock::new(HashMap::new()),
+            orders: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             metrics,
+            interest: Arc::new(Notify::new()),
         }
+    }
+
+    /// Notified whenever the set of topics with local subscribers changes.
+    #[must_use]
+    pub fn interest(&self) -> Arc<Notify> {
+        Arc::clone(&self.interest)
+    }
+
+    /// The topics that have local subscribers.
+    #[must_use]
+    pub fn topics(&self) -> Vec<String> {
+        let topics = self
+            .topics
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        topics.keys().map(|t| t.to_string()).collect()
     }
 
     /// A new session id, unique within this node.
@@ -90,10 +136,11 @@ impl Hub {
             .topics
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        topics
-            .entry(Arc::from(topic))
-            .or_default()
-            .insert(session, mailbox);
+        let subs = topics.entry(Arc::from(topic)).or_default();
+        subs.insert(session, mailbox);
+        if subs.len() == 1 {
+            self.interest.notify_one();
+        }
     }
 
     pub fn unsubscribe(&self, topic: &str, session: SessionId) {
@@ -101,12 +148,28 @@ impl Hub {
             .topics
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut gone = false;
         if let Some(subs) = topics.get_mut(topic) {
             subs.remove(&session);
             if subs.is_empty() {
                 topics.remove(topic);
+                gone = true;
             }
         }
+        drop(topics);
+        if gone {
+            // Lock order is orders → topics in dispatch; never hold topics while taking orders.
+            self.lock_orders().remove(topic);
+            self.interest.notify_one();
+        }
+    }
+
+    fn lock_orders(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<Arc<str>, Order>>> {
+        self.orders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Number of local subscribers of a topic.
@@ -119,9 +182,11 @@ impl Hub {
         topics.get(topic).map_or(0, HashMap::len)
     }
 
-    /// Hands a committed batch to every local subscriber of its topics.
+    /// Hands a committed batch to every local subscriber of its topics, in seq order per
+    /// stream (see the type's docs).
     pub fn dispatch(&self, msg: &Published) {
         let stream: Arc<str> = Arc::from(msg.stream.as_str());
+        let mut orders = self.lock_orders();
         for topic in &msg.topics {
             let topics = self
                 .topics
@@ -130,33 +195,135 @@ impl Hub {
             let Some((topic_key, subs)) = topics.get_key_value(topic.as_str()) else {
                 continue;
             };
-            let frames: Box<[ByteString]> = msg
-                .events
-                .iter()
-                .map(|e| {
-                    protocol::event(&EventFrame {
-                        r#type: "event",
-                        topic,
-                        stream: &msg.stream,
-                        seq: e.seq,
-                        event: &e.event,
-                        state: &e.state,
-                    })
-                })
-                .collect();
+            let order = orders
+                .entry(Arc::clone(topic_key))
+                .or_default()
+                .entry(Arc::clone(&stream))
+                .or_default();
+            if order.last != 0 && msg.to_seq <= order.last {
+                continue; // a duplicate
+            }
+            if order.last != 0 && msg.from_seq > order.last + 1 {
+                // Early: wait for the missing seqs.
+                order.pending.insert(msg.from_seq, msg.clone());
+                order.waiting_since.get_or_insert_with(Instant::now);
+                continue;
+            }
+            self.deliver(topic_key, &stream, msg, order.last, subs);
+            order.last = msg.to_seq;
+            // Whatever waited for this may go now.
+            while let Some((&from, _)) = order.pending.first_key_value() {
+                if from > order.last + 1 {
+                    break;
+                }
+                let Some((_, next)) = order.pending.pop_first() else {
+                    break;
+                };
+                if next.to_seq > order.last {
+                    self.deliver(topic_key, &stream, &next, order.last, subs);
+                    order.last = next.to_seq;
+                }
+            }
+            if order.pending.is_empty() {
+                order.waiting_since = None;
+            }
+        }
+    }
+
+    /// Releases batches that waited longer than `max_wait` for a seq that never came.
+    pub fn release_stale(&self, max_wait: Duration) {
+        let mut orders = self.lock_orders();
+        let topics = self
+            .topics
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (topic, streams) in orders.iter_mut() {
+            let Some(subs) = topics.get(topic) else {
+                continue;
+            };
+            for (stream, order) in streams.iter_mut() {
+                if !order.waiting_since.is_some_and(|t| t.elapsed() >= max_wait) {
+                    continue;
+                }
+                tracing::debug!(%topic, %stream, after = order.last, "releasing events past a gap");
+                while let Some((_, next)) = order.pending.pop_first() {
+                    if next.to_seq > order.last {
+                        self.deliver(topic, stream, &next, order.last, subs);
+                        order.last = next.to_seq;
+                    }
+                }
+                order.waiting_since = None;
+            }
+        }
+    }
+
+    /// Tells every session to refetch every topic (after this node may have missed events),
+    /// and forgets delivery positions: the snapshots set them anew.
+    pub fn resync_all(&self) {
+        let mut orders = self.lock_orders();
+        orders.clear();
+        let topics = self
+            .topics
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (topic, subs) in topics.iter() {
             let delivery = Arc::new(Delivery {
-                topic: Arc::clone(topic_key),
-                stream: Arc::clone(&stream),
-                to_seq: msg.to_seq,
-                frames,
+                topic: Arc::clone(topic),
+                stream: Arc::from(""),
+                to_seq: 0,
+                frames: Box::new([]),
+                resync: true,
             });
             for mailbox in subs.values() {
-                match mailbox.tx.try_send(Arc::clone(&delivery)) {
-                    Ok(()) => Metrics::inc(&self.metrics.hub_deliveries),
-                    Err(mpsc::error::TrySendError::Full(_)) => mailbox.kick.notify_one(),
-                    // The session is going away and will unsubscribe itself.
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                if let Err(mpsc::error::TrySendError::Full(_)) =
+                    mailbox.tx.try_send(Arc::clone(&delivery))
+                {
+                    mailbox.kick.notify_one();
                 }
+            }
+        }
+    }
+
+    /// Encodes the events after `after` once and queues them to every subscriber.
+    fn deliver(
+        &self,
+        topic: &Arc<str>,
+        stream: &Arc<str>,
+        msg: &Published,
+        after: u64,
+        subs: &HashMap<SessionId, Mailbox>,
+    ) {
+        let frames: Box<[ByteString]> = msg
+            .events
+            .iter()
+            .filter(|e| e.seq > after)
+            .map(|e| {
+                protocol::event(&EventFrame {
+                    r#type: "event",
+                    topic,
+                    stream,
+                    seq: e.seq,
+                    event: &e.event,
+                    state: &e.state,
+                })
+            })
+            .collect();
+        if frames.is_empty() {
+            return;
+        }
+        let delivery = Arc::new(Delivery {
+            topic: Arc::clone(topic),
+            stream: Arc::clone(stream),
+            to_seq: msg.to_seq,
+            frames,
+            resync: false,
+        });
+        for mailbox in subs.values() {
+            match mailbox.tx.try_send(Arc::clone(&delivery)) {
+                Ok(()) => Metrics::inc(&self.metrics.hub_deliveries),
+                Err(mpsc::error::TrySendError::Full(_)) => mailbox.kick.notify_one(),
+                // The session is going away and will unsubscribe itself.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
     }
@@ -229,6 +396,59 @@ mod tests {
         for i in 1..=3 {
             assert_eq!(fast_rx.recv().await.unwrap().to_seq, i);
         }
+    }
+
+    #[tokio::test]
+    async fn batches_are_delivered_in_seq_order_once_each() {
+        let hub = Hub::new(Arc::default());
+        let (a, mut ra) = mailbox(16);
+        hub.subscribe("t", 1, a);
+        hub.dispatch(&batch("t", 1..=1));
+        // 3 overtakes 2 (another node's commit still in flight): held until 2 arrives.
+        hub.dispatch(&batch("t", 3..=3));
+        hub.dispatch(&batch("t", 2..=2));
+        hub.dispatch(&batch("t", 2..=2)); // a duplicate
+        hub.dispatch(&batch("t", 1..=3)); // an overlap adds nothing
+        hub.dispatch(&batch("t", 4..=5));
+        let mut seqs = Vec::new();
+        while let Ok(d) = ra.try_recv() {
+            for f in &*d.frames {
+                let v: serde_json::Value = serde_json::from_str(f).unwrap();
+                seqs.push(v["seq"].as_u64().unwrap());
+            }
+        }
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_gap_that_never_fills_is_released_after_the_wait() {
+        let hub = Hub::new(Arc::default());
+        let (a, mut ra) = mailbox(16);
+        hub.subscribe("t", 1, a);
+        hub.dispatch(&batch("t", 1..=1));
+        hub.dispatch(&batch("t", 3..=3)); // 2 was lost
+        assert_eq!(ra.recv().await.unwrap().to_seq, 1);
+        assert!(ra.try_recv().is_err(), "held");
+        hub.release_stale(Duration::from_secs(60));
+        assert!(ra.try_recv().is_err(), "not yet");
+        hub.release_stale(Duration::ZERO);
+        assert_eq!(ra.try_recv().unwrap().to_seq, 3);
+        hub.dispatch(&batch("t", 4..=4));
+        assert_eq!(ra.try_recv().unwrap().to_seq, 4);
+    }
+
+    #[tokio::test]
+    async fn resync_asks_every_session_for_a_fresh_snapshot() {
+        let hub = Hub::new(Arc::default());
+        let (a, mut ra) = mailbox(4);
+        hub.subscribe("t", 1, a);
+        hub.dispatch(&batch("t", 5..=5));
+        hub.resync_all();
+        assert_eq!(ra.try_recv().unwrap().to_seq, 5);
+        assert!(ra.try_recv().unwrap().resync);
+        // Positions were forgotten: the next batch is taken as it comes.
+        hub.dispatch(&batch("t", 9..=9));
+        assert_eq!(ra.try_recv().unwrap().to_seq, 9);
     }
 
     #[test]

@@ -4,4 +4,5 @@
 pub mod bus;
 pub mod hub;
 pub mod protocol;
+pub mod redis_bus;
 pub mod session;

@@ -145,6 +145,23 @@ pub fn subscribed(topic: &str, id: Option<&Value>, snapshot: &Value) -> ByteStri
     })
 }
 
+#[derive(Serialize)]
+struct Reset<'a> {
+    r#type: &'static str,
+    topic: &'a str,
+    snapshot: &'a Value,
+}
+
+/// A fresh snapshot replacing whatever the client had for `topic` (it may have missed events).
+#[must_use]
+pub fn reset(topic: &str, snapshot: &Value) -> ByteString {
+    encode(&Reset {
+        r#type: "reset",
+        topic,
+        snapshot,
+    })
+}
+
 #[must_use]
 pub fn unsubscribed(topic: &str, id: Option<&Value>) -> ByteString {
     encode(&Ack {

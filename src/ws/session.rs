@@ -212,6 +212,9 @@ impl Session {
 
     /// Writes one delivery.
     async fn deliver(&mut self, d: &Delivery) -> Result<(), End> {
+        if d.resync {
+            return self.reset(&d.topic).await;
+        }
         let Some(sub) = self.subs.get_mut(&*d.topic) else {
             return Ok(()); // unsubscribed while it was queued
         };
@@ -235,6 +238,35 @@ impl Session {
 
     /// Writes one frame. A write waits while the client does not read; the hub's kick for a
     /// slow consumer must still get through, so the two race.
+    /// This node may have missed events of `name`: send a fresh snapshot with versions
+    /// (`reset`) rather than let the client believe it saw everything.
+    async fn reset(&mut self, name: &str) -> Result<(), End> {
+        if !self.subs.contains_key(name) {
+            return Ok(());
+        }
+        let Ok(topic) = Topic::parse(name) else {
+            return Ok(());
+        };
+        match self.snapshot(&topic).await {
+            Ok(Some((snapshot, floor))) => {
+                if let Some(sub) = self.subs.get_mut(name) {
+                    sub.floor = Some((Instant::now(), floor));
+                }
+                self.send(protocol::reset(name, &snapshot)).await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                tracing::warn!(session = self.id, topic = %name, error = %e, "reset snapshot failed");
+                self.send_error(
+                    None,
+                    "unavailable",
+                    "could not refresh a topic; resubscribe",
+                )
+                .await
+            }
+        }
+    }
+
     async fn send(&mut self, frame: bytestring::ByteString) -> Result<(), End> {
         tokio::select! {
             biased;
@@ -343,10 +375,12 @@ impl Session {
                 )
                 .await;
         }
-        // Listen first, then read: see the module docs.
+        // Listen first (locally, and through the bus from other nodes), then read: see the
+        // module docs.
         self.state
             .hub
             .subscribe(&name, self.id, self.mailbox.clone());
+        self.state.bus.ready_for(&name).await;
         match self.snapshot(&topic).await {
             Ok(Some((snapshot, floor))) => {
                 self.subs.insert(

@@ -7,7 +7,7 @@ use actix::{
     Actor, ActorFutureExt as _, AtomicResponse, Context, Handler, MessageResult, WrapFuture as _,
 };
 
-use super::messages::{Execute, GetState, Passivate};
+use super::messages::{ApplyRemote, Execute, GetState, Passivate, Reload};
 use crate::{
     actors::CommandError,
     domain::{Agent, Room, RoomEvent},
@@ -274,6 +274,53 @@ impl Handler<Execute> for RoomActor {
                 }
             },
         )))
+    }
+}
+
+impl RoomActor {
+    /// Replaces the state with the store's (atomically: no command runs meanwhile).
+    fn reload(&mut self) -> AtomicResponse<Self, ()> {
+        let store = Arc::clone(&self.store);
+        let id = self.room.id;
+        AtomicResponse::new(Box::pin(
+            async move { store.room_by_id(id).await }
+                .into_actor(self)
+                .map(|loaded, act, _ctx| match loaded {
+                    Ok(Some(room)) if room.version >= act.room.version => act.room = room,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(room = %act.room.id, error = %e, "reload failed"),
+                }),
+        ))
+    }
+}
+
+impl Handler<ApplyRemote> for RoomActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: ApplyRemote, _ctx: &mut Self::Context) -> Self::Result {
+        let version = self.room.version;
+        if msg.to_seq <= version {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        if msg.from_seq == version + 1 {
+            match serde_json::from_value::<Room>(msg.state) {
+                Ok(room) if room.id == self.room.id && room.version == msg.to_seq => {
+                    self.room = room;
+                    return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+                }
+                _ => tracing::warn!(room = %self.room.id, "unreadable remote state; reloading"),
+            }
+        }
+        // A gap: some batch never reached us. The store has everything.
+        self.reload()
+    }
+}
+
+impl Handler<Reload> for RoomActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: Reload, _ctx: &mut Self::Context) -> Self::Result {
+        self.reload()
     }
 }
 

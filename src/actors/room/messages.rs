@@ -29,6 +29,22 @@ pub struct GetState;
 #[rtype(result = "()")]
 pub struct Passivate;
 
+/// A batch another node committed to this room. Applied only if it is the next seq;
+/// duplicates are ignored, and a gap makes the actor reload from the store.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyRemote {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    /// The room after the batch (its view JSON).
+    pub state: serde_json::Value,
+}
+
+/// Reload the state from the store (this node may have missed batches).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
 /// Test-only: make the next command panic at a chosen point.
 #[cfg(test)]
 #[derive(Message)]
