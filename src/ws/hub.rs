@@ -77,6 +77,9 @@ struct Order {
     waiting_since: Option<Instant>,
 }
 
+/// Delivery positions: per topic, per stream.
+type Orders = HashMap<Arc<str>, HashMap<Arc<str>, Order>>;
+
 /// The hub of one node.
 ///
 /// Batches of a stream can reach a node out of order: this node's own commit is dispatched at
@@ -90,7 +93,7 @@ pub struct Hub {
     topics: RwLock<HashMap<Arc<str>, HashMap<SessionId, Mailbox>>>,
     /// Per topic, per stream. Sequencing and delivery happen under this one lock, so two
     /// threads dispatching the same stream cannot overtake each other.
-    orders: Mutex<HashMap<Arc<str>, HashMap<Arc<str>, Order>>>,
+    orders: Mutex<Orders>,
     next_session: AtomicU64,
     metrics: Arc<Metrics>,
     /// Notified when a topic gains its first or loses its last local subscriber (the bus
@@ -164,9 +167,7 @@ impl Hub {
         }
     }
 
-    fn lock_orders(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<Arc<str>, Order>>> {
+    fn lock_orders(&self) -> std::sync::MutexGuard<'_, Orders> {
         self.orders
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -242,7 +243,7 @@ impl Hub {
                 continue;
             };
             for (stream, order) in streams.iter_mut() {
-                if !order.waiting_since.is_some_and(|t| t.elapsed() >= max_wait) {
+                if order.waiting_since.is_none_or(|t| t.elapsed() < max_wait) {
                     continue;
                 }
                 tracing::debug!(%topic, %stream, after = order.last, "releasing events past a gap");

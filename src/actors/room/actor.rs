@@ -144,19 +144,30 @@ async fn decide_and_commit(
 ) -> (Room, Result<Committed, CommandError>) {
     let mut attempt = 0;
     loop {
-        if let Some(expected) = msg.expected_version
-            && expected != room.version
-        {
-            let actual = room.version;
-            return (
-                room,
-                Err(CommandError::VersionMismatch { expected, actual }),
-            );
-        }
         let at = persistence::now();
-        let events = match room.decide(&msg.command, at) {
+        let decided = match msg.expected_version {
+            Some(expected) if expected != room.version => Err(CommandError::VersionMismatch {
+                expected,
+                actual: room.version,
+            }),
+            _ => room.decide(&msg.command, at).map_err(CommandError::from),
+        };
+        let events = match decided {
             Ok(events) => events,
-            Err(refusal) => return (room, Err(refusal.into())),
+            Err(refusal) => {
+                // A refusal is only as good as the state it was judged on. With several nodes
+                // this replica may not have heard of another node's latest commit yet: judge
+                // again on the store's state before saying no. (One read, only on refusals.)
+                if attempt < max_retries
+                    && let Ok(Some(latest)) = store.room_by_id(room.id).await
+                    && latest.version != room.version
+                {
+                    attempt += 1;
+                    room = latest;
+                    continue;
+                }
+                return (room, Err(refusal));
+            }
         };
         let mut next = room.clone();
         let mut applied = Vec::with_capacity(events.len());
