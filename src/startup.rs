@@ -246,7 +246,7 @@ async fn heartbeat(pulse: Arc<watch::Sender<Pulse>>, every: Duration) {
 }
 
 /// How long the hub holds events that arrived ahead of a missing seq before giving up on it.
-const GAP_WAIT: Duration = Duration::from_millis(500);
+const GAP_WAIT: Duration = Duration::from_secs(1);
 
 async fn release_gaps(hub: Arc<Hub>) {
     let mut interval = tokio::time::interval(GAP_WAIT / 2);

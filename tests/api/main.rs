@@ -8,6 +8,7 @@ mod cluster;
 mod helpers;
 mod occ;
 mod outage;
+mod processes;
 mod restart;
 mod rooms_http;
 mod store_contract;
