@@ -318,9 +318,16 @@ async fn a_lost_redis_connection_is_noticed_then_resynced_and_nothing_is_silentl
     a.set_status(&pid, "101", json!({"rush": false})).await;
     a.set_status(&pid, "101", json!({"cleanliness": "clean"}))
         .await;
-    // ...while B itself keeps working and delivering its own changes locally.
+    // ...while B itself keeps working and delivering its own changes locally (after the
+    // gap wait: seqs 3 and 4 never reached B, so its client sees a jump, not silence).
     b.set_status(&pid, "101", json!({"hk_occupancy": "occupied"}))
         .await;
+    let local = on_b.next_json().await;
+    assert_eq!(
+        (local["type"].as_str(), local["seq"].as_u64()),
+        (Some("event"), Some(5)),
+        "{local}"
+    );
 
     // Redis is back: B resubscribes and tells its client to refetch, instead of pretending.
     proxy.restore();
@@ -383,4 +390,48 @@ async fn clients_of_a_stopped_node_resume_on_another_with_nothing_missing() {
     let seen = events_until(&mut on_b, &[(stream.clone(), 4)]).await;
     assert_eq!(seqs_of(&seen, &stream), [4]);
     b.stop().await;
+}
+
+#[actix_web::test]
+async fn a_node_holds_a_redis_subscription_only_while_a_local_session_needs_it() {
+    let (_db, nodes) = cluster(1).await;
+    let app = &nodes[0];
+    let pid = app.hotel(&["101"]).await;
+    let client = redis::Client::open(redis_url().as_str()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    // The node's prefix is unique to this test; find its board channel by pattern.
+    let board_channels = || {
+        let mut conn = conn.clone();
+        let pattern = format!("*t:rooms:{pid}");
+        async move {
+            redis::cmd("PUBSUB")
+                .arg("CHANNELS")
+                .arg(pattern)
+                .query_async::<Vec<String>>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        board_channels().await.is_empty(),
+        "nobody watches the board yet"
+    );
+    let mut ws = app.ws().await;
+    ws.subscribe(&format!("rooms:{pid}")).await;
+    // Subscribing waits for the node's Redis subscription, so it is there already.
+    assert_eq!(board_channels().await.len(), 1);
+    ws.send(json!({"op": "unsubscribe", "topic": format!("rooms:{pid}"), "id": 1}))
+        .await;
+    assert_eq!(ws.next_json().await["type"], "unsubscribed");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !board_channels().await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node kept the channel"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in nodes {
+        n.stop().await;
+    }
 }
