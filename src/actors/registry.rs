@@ -389,6 +389,7 @@ mod tests {
         actors::room::Fault,
         domain::{Cleanliness, RoomCommand, RoomRefusal, StatusChange},
         persistence::sqlite::SqliteStore,
+        ws::hub::Published,
         ws::{bus::LocalBus, hub::Hub},
     };
 
@@ -542,6 +543,98 @@ mod tests {
         let back = f.registry.room(f.pid, &n("101")).await.unwrap();
         let state = back.state().await.unwrap();
         assert_eq!((state.cleanliness, state.version), (Cleanliness::Clean, 2));
+        f.registry.shutdown().await;
+    }
+
+    /// Commits `change` to the room directly in the store, as another node would, and
+    /// returns the bus message that node would publish.
+    async fn commit_elsewhere(
+        store: &dyn Store,
+        room: &mut Room,
+        change: StatusChange,
+    ) -> Published {
+        let at = persistence::now();
+        let events = room.decide(&RoomCommand::ChangeStatus(change), at).unwrap();
+        let from = room.version + 1;
+        let mut rows = Vec::new();
+        let mut after = Vec::new();
+        for e in &events {
+            room.apply(e, at);
+            rows.push(NewEvent {
+                stream: room.id.stream(),
+                seq: room.version,
+                property_id: Some(room.property_id),
+                kind: e.kind().into(),
+                payload: serde_json::to_value(e).unwrap(),
+                actor: Agent::system("other-node"),
+                at,
+            });
+            after.push((room.version, e.clone(), room.clone()));
+        }
+        store
+            .commit(rows, vec![Projection::UpsertRoom(room.clone())])
+            .await
+            .unwrap();
+        let msg = publication(
+            after.iter().map(|(s, e, r)| (*s, e, r)),
+            &Agent::system("other-node"),
+            at,
+        )
+        .unwrap();
+        assert_eq!(msg.from_seq, from);
+        msg
+    }
+
+    async fn settle(handle: &RoomHandle) -> Room {
+        // Messages to one actor are handled in order: a query after them sees their effect.
+        handle.state().await.unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn a_replica_applies_the_next_seq_ignores_duplicates_and_reloads_on_a_gap() {
+        let f = fixture(ActorConfig::default()).await;
+        let store = Arc::clone(f.registry.store());
+        let handle = f.registry.room(f.pid, &n("101")).await.unwrap();
+        let mut elsewhere = handle.state().await.unwrap();
+        let rush = |on| StatusChange {
+            rush: Some(on),
+            ..StatusChange::default()
+        };
+
+        // The next seq: applied from the message alone.
+        let v2 = commit_elsewhere(store.as_ref(), &mut elsewhere, rush(true)).await;
+        f.registry.apply_remote(&v2);
+        let r = settle(&handle).await;
+        assert_eq!((r.version, r.rush), (2, true));
+
+        // A duplicate changes nothing.
+        f.registry.apply_remote(&v2);
+        assert_eq!(settle(&handle).await.version, 2);
+
+        // v3 is lost on the way; v4 arrives: a gap, so the replica reloads from the store.
+        let _lost = commit_elsewhere(store.as_ref(), &mut elsewhere, rush(false)).await;
+        let v4 = commit_elsewhere(
+            store.as_ref(),
+            &mut elsewhere,
+            StatusChange {
+                cleanliness: Some(Cleanliness::Clean),
+                ..StatusChange::default()
+            },
+        )
+        .await;
+        f.registry.apply_remote(&v4);
+        let r = settle(&handle).await;
+        assert_eq!(
+            (r.version, r.rush, r.cleanliness),
+            (4, false, Cleanliness::Clean)
+        );
+        assert_eq!(r, elsewhere, "converged on exactly the other node's state");
+        // Now a local command needs no conflict retry.
+        handle
+            .execute(to(Cleanliness::Dirty), Some(4), Agent::system("t"))
+            .await
+            .unwrap();
+        assert_eq!(f.metrics.store_conflicts.load(Relaxed), 0);
         f.registry.shutdown().await;
     }
 
