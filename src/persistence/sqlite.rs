@@ -269,6 +269,27 @@ fn decode_event(raw: RawEvent) -> Result<StoredEvent, StoreError> {
     })
 }
 
+/// Runs a query and decodes every row: rusqlite reads the raw columns inside the closure,
+/// `decode` turns them into domain values (with our errors) afterwards.
+fn query_all<R, T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    raw: fn(&Row<'_>) -> rusqlite::Result<R>,
+    decode: fn(R) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+    let raws = stmt
+        .query_map(params, raw)
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<R>>>)
+        .map_err(sql_error)?;
+    raws.into_iter().map(decode).collect()
+}
+
+fn raw_property(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
 const ROOM_COLUMNS: &str = "id, property_id, number, floor, room_type, cleanliness, \
     hk_occupancy, fo_occupancy, service, rush, block, version, updated_at";
 
@@ -531,34 +552,29 @@ impl Store for SqliteStore {
 
     async fn properties(&self) -> Result<Vec<Property>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, name, timezone, created_at FROM properties
-                     ORDER BY created_at, id",
-                )
-                .map_err(sql_error)?;
-            let raws = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(sql_error)?;
-            raws.into_iter().map(decode_property).collect()
+            query_all(
+                conn,
+                "SELECT id, name, timezone, created_at FROM properties ORDER BY created_at, id",
+                [],
+                raw_property,
+                decode_property,
+            )
         })
         .await
     }
 
     async fn rooms(&self, property: PropertyId) -> Result<Vec<Room>, StoreError> {
         self.with_conn(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
+            query_all(
+                conn,
+                &format!(
                     "SELECT {ROOM_COLUMNS} FROM rooms WHERE property_id = ?1
                      ORDER BY floor, length(number), number"
-                ))
-                .map_err(sql_error)?;
-            let raws = stmt
-                .query_map([property.0.to_string()], raw_room)
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(sql_error)?;
-            raws.into_iter().map(decode_room).collect()
+                ),
+                [property.0.to_string()],
+                raw_room,
+                decode_room,
+            )
         })
         .await
     }
@@ -605,17 +621,14 @@ impl Store for SqliteStore {
         let after = seq_to_i64(after)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_conn(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT stream, seq, kind, payload, actor_user, at FROM events
+            query_all(
+                conn,
+                "SELECT stream, seq, kind, payload, actor_user, at FROM events
                      WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                )
-                .map_err(sql_error)?;
-            let raws = stmt
-                .query_map(params![stream, after, limit], raw_event)
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(sql_error)?;
-            raws.into_iter().map(decode_event).collect()
+                params![stream, after, limit],
+                raw_event,
+                decode_event,
+            )
         })
         .await
     }
@@ -661,16 +674,13 @@ impl Store for SqliteStore {
 
     async fn users(&self, property: PropertyId) -> Result<Vec<UserRecord>, StoreError> {
         self.with_conn(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE property_id = ?1 ORDER BY email"
-                ))
-                .map_err(sql_error)?;
-            let raws = stmt
-                .query_map([property.0.to_string()], raw_user)
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(sql_error)?;
-            raws.into_iter().map(decode_user).collect()
+            query_all(
+                conn,
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE property_id = ?1 ORDER BY email"),
+                [property.0.to_string()],
+                raw_user,
+                decode_user,
+            )
         })
         .await
     }
@@ -803,16 +813,9 @@ impl Store for SqliteStore {
 
     async fn api_keys(&self, property: PropertyId) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.with_conn(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
+            query_all(conn, &format!(
                     "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE property_id = ?1 ORDER BY created_at, id"
-                ))
-                .map_err(sql_error)?;
-            let raws = stmt
-                .query_map([property.0.to_string()], raw_api_key)
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(sql_error)?;
-            raws.into_iter().map(decode_api_key).collect()
+                ), [property.0.to_string()], raw_api_key, decode_api_key)
         })
         .await
     }
@@ -825,32 +828,26 @@ impl Store for SqliteStore {
         let q = q.clone();
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
         self.with_conn(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT stream, seq, kind, payload, actor_user, at FROM events
-                     WHERE property_id = ?1
-                       AND (?2 IS NULL OR stream = ?2)
-                       AND (?3 IS NULL OR actor_user = ?3)
-                       AND (?4 IS NULL OR at >= ?4)
-                       AND (?5 IS NULL OR at < ?5)
-                     ORDER BY at, id LIMIT ?6",
-                )
-                .map_err(sql_error)?;
-            let raws = stmt
-                .query_map(
-                    params![
-                        property.0.to_string(),
-                        q.stream,
-                        q.actor,
-                        q.from.as_ref().map(ts),
-                        q.to.as_ref().map(ts),
-                        limit
-                    ],
-                    raw_event,
-                )
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(sql_error)?;
-            raws.into_iter().map(decode_event).collect()
+            query_all(
+                conn,
+                "SELECT stream, seq, kind, payload, actor_user, at FROM events
+                 WHERE property_id = ?1
+                   AND (?2 IS NULL OR stream = ?2)
+                   AND (?3 IS NULL OR actor_user = ?3)
+                   AND (?4 IS NULL OR at >= ?4)
+                   AND (?5 IS NULL OR at < ?5)
+                 ORDER BY at, id LIMIT ?6",
+                params![
+                    property.0.to_string(),
+                    q.stream,
+                    q.actor,
+                    q.from.as_ref().map(ts),
+                    q.to.as_ref().map(ts),
+                    limit
+                ],
+                raw_event,
+                decode_event,
+            )
         })
         .await
     }
