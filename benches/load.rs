@@ -572,8 +572,10 @@ async fn orchestrate() {
     let cpu0: Vec<u64> = nodes.iter().map(|n| proc_cpu_ticks(n.child.id())).collect();
     let drive_start = Instant::now();
     let total = (a.rate * a.secs as f64) as usize;
+    // Fire at the tick rate without waiting for replies (a slow reply must not lower the
+    // rate); rooms rotate, so one room's changes are rate/rooms per second apart.
     let mut rush = vec![false; a.rooms];
-    let (mut ok, mut refused) = (0u64, 0u64);
+    let mut inflight = Vec::with_capacity(total);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate));
     for i in 0..total {
         tick.tick().await;
@@ -584,8 +586,18 @@ async fn orchestrate() {
             base(i),
             100 + r
         );
-        let (s, _) = call(&http, "POST", url, Some(&admin), json!({"rush": rush[r]})).await;
-        if s == 200 { ok += 1 } else { refused += 1 }
+        let (http, admin, body) = (http.clone(), admin.clone(), json!({"rush": rush[r]}));
+        inflight.push(tokio::spawn(async move {
+            call(&http, "POST", url, Some(&admin), body).await.0
+        }));
+    }
+    let (mut ok, mut refused) = (0u64, 0u64);
+    for h in inflight {
+        if h.await.unwrap_or(0) == 200 {
+            ok += 1
+        } else {
+            refused += 1
+        }
     }
     let drive = drive_start.elapsed();
     let cpu1: Vec<u64> = nodes.iter().map(|n| proc_cpu_ticks(n.child.id())).collect();
