@@ -169,20 +169,6 @@ type RawUser = (
     String,
 );
 
-fn raw_user(r: &Row<'_>) -> rusqlite::Result<RawUser> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
-}
-
 fn decode_user(raw: RawUser) -> Result<UserRecord, StoreError> {
     let (id, property, email, name, role, password_hash, totp_secret, totp_enabled, created) = raw;
     Ok(UserRecord {
@@ -214,19 +200,6 @@ type RawApiKey = (
     Option<String>,
 );
 
-fn raw_api_key(r: &Row<'_>) -> rusqlite::Result<RawApiKey> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
-}
-
 fn decode_api_key(raw: RawApiKey) -> Result<ApiKeyRecord, StoreError> {
     let (id, property, name, key_hash, permissions, created_by, created_at, revoked_at) = raw;
     Ok(ApiKeyRecord {
@@ -245,17 +218,6 @@ fn decode_api_key(raw: RawApiKey) -> Result<ApiKeyRecord, StoreError> {
 
 type RawEvent = (String, i64, String, String, String, String);
 
-fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
 fn decode_event(raw: RawEvent) -> Result<StoredEvent, StoreError> {
     let (stream, seq, kind, payload, actor, at) = raw;
     Ok(StoredEvent {
@@ -268,6 +230,16 @@ fn decode_event(raw: RawEvent) -> Result<StoredEvent, StoreError> {
         at: parse_ts("events.at", &at)?,
     })
 }
+
+/// Reads a whole row into the tuple of its columns (rusqlite converts tuples of up to 16).
+fn columns<T>(r: &Row<'_>) -> rusqlite::Result<T>
+where
+    T: for<'a> TryFrom<&'a Row<'a>, Error = rusqlite::Error>,
+{
+    T::try_from(r)
+}
+
+type RawProperty = (String, String, String, String);
 
 /// Runs a query and decodes every row: rusqlite reads the raw columns inside the closure,
 /// `decode` turns them into domain values (with our errors) afterwards.
@@ -284,10 +256,6 @@ fn query_all<R, T>(
         .and_then(Iterator::collect::<rusqlite::Result<Vec<R>>>)
         .map_err(sql_error)?;
     raws.into_iter().map(decode).collect()
-}
-
-fn raw_property(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 const ROOM_COLUMNS: &str = "id, property_id, number, floor, room_type, cleanliness, \
@@ -309,24 +277,6 @@ type RawRoom = (
     i64,
     String,
 );
-
-fn raw_room(r: &Row<'_>) -> rusqlite::Result<RawRoom> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-    ))
-}
 
 fn decode_room(raw: RawRoom) -> Result<Room, StoreError> {
     let (
@@ -540,7 +490,7 @@ impl Store for SqliteStore {
             conn.query_row(
                 "SELECT id, name, timezone, created_at FROM properties WHERE id = ?1",
                 [id.0.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                columns::<RawProperty>,
             )
             .optional()
             .map_err(sql_error)?
@@ -556,7 +506,7 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT id, name, timezone, created_at FROM properties ORDER BY created_at, id",
                 [],
-                raw_property,
+                columns::<RawProperty>,
                 decode_property,
             )
         })
@@ -572,7 +522,7 @@ impl Store for SqliteStore {
                      ORDER BY floor, length(number), number"
                 ),
                 [property.0.to_string()],
-                raw_room,
+                columns::<RawRoom>,
                 decode_room,
             )
         })
@@ -590,7 +540,7 @@ impl Store for SqliteStore {
                 "SELECT {ROOM_COLUMNS} FROM rooms WHERE property_id = ?1 AND number = ?2"
             ))
             .and_then(|mut s| {
-                s.query_row(params![property.0.to_string(), number], raw_room)
+                s.query_row(params![property.0.to_string(), number], columns::<RawRoom>)
                     .optional()
             })
             .map_err(sql_error)?
@@ -603,7 +553,10 @@ impl Store for SqliteStore {
     async fn room_by_id(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
         self.with_conn(move |conn| {
             conn.prepare_cached(&format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?1"))
-                .and_then(|mut s| s.query_row([id.0.to_string()], raw_room).optional())
+                .and_then(|mut s| {
+                    s.query_row([id.0.to_string()], columns::<RawRoom>)
+                        .optional()
+                })
                 .map_err(sql_error)?
                 .map(decode_room)
                 .transpose()
@@ -626,7 +579,7 @@ impl Store for SqliteStore {
                 "SELECT stream, seq, kind, payload, actor_user, at FROM events
                      WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 params![stream, after, limit],
-                raw_event,
+                columns::<RawEvent>,
                 decode_event,
             )
         })
@@ -647,7 +600,7 @@ impl Store for SqliteStore {
             conn.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"),
                 [email],
-                raw_user,
+                columns::<RawUser>,
             )
             .optional()
             .map_err(sql_error)?
@@ -662,7 +615,7 @@ impl Store for SqliteStore {
             conn.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id.to_string()],
-                raw_user,
+                columns::<RawUser>,
             )
             .optional()
             .map_err(sql_error)?
@@ -678,7 +631,7 @@ impl Store for SqliteStore {
                 conn,
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE property_id = ?1 ORDER BY email"),
                 [property.0.to_string()],
-                raw_user,
+                columns::<RawUser>,
                 decode_user,
             )
         })
@@ -735,7 +688,7 @@ impl Store for SqliteStore {
                     "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens
                      WHERE token_hash = ?1",
                     [&old],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    columns,
                 )
                 .optional()
                 .map_err(sql_error)?;
@@ -801,7 +754,7 @@ impl Store for SqliteStore {
             conn.query_row(
                 &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"),
                 [hash],
-                raw_api_key,
+                columns::<RawApiKey>,
             )
             .optional()
             .map_err(sql_error)?
@@ -815,7 +768,7 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             query_all(conn, &format!(
                     "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE property_id = ?1 ORDER BY created_at, id"
-                ), [property.0.to_string()], raw_api_key, decode_api_key)
+                ), [property.0.to_string()], columns::<RawApiKey>, decode_api_key)
         })
         .await
     }
@@ -845,7 +798,7 @@ impl Store for SqliteStore {
                     q.to.as_ref().map(ts),
                     limit
                 ],
-                raw_event,
+                columns::<RawEvent>,
                 decode_event,
             )
         })
