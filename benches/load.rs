@@ -94,6 +94,20 @@ struct ClientReport {
     duplicated: u64,
     out_of_order: u64,
     latency: Histogram,
+    /// Connections that lost their node and came back (resubscribed) on another.
+    reconnects: u64,
+    /// When the last of them was back (µs since the epoch; 0: none).
+    last_back_us: u64,
+    /// Connections that never read after subscribing, and how many of them the server closed.
+    slow: u64,
+    slow_closed: u64,
+}
+
+/// Reconnections of one client process.
+#[derive(Default)]
+struct Reconnects {
+    count: u64,
+    last_back_us: u64,
 }
 
 fn now_us() -> u64 {
@@ -126,6 +140,15 @@ async fn client_main() {
     let source: Ipv4Addr = env("LOAD_SOURCE").parse().unwrap();
     let token = env("LOAD_TOKEN");
     let topic = env("LOAD_TOPIC");
+    // Every n-th connection stops reading after its snapshot (0: none).
+    let slow_every: usize = std::env::var("LOAD_SLOW_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let reconnects = Arc::new(Mutex::new(Reconnects::default()));
+    let slow_closed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let ports = Arc::new(ports);
 
     eprintln!("load client {source}: opening {conns} connections");
     let latency = Arc::new(Mutex::new(Histogram::new()));
@@ -136,58 +159,55 @@ async fn client_main() {
     let mut handles = Vec::with_capacity(conns);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(conns.max(1));
     for i in 0..conns {
-        let port = ports[i % ports.len()];
+        let slow = slow_every > 0 && i % slow_every == slow_every - 1;
+        let ports = Arc::clone(&ports);
         let (token, topic, gate) = (token.clone(), topic.clone(), Arc::clone(&gate));
         let (latency, seen, ready) = (Arc::clone(&latency), Arc::clone(&seen), ready_tx.clone());
+        let (reconnects, slow_closed, stop) = (
+            Arc::clone(&reconnects),
+            Arc::clone(&slow_closed),
+            Arc::clone(&stop),
+        );
         handles.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.unwrap();
-            let Some((mut ws, mine)) = connect(source, port, &token, &topic).await else {
+            let mut at = i;
+            let port = ports[at % ports.len()];
+            let Some((mut ws, mine)) = connect(source, port, &token, &topic, slow).await else {
                 let _ = ready.send(false).await;
                 return;
             };
             drop(permit);
+            if slow {
+                let _ = ready.send(true).await;
+                // Never read until the run ends; then see whether the server closed us.
+                stop.notified().await;
+                if was_closed(&mut ws).await {
+                    slow_closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                return;
+            }
             let mine = Arc::new(Mutex::new(mine));
             seen.lock().unwrap().push(Arc::clone(&mine));
             let _ = ready.send(true).await;
-            while let Some(Ok(msg)) = ws.next().await {
-                let Message::Text(text) = msg else { continue };
-                let received = now_us();
-                let Ok(f) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
-                match f["type"].as_str() {
-                    Some("event") => {}
-                    Some("reset") => {
-                        mine.lock().unwrap().last = versions(&f["snapshot"]);
-                        continue;
+            loop {
+                read_events(&mut ws, &mine, &latency).await;
+                // The node went away: come back on another one, as a screen would, after a
+                // jittered pause so a whole floor does not reconnect in the same millisecond.
+                tokio::time::sleep(Duration::from_millis((i as u64 * 7919) % 500)).await;
+                loop {
+                    at += 1;
+                    if let Some((fresh, snapshot)) =
+                        connect(source, ports[at % ports.len()], &token, &topic, false).await
+                    {
+                        ws = fresh;
+                        // The snapshot carries what happened while away.
+                        mine.lock().unwrap().last = snapshot.last;
+                        let mut r = reconnects.lock().unwrap();
+                        r.count += 1;
+                        r.last_back_us = r.last_back_us.max(now_us());
+                        break;
                     }
-                    _ => continue,
-                }
-                let (Some(stream), Some(seq)) = (f["stream"].as_str(), f["seq"].as_u64()) else {
-                    continue;
-                };
-                if let Some(at) = f["event"]["at"]
-                    .as_str()
-                    .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
-                {
-                    let at_us = at.timestamp_micros().max(0) as u64;
-                    latency
-                        .lock()
-                        .unwrap()
-                        .record(received.saturating_sub(at_us));
-                }
-                let mut mine = mine.lock().unwrap();
-                mine.events += 1;
-                let last = *mine.last.entry(stream.to_owned()).or_insert(seq - 1);
-                if seq == last + 1 {
-                    mine.last.insert(stream.to_owned(), seq);
-                } else if seq == last {
-                    mine.duplicated += 1;
-                } else if seq < last {
-                    mine.out_of_order += 1;
-                } else {
-                    mine.lost += seq - last - 1;
-                    mine.last.insert(stream.to_owned(), seq);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }));
@@ -215,6 +235,11 @@ async fn client_main() {
     .unwrap();
     let finals: HashMap<String, u64> =
         serde_json::from_str(line.trim_start_matches("stop ").trim()).unwrap_or_default();
+    stop.notify_waiters();
+    if slow_every > 0 {
+        // Slow connections drain what the server buffered for them (≤ 5 s of silence).
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
     for h in &handles {
         h.abort();
     }
@@ -230,6 +255,10 @@ async fn client_main() {
         duplicated: 0,
         out_of_order: 0,
         latency: latency.lock().unwrap().clone(),
+        reconnects: reconnects.lock().unwrap().count,
+        last_back_us: reconnects.lock().unwrap().last_back_us,
+        slow: conns.checked_div(slow_every).unwrap_or(0) as u64,
+        slow_closed: slow_closed.load(std::sync::atomic::Ordering::Relaxed),
     };
     for s in seen {
         let s = s.lock().unwrap();
@@ -246,6 +275,85 @@ async fn client_main() {
     println!("report {}", serde_json::to_string(&report).unwrap());
 }
 
+#[derive(Deserialize)]
+struct BoardFrame<'a> {
+    r#type: &'a str,
+    #[serde(default)]
+    stream: Option<&'a str>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(borrow, default)]
+    event: Option<EventAt<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EventAt<'a> {
+    #[serde(default)]
+    at: Option<&'a str>,
+}
+
+/// Reads and checks board frames until the connection ends.
+async fn read_events(ws: &mut Ws, mine: &Mutex<Seen>, latency: &Mutex<Histogram>) {
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        let received = now_us();
+        // Only the fields checked are decoded (the room's state is skipped): 100k clients
+        // share this machine's two cores with the servers they measure.
+        let Ok(f) = serde_json::from_str::<BoardFrame<'_>>(&text) else {
+            continue;
+        };
+        match f.r#type {
+            "event" => {}
+            "reset" => {
+                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                    mine.lock().unwrap().last = versions(&v["snapshot"]);
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let (Some(stream), Some(seq)) = (f.stream, f.seq) else {
+            continue;
+        };
+        if let Some(at) = f
+            .event
+            .and_then(|e| e.at)
+            .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
+        {
+            let at_us = at.timestamp_micros().max(0) as u64;
+            latency
+                .lock()
+                .unwrap()
+                .record(received.saturating_sub(at_us));
+        }
+        let mut mine = mine.lock().unwrap();
+        mine.events += 1;
+        let last = *mine.last.entry(stream.to_owned()).or_insert(seq - 1);
+        if seq == last + 1 {
+            mine.last.insert(stream.to_owned(), seq);
+        } else if seq == last {
+            mine.duplicated += 1;
+        } else if seq < last {
+            mine.out_of_order += 1;
+        } else {
+            mine.lost += seq - last - 1;
+            mine.last.insert(stream.to_owned(), seq);
+        }
+    }
+}
+
+/// Whether the server closed a connection that stopped reading: drain what it buffered.
+async fn was_closed(ws: &mut Ws) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Err(_) => return false, // still open, nothing more coming
+            Ok(None | Some(Err(_))) => return true,
+            Ok(Some(Ok(Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
 fn versions(snapshot: &Value) -> HashMap<String, u64> {
     snapshot["rooms"]
         .as_array()
@@ -260,8 +368,18 @@ fn versions(snapshot: &Value) -> HashMap<String, u64> {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn connect(source: Ipv4Addr, port: u16, token: &str, topic: &str) -> Option<(Ws, Seen)> {
+async fn connect(
+    source: Ipv4Addr,
+    port: u16,
+    token: &str,
+    topic: &str,
+    slow: bool,
+) -> Option<(Ws, Seen)> {
     let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    if slow {
+        // A phone on a bad network: a small window, so the server's buffers fill soon.
+        socket.set_recv_buffer_size(4096).ok()?;
+    }
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0)).ok()?;
     let stream = tokio::time::timeout(
         Duration::from_secs(10),
@@ -312,6 +430,12 @@ struct Args {
     rate: f64,
     secs: u64,
     rooms: usize,
+    /// Seconds between the end of the ramp and the idle RSS reading.
+    settle: u64,
+    /// Kill the last node half way through the drive (its clients reconnect elsewhere).
+    storm: bool,
+    /// Every n-th connection stops reading after its snapshot (0: none).
+    slow_every: usize,
 }
 
 fn args() -> Args {
@@ -322,6 +446,9 @@ fn args() -> Args {
         rate: 20.0,
         secs: 10,
         rooms: 20,
+        settle: 20,
+        storm: false,
+        slow_every: 0,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -334,6 +461,13 @@ fn args() -> Args {
             "--rate" => a.rate = value.parse().expect("--rate per second"),
             "--secs" => a.secs = value.parse().expect("--secs N"),
             "--rooms" => a.rooms = value.parse().expect("--rooms N"),
+            "--settle" => a.settle = value.parse().expect("--settle secs"),
+            "--slow-every" => a.slow_every = value.parse().expect("--slow-every N"),
+            "--storm" => {
+                a.storm = true;
+                i += 1;
+                continue;
+            }
             // cargo bench passes --bench; ignore anything else.
             _ => {
                 i += 1;
@@ -407,6 +541,7 @@ async fn start_node(db_url: &str, prefix: &str) -> Node {
         .env("BELLHOP_ADMIN_PASSWORD", "admin-password-for-load")
         .env("BELLHOP_DEMO", "0")
         .env("RUST_LOG", "warn")
+        .env("BELLHOP_WS_PING_SECS", "10")
         .stdout(Stdio::null())
         .spawn()
         .expect("start bellhop");
@@ -540,6 +675,7 @@ async fn orchestrate() {
             .env("LOAD_SOURCE", format!("127.0.0.{}", 2 + c))
             .env("LOAD_TOKEN", &token)
             .env("LOAD_TOPIC", format!("rooms:{pid}"))
+            .env("LOAD_SLOW_EVERY", a.slow_every.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -565,12 +701,20 @@ async fn orchestrate() {
     }
     let ramp = started.elapsed();
     eprintln!("load: {connected} connections held ({failed} failed) in {ramp:?}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Idle: the subscribe transients are gone (snapshot version floors are dropped on the
+    // first heartbeat after 5 s; nodes here beat every 10 s).
+    tokio::time::sleep(Duration::from_secs(a.settle)).await;
     let held: Vec<u64> = nodes.iter().map(|n| proc_rss_kb(n.child.id())).collect();
 
     // Drive room changes at the chosen rate, spread over nodes and rooms.
     let cpu0: Vec<u64> = nodes.iter().map(|n| proc_cpu_ticks(n.child.id())).collect();
     let drive_start = Instant::now();
+    let mut killed: Option<(usize, u64)> = None; // (node, when, µs since the epoch)
+    // Commands go to live nodes only.
+    let live = |i: usize, killed: Option<(usize, u64)>| match killed {
+        Some((k, _)) if nodes.len() > 1 && i % nodes.len() == k => base(i + 1),
+        _ => base(i),
+    };
     let total = (a.rate * a.secs as f64) as usize;
     // Fire at the tick rate without waiting for replies (a slow reply must not lower the
     // rate); rooms rotate, so one room's changes are rate/rooms per second apart.
@@ -579,11 +723,19 @@ async fn orchestrate() {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate));
     for i in 0..total {
         tick.tick().await;
+        if a.storm && killed.is_none() && i == total / 2 {
+            let k = nodes.len() - 1;
+            let _ = Command::new("kill")
+                .args(["-KILL", &nodes[k].child.id().to_string()])
+                .status();
+            killed = Some((k, now_us()));
+            eprintln!("load: killed node {k}");
+        }
         let r = i % a.rooms;
         rush[r] = !rush[r];
         let url = format!(
             "{}/api/v1/properties/{pid}/rooms/{}/status",
-            base(i),
+            live(i, killed),
             100 + r
         );
         let (http, admin, body) = (http.clone(), admin.clone(), json!({"rush": rush[r]}));
@@ -602,11 +754,30 @@ async fn orchestrate() {
     let drive = drive_start.elapsed();
     let cpu1: Vec<u64> = nodes.iter().map(|n| proc_cpu_ticks(n.child.id())).collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // Slow consumers the servers closed, from their own metrics.
+    let mut kicked = 0u64;
+    for (k, node) in nodes.iter().enumerate() {
+        if killed.is_some_and(|(dead, _)| dead == k) {
+            continue;
+        }
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{}/metrics", node.port))
+            .send()
+            .await
+            && let Ok(text) = r.text().await
+        {
+            kicked += text
+                .lines()
+                .find_map(|l| l.strip_prefix("bellhop_ws_slow_consumer_disconnects_total "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
 
     let (_, board) = call(
         &http,
         "GET",
-        format!("{}/api/v1/properties/{pid}/rooms", base(0)),
+        format!("{}/api/v1/properties/{pid}/rooms", live(0, killed)),
         Some(&admin),
         Value::Null,
     )
@@ -614,6 +785,7 @@ async fn orchestrate() {
     let finals: HashMap<String, u64> = versions(&board);
     let mut latency = Histogram::new();
     let (mut events, mut lost, mut dup, mut ooo) = (0, 0, 0, 0);
+    let (mut reconnects, mut last_back_us, mut slow, mut slow_closed) = (0, 0, 0, 0);
     for c in &mut clients {
         let _ = writeln!(c.stdin, "stop {}", serde_json::to_string(&finals).unwrap());
         let _ = c.stdin.flush();
@@ -630,6 +802,10 @@ async fn orchestrate() {
         lost += r.lost;
         dup += r.duplicated;
         ooo += r.out_of_order;
+        reconnects += r.reconnects;
+        last_back_us = last_back_us.max(r.last_back_us);
+        slow += r.slow;
+        slow_closed += r.slow_closed;
         let _ = c.child.wait();
     }
     let ticks = 100.0; // CLK_TCK on Linux
@@ -664,7 +840,7 @@ async fn orchestrate() {
     );
     println!(
         "| events delivered | {events} (expected {}) |",
-        ok * connected
+        ok * (connected - slow)
     );
     println!(
         "| latency p50 / p99 / max | {:.1} / {:.1} / {:.1} ms |",
@@ -673,6 +849,19 @@ async fn orchestrate() {
         ms(latency.max_us)
     );
     println!("| lost / duplicated / out of order | {lost} / {dup} / {ooo} |");
+    if let Some((k, at)) = killed {
+        println!(
+            "| reconnect storm: node {k} killed | {reconnects} connections back and resubscribed \
+             on other nodes, the last {:.2} s after the kill |",
+            last_back_us.saturating_sub(at) as f64 / 1e6
+        );
+    }
+    if slow > 0 {
+        println!(
+            "| slow consumers (never read) | {slow}: {slow_closed} found closed, {kicked} closed \
+             as slow consumers by the servers |"
+        );
+    }
     drop(nodes);
     let _ = pg
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))

@@ -2,6 +2,9 @@
 
 use bellhop::{Application, config::Config, telemetry};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();

@@ -28,6 +28,7 @@ use crate::{
         bus::{Bus, LocalBus},
         hub::Hub,
         redis_bus::RedisBus,
+        snapshots::Snapshots,
     },
 };
 
@@ -108,6 +109,7 @@ impl Application {
             bus.spawn_subscriber(client, rooms.clone(), pulse_rx.clone());
         }
         let state = web::Data::new(AppState {
+            snapshots: Snapshots::new(Arc::clone(&store)),
             store,
             bus,
             hub,

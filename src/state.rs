@@ -10,7 +10,7 @@ use crate::{
     config::WsConfig,
     metrics::Metrics,
     persistence::Store,
-    ws::{bus::Bus, hub::Hub},
+    ws::{bus::Bus, hub::Hub, snapshots::Snapshots},
 };
 
 /// The node-wide heartbeat: one timer ticks for every session, and the same channel says
@@ -26,6 +26,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn Bus>,
     pub hub: Arc<Hub>,
+    /// Topic snapshots shared by sessions subscribing together.
+    pub snapshots: Snapshots,
     pub rooms: RoomRegistry,
     pub auth: AuthService,
     pub metrics: Arc<Metrics>,

@@ -6,3 +6,4 @@ pub mod hub;
 pub mod protocol;
 pub mod redis_bus;
 pub mod session;
+pub mod snapshots;

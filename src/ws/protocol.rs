@@ -3,6 +3,7 @@
 //! Parsing is strict (unknown ops and fields are errors the client hears about) and every
 //! server frame is built here, so the wire format lives in one file.
 
+use actix_web::web::Bytes;
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -91,13 +92,61 @@ pub fn salvage_id(text: &str) -> Option<Value> {
         .and_then(|v| v.get("id").cloned())
 }
 
+/// The head of a frame that carries a snapshot: every field but `snapshot`, which comes last.
 #[derive(Serialize)]
-struct Subscribed<'a> {
+struct SnapshotHead<'a> {
     r#type: &'static str,
     topic: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a Value>,
-    snapshot: &'a Value,
+}
+
+/// A `subscribed` or `reset` frame: `head`, then the shared snapshot JSON, then `}`.
+///
+/// The snapshot is encoded once per read and shared by every session that subscribed with it
+/// (see `snapshots`); only the few bytes of the head are per session. A session sends a large
+/// one as WebSocket continuation fragments, slices of the same shared bytes.
+#[derive(Debug)]
+pub struct SnapshotFrame {
+    /// `{"type":…,"topic":…,"id":…,"snapshot":`
+    pub head: Bytes,
+    pub snapshot: Bytes,
+}
+
+impl SnapshotFrame {
+    fn new(head: &SnapshotHead<'_>, snapshot: Bytes) -> Self {
+        let mut head = serde_json::to_string(head).unwrap_or_default();
+        head.pop(); // the closing brace; the snapshot field follows
+        head.push_str(r#","snapshot":"#);
+        Self {
+            head: Bytes::from(head),
+            snapshot,
+        }
+    }
+
+    /// The closing brace after the snapshot.
+    pub const TAIL: &'static [u8] = b"}";
+
+    /// Total length of the frame's text.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.head.len() + self.snapshot.len() + Self::TAIL.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The whole frame as one text message (for small snapshots).
+    #[must_use]
+    pub fn to_text(&self) -> ByteString {
+        let mut text = String::with_capacity(self.len());
+        text.push_str(std::str::from_utf8(&self.head).unwrap_or_default());
+        text.push_str(std::str::from_utf8(&self.snapshot).unwrap_or_default());
+        text.push('}');
+        ByteString::from(text)
+    }
 }
 
 #[derive(Serialize)]
@@ -135,31 +184,50 @@ fn encode(v: &impl Serialize) -> ByteString {
     ByteString::from(serde_json::to_string(v).unwrap_or_default())
 }
 
-#[must_use]
-pub fn subscribed(topic: &str, id: Option<&Value>, snapshot: &Value) -> ByteString {
-    encode(&Subscribed {
-        r#type: "subscribed",
-        topic,
-        id,
-        snapshot,
+/// Cuts UTF-8 text into slices of at most `size` bytes (sharing its buffer), between
+/// characters, for clients that check each fragment.
+pub fn fragments(text: &Bytes, size: usize) -> impl Iterator<Item = Bytes> + '_ {
+    let size = size.max(4); // room for any one character
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= text.len() {
+            return None;
+        }
+        let mut end = (at + size).min(text.len());
+        // Continuation bytes (0b10xx_xxxx) are never the first byte of a character.
+        while end < text.len() && text[end] & 0xC0 == 0x80 {
+            end -= 1;
+        }
+        let piece = text.slice(at..end);
+        at = end;
+        Some(piece)
     })
 }
 
-#[derive(Serialize)]
-struct Reset<'a> {
-    r#type: &'static str,
-    topic: &'a str,
-    snapshot: &'a Value,
+/// The answer to a subscribe: the topic's snapshot with versions.
+#[must_use]
+pub fn subscribed(topic: &str, id: Option<&Value>, snapshot: Bytes) -> SnapshotFrame {
+    SnapshotFrame::new(
+        &SnapshotHead {
+            r#type: "subscribed",
+            topic,
+            id,
+        },
+        snapshot,
+    )
 }
 
 /// A fresh snapshot replacing whatever the client had for `topic` (it may have missed events).
 #[must_use]
-pub fn reset(topic: &str, snapshot: &Value) -> ByteString {
-    encode(&Reset {
-        r#type: "reset",
-        topic,
+pub fn reset(topic: &str, snapshot: Bytes) -> SnapshotFrame {
+    SnapshotFrame::new(
+        &SnapshotHead {
+            r#type: "reset",
+            topic,
+            id: None,
+        },
         snapshot,
-    })
+    )
 }
 
 #[must_use]
@@ -208,6 +276,36 @@ pub mod close {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fragments_cut_between_characters_and_rebuild_the_text() {
+        let text = "Zimmer 101: Bügeleisen ✓, Café — 🛎️ bitte! ".repeat(40);
+        let bytes = Bytes::from(text.clone());
+        for size in [4, 5, 7, 64, 4000] {
+            let parts: Vec<Bytes> = fragments(&bytes, size).collect();
+            assert!(parts.iter().all(|p| p.len() <= size && !p.is_empty()));
+            assert!(
+                parts.iter().all(|p| std::str::from_utf8(p).is_ok()),
+                "every fragment is whole characters (size {size})"
+            );
+            assert_eq!(parts.concat(), text.as_bytes());
+        }
+        assert_eq!(fragments(&Bytes::new(), 8).count(), 0);
+    }
+
+    #[test]
+    fn a_snapshot_frame_is_head_snapshot_and_tail() {
+        let f = subscribed(
+            "rooms:x",
+            Some(&Value::from(7)),
+            Bytes::from_static(b"{\"rooms\":[]}"),
+        );
+        let v: Value = serde_json::from_str(&f.to_text()).unwrap();
+        assert_eq!(v["type"], "subscribed");
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["snapshot"]["rooms"], serde_json::json!([]));
+        assert_eq!(f.len(), f.to_text().len());
+    }
 
     #[test]
     fn topics_parse_and_print_canonically() {

@@ -8,38 +8,43 @@
 //! Subscribing to a state topic registers with the hub **first** and reads the snapshot
 //! **second**, so no committed change can fall between them. Events that were already part of
 //! the snapshot (seq ≤ the snapshot version of their stream) are then skipped, for a short
-//! while after the snapshot, instead of being sent twice.
+//! while after the snapshot, instead of being sent twice. Sessions subscribing together share
+//! one snapshot read (see `snapshots`), so a reconnecting floor of screens costs one query.
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Item, ProtocolError};
 use futures_util::StreamExt as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use super::{
     hub::{Delivery, Mailbox, SessionId},
-    protocol::{self, ClientFrame, Topic, close},
+    protocol::{self, ClientFrame, SnapshotFrame, Topic, close},
+    snapshots::Snapshot,
 };
 use crate::{
     auth::{AuthError, Authenticated},
     domain::{Action, Denial},
     http::{ApiError, access::bearer},
     metrics::Metrics,
-    persistence::StoreError,
     state::AppState,
-    views::RoomView,
 };
 
 /// How long after a snapshot deliveries are checked against its versions. A batch committed
 /// before the snapshot was read is dispatched within microseconds of its commit; this only
 /// bounds how long the check's memory is kept.
 const SNAPSHOT_OVERLAP: Duration = Duration::from_secs(5);
+
+/// Snapshot frames larger than this go out as continuation fragments of this size. With its
+/// frame header a fragment stays within one 4 KiB memory page of the connection's write
+/// buffer, so an idle connection keeps just that page resident.
+const FRAGMENT: usize = 4000;
 
 /// How long a close frame may wait behind unread frames.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
@@ -82,8 +87,24 @@ pub async fn connect(
 
 /// Per-subscription state.
 struct Subscription {
-    /// Versions from the snapshot, kept for [`SNAPSHOT_OVERLAP`] to drop duplicates.
-    floor: Option<(Instant, HashMap<String, u64>)>,
+    topic: Box<str>,
+    /// The snapshot this subscription started from (shared with the sessions that subscribed
+    /// together), kept for [`SNAPSHOT_OVERLAP`] to drop events it already contained.
+    floor: Option<Arc<Snapshot>>,
+}
+
+impl Subscription {
+    /// Whether a batch ending at `to_seq` of `stream` was already part of the snapshot.
+    fn already_seen(&mut self, stream: &str, to_seq: u64) -> bool {
+        let Some(snapshot) = &self.floor else {
+            return false;
+        };
+        if snapshot.read_at.elapsed() > SNAPSHOT_OVERLAP {
+            self.floor = None;
+            return false;
+        }
+        snapshot.versions.get(stream).is_some_and(|&v| to_seq <= v)
+    }
 }
 
 struct Session {
@@ -94,7 +115,8 @@ struct Session {
     ws: actix_ws::Session,
     mailbox: Mailbox,
     queue: mpsc::Receiver<Arc<Delivery>>,
-    subs: HashMap<String, Subscription>,
+    /// A handful at most (the limit is `max_subscriptions`): a vector beats a map here.
+    subs: Vec<Subscription>,
     last_seen: Instant,
 }
 
@@ -119,7 +141,7 @@ impl Session {
             state,
             ws,
             queue,
-            subs: HashMap::new(),
+            subs: Vec::new(),
             last_seen: Instant::now(),
         }
     }
@@ -142,6 +164,11 @@ impl Session {
                             code: CloseCode::Away,
                             description: Some("server shutting down".into()),
                         });
+                    }
+                    for sub in &mut self.subs {
+                        if sub.floor.as_ref().is_some_and(|f| f.read_at.elapsed() > SNAPSHOT_OVERLAP) {
+                            sub.floor = None;
+                        }
                     }
                     if self.last_seen.elapsed() > self.state.ws.client_timeout {
                         break End::Close(reason(close::IDLE_TIMEOUT, "no pong: idle timeout"));
@@ -173,7 +200,9 @@ impl Session {
                     None => break End::Gone,
                     Some(Ok(msg)) => {
                         self.last_seen = Instant::now();
-                        match self.on_client_message(msg).await {
+                        // Boxed: subscribing (snapshot reads, store futures) is rare and large;
+                        // inline it would size every idle session's task for it.
+                        match Box::pin(self.on_client_message(msg)).await {
                             Ok(()) => {}
                             Err(end) => break end,
                         }
@@ -197,8 +226,8 @@ impl Session {
                 },
             }
         };
-        for topic in self.subs.keys() {
-            self.state.hub.unsubscribe(topic, self.id);
+        for sub in &self.subs {
+            self.state.hub.unsubscribe(&sub.topic, self.id);
         }
         metrics
             .ws_sessions
@@ -213,21 +242,15 @@ impl Session {
     /// Writes one delivery.
     async fn deliver(&mut self, d: &Delivery) -> Result<(), End> {
         if d.resync {
-            return self.reset(&d.topic).await;
+            // Boxed, like client messages below: the snapshot path is the largest state of
+            // this task, and an idle session should not carry its space (see `run`).
+            return Box::pin(self.reset(&d.topic)).await;
         }
-        let Some(sub) = self.subs.get_mut(&*d.topic) else {
+        let Some(sub) = self.subscription(&d.topic) else {
             return Ok(()); // unsubscribed while it was queued
         };
-        if let Some((since, floor)) = &mut sub.floor {
-            if since.elapsed() > SNAPSHOT_OVERLAP {
-                sub.floor = None;
-            } else if let Some(&version) = floor.get(&*d.stream) {
-                if d.to_seq <= version {
-                    return Ok(()); // already in the snapshot
-                }
-                // Later batches of this stream are all newer: stop checking it.
-                floor.remove(&*d.stream);
-            }
+        if sub.already_seen(&d.stream, d.to_seq) {
+            return Ok(());
         }
         for frame in &*d.frames {
             self.send(frame.clone()).await?;
@@ -236,23 +259,27 @@ impl Session {
         Ok(())
     }
 
-    /// Writes one frame. A write waits while the client does not read; the hub's kick for a
-    /// slow consumer must still get through, so the two race.
+    fn subscription(&mut self, topic: &str) -> Option<&mut Subscription> {
+        self.subs.iter_mut().find(|s| &*s.topic == topic)
+    }
+
     /// This node may have missed events of `name`: send a fresh snapshot with versions
     /// (`reset`) rather than let the client believe it saw everything.
     async fn reset(&mut self, name: &str) -> Result<(), End> {
-        if !self.subs.contains_key(name) {
+        if self.subscription(name).is_none() {
             return Ok(());
         }
         let Ok(topic) = Topic::parse(name) else {
             return Ok(());
         };
-        match self.snapshot(&topic).await {
-            Ok(Some((snapshot, floor))) => {
-                if let Some(sub) = self.subs.get_mut(name) {
-                    sub.floor = Some((Instant::now(), floor));
+        // Still registered with the hub: any snapshot read from now on is safe.
+        match self.state.snapshots.read(&topic).await {
+            Ok(Some(snapshot)) => {
+                let frame = protocol::reset(name, snapshot.json.clone());
+                if let Some(sub) = self.subscription(name) {
+                    sub.floor = Some(snapshot);
                 }
-                self.send(protocol::reset(name, &snapshot)).await
+                self.send_snapshot(frame).await
             }
             Ok(None) => Ok(()),
             Err(e) => {
@@ -267,12 +294,37 @@ impl Session {
         }
     }
 
+    /// Writes one frame. A write waits while the client does not read; the hub's kick for a
+    /// slow consumer must still get through, so the two race.
     async fn send(&mut self, frame: bytestring::ByteString) -> Result<(), End> {
         tokio::select! {
             biased;
             () = self.mailbox.kick.notified() => Err(self.slow_consumer()),
             sent = self.ws.text(frame) => sent.map_err(|_| End::Gone),
         }
+    }
+
+    /// Writes a snapshot frame. A large one goes as continuation fragments of at most
+    /// [`FRAGMENT`] bytes, yielding between them: the connection's write buffer then never
+    /// grows to the whole snapshot (actix-http keeps a grown buffer for the connection's
+    /// life, which for a big hotel's board would be ~40 KB per idle screen).
+    async fn send_snapshot(&mut self, frame: protocol::SnapshotFrame) -> Result<(), End> {
+        if frame.len() <= FRAGMENT {
+            return self.send(frame.to_text()).await;
+        }
+        let mut items = vec![Item::FirstText(frame.head)];
+        items.extend(protocol::fragments(&frame.snapshot, FRAGMENT).map(Item::Continue));
+        items.push(Item::Last(Bytes::from_static(SnapshotFrame::TAIL)));
+        for item in items {
+            tokio::select! {
+                biased;
+                () = self.mailbox.kick.notified() => return Err(self.slow_consumer()),
+                sent = self.ws.continuation(item) => sent.map_err(|_| End::Gone)?,
+            }
+            // Let the connection write this fragment before the next is queued behind it.
+            tokio::task::yield_now().await;
+        }
+        Ok(())
     }
 
     fn slow_consumer(&self) -> End {
@@ -318,7 +370,7 @@ impl Session {
         match frame {
             ClientFrame::Ping { id } => self.send(protocol::pong(id.as_ref())).await,
             ClientFrame::Unsubscribe { topic, id } => {
-                if self.subs.remove(&topic).is_none() {
+                let Some(at) = self.subs.iter().position(|s| *s.topic == *topic) else {
                     return self
                         .send_error(
                             id.as_ref(),
@@ -326,7 +378,8 @@ impl Session {
                             "not subscribed to that topic",
                         )
                         .await;
-                }
+                };
+                self.subs.swap_remove(at);
                 self.state.hub.unsubscribe(&topic, self.id);
                 self.send(protocol::unsubscribed(&topic, id.as_ref())).await
             }
@@ -361,7 +414,7 @@ impl Session {
                     .await;
             }
         }
-        if self.subs.contains_key(&name) {
+        if self.subscription(&name).is_some() {
             return self
                 .send_error(id, "already_subscribed", "already subscribed to that topic")
                 .await;
@@ -381,15 +434,14 @@ impl Session {
             .hub
             .subscribe(&name, self.id, self.mailbox.clone());
         self.state.bus.ready_for(&name).await;
-        match self.snapshot(&topic).await {
-            Ok(Some((snapshot, floor))) => {
-                self.subs.insert(
-                    name.clone(),
-                    Subscription {
-                        floor: Some((Instant::now(), floor)),
-                    },
-                );
-                self.send(protocol::subscribed(&name, id, &snapshot)).await
+        match self.state.snapshots.read(&topic).await {
+            Ok(Some(snapshot)) => {
+                let frame = protocol::subscribed(&name, id, snapshot.json.clone());
+                self.subs.push(Subscription {
+                    topic: name.into_boxed_str(),
+                    floor: Some(snapshot),
+                });
+                self.send_snapshot(frame).await
             }
             Ok(None) => {
                 self.state.hub.unsubscribe(&name, self.id);
@@ -401,35 +453,6 @@ impl Session {
                 tracing::warn!(session = self.id, topic = %name, error = %e, "snapshot failed");
                 self.send_error(id, "unavailable", "the store is unavailable; retry")
                     .await
-            }
-        }
-    }
-
-    /// The current state of every entity of a topic, and the version of each stream.
-    async fn snapshot(
-        &self,
-        topic: &Topic,
-    ) -> Result<Option<(Value, HashMap<String, u64>)>, StoreError> {
-        let store = &self.state.store;
-        match topic {
-            Topic::Rooms(pid) => {
-                let Some(property) = store.property(*pid).await? else {
-                    return Ok(None);
-                };
-                let rooms = store.rooms(*pid).await?;
-                let floor = rooms.iter().map(|r| (r.id.stream(), r.version)).collect();
-                let views: Vec<_> = rooms.iter().map(RoomView::of).collect();
-                Ok(Some((
-                    json!({ "property": property, "rooms": views }),
-                    floor,
-                )))
-            }
-            Topic::Room(pid, number) => {
-                let Some(room) = store.room(*pid, number).await? else {
-                    return Ok(None);
-                };
-                let floor = HashMap::from([(room.id.stream(), room.version)]);
-                Ok(Some((json!({ "room": RoomView::of(&room) }), floor)))
             }
         }
     }

@@ -405,3 +405,45 @@ async fn shutdown_closes_sessions_with_going_away() {
     assert_eq!(close.code, CloseCode::Away);
     stopping.await.unwrap();
 }
+
+#[actix_web::test]
+async fn a_big_board_arrives_whole_to_many_subscribers_at_once() {
+    // 150 rooms make a snapshot of tens of kilobytes: it goes out in continuation fragments,
+    // read once and shared by the subscribers that arrive together.
+    let app = spawn_app(Backend::Sqlite).await;
+    let numbers: Vec<String> = (0..150).map(|i| format!("{}", 1000 + i)).collect();
+    let pid = app.hotel(&[]).await;
+    let specs: Vec<Value> = numbers
+        .iter()
+        .map(|n| json!({"number": n, "floor": 1, "room_type": "SUITE"}))
+        .collect();
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/rooms"),
+            &Value::Array(specs),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let topic = format!("rooms:{pid}");
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(app.ws().await);
+    }
+    let subs =
+        futures_util::future::join_all(clients.iter_mut().map(|c| c.subscribe(&topic))).await;
+    for sub in &subs {
+        let rooms = rooms_of(sub);
+        assert_eq!(rooms.len(), 150);
+        assert!(rooms.iter().all(|r| r["room_type"] == "SUITE"));
+    }
+    app.set_status(&pid, "1042", json!({"rush": true})).await;
+    for c in &mut clients {
+        let f = c.next_json().await;
+        assert_eq!(
+            (f["type"].as_str(), f["seq"].as_u64()),
+            (Some("event"), Some(2))
+        );
+        assert_eq!(f["state"]["number"], "1042");
+    }
+    app.stop().await;
+}

@@ -1,0 +1,247 @@
+//! Topic snapshots, read once and shared by every session subscribing at about the same time.
+//!
+//! When a front desk's screens reconnect together (a node restarted, the Wi-Fi came back),
+//! thousands of sessions subscribe to the same board within a second. Reading and encoding the
+//! board once per session would put thousands of identical queries on the store and keep a
+//! copy of the versions in every session. Instead, concurrent subscribers join one read
+//! ("single flight"), share its encoded JSON and its version map behind an `Arc`.
+//!
+//! Sharing must not weaken the subscribe rule (listen first, then read): a session may only
+//! take a snapshot whose read **began after** it registered with the hub. So a session joins a
+//! read only while that read has not begun; otherwise it queues a new one. Reads of one topic
+//! take turns: while one runs, everyone who subscribes meanwhile joins the next, which begins
+//! when the running one ends. A lone subscriber never waits; a crowd costs one read per turn.
+//! Reads run as their own tasks, so a read whose sessions all went away still finishes and
+//! hands the turn on.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering::SeqCst},
+    },
+    time::Instant,
+};
+
+use actix_web::web::Bytes;
+use futures_util::{
+    FutureExt as _,
+    future::{BoxFuture, Shared},
+};
+use serde_json::json;
+
+use super::protocol::Topic;
+use crate::{
+    persistence::{Store, StoreError},
+    views::RoomView,
+};
+
+/// One read of a topic: the JSON clients receive, and the version of each stream in it.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Encoded once; every `subscribed`/`reset` frame embeds these bytes.
+    pub json: Bytes,
+    /// Stream → version at the time of the read (duplicates are checked against it).
+    pub versions: HashMap<Box<str>, u64>,
+    /// When the read started.
+    pub read_at: Instant,
+}
+
+type Outcome = Result<Option<Arc<Snapshot>>, Arc<StoreError>>;
+
+/// The latest read of a topic, and whether it has begun (guarded by the `topics` lock, so
+/// joining and beginning cannot interleave).
+struct Flight {
+    begun: Arc<AtomicBool>,
+    read: Shared<BoxFuture<'static, Outcome>>,
+}
+
+#[derive(Default)]
+struct TopicReads {
+    /// Held by the running read of this topic.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    latest: Option<Flight>,
+}
+
+/// The per-node snapshot reader.
+pub struct Snapshots {
+    store: Arc<dyn Store>,
+    /// One entry per topic ever read: bounded by the rooms and properties of the deployment.
+    topics: Arc<Mutex<HashMap<String, TopicReads>>>,
+}
+
+impl std::fmt::Debug for Snapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshots").finish_non_exhaustive()
+    }
+}
+
+impl Snapshots {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            topics: Arc::default(),
+        }
+    }
+
+    /// A snapshot of `topic` whose read begins after this call; `None` if the topic's
+    /// property or room does not exist. Call it **after** registering with the hub.
+    pub async fn read(&self, topic: &Topic) -> Outcome {
+        let name = topic.name();
+        let read = {
+            let mut topics = lock(&self.topics);
+            let reads = topics.entry(name.clone()).or_default();
+            match &reads.latest {
+                Some(f) if !f.begun.load(SeqCst) => f.read.clone(),
+                _ => {
+                    let begun = Arc::new(AtomicBool::new(false));
+                    let task = tokio::spawn(run(
+                        Arc::clone(&self.store),
+                        topic.clone(),
+                        Arc::clone(&self.topics),
+                        Arc::clone(&reads.turn),
+                        Arc::clone(&begun),
+                    ));
+                    let read = async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(Arc::new(StoreError::Other(anyhow::anyhow!(
+                                "snapshot read task failed: {e}"
+                            ))))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    reads.latest = Some(Flight {
+                        begun,
+                        read: read.clone(),
+                    });
+                    read
+                }
+            }
+        };
+        read.await
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One read: wait for the topic's turn, close the flight to newcomers, read.
+async fn run(
+    store: Arc<dyn Store>,
+    topic: Topic,
+    topics: Arc<Mutex<HashMap<String, TopicReads>>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+    begun: Arc<AtomicBool>,
+) -> Outcome {
+    let _turn = turn.lock().await;
+    {
+        let _topics = lock(&topics);
+        begun.store(true, SeqCst);
+    }
+    read(&*store, &topic).await.map_err(Arc::new)
+}
+async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>, StoreError> {
+    let read_at = Instant::now();
+    let (value, versions): (_, HashMap<Box<str>, u64>) = match topic {
+        Topic::Rooms(pid) => {
+            let Some(property) = store.property(*pid).await? else {
+                return Ok(None);
+            };
+            let rooms = store.rooms(*pid).await?;
+            let versions = rooms
+                .iter()
+                .map(|r| (r.id.stream().into_boxed_str(), r.version))
+                .collect();
+            let views: Vec<_> = rooms.iter().map(RoomView::of).collect();
+            (json!({ "property": property, "rooms": views }), versions)
+        }
+        Topic::Room(pid, number) => {
+            let Some(room) = store.room(*pid, number).await? else {
+                return Ok(None);
+            };
+            let versions = HashMap::from([(room.id.stream().into_boxed_str(), room.version)]);
+            (json!({ "room": RoomView::of(&room) }), versions)
+        }
+    };
+    let json = Bytes::from(
+        serde_json::to_vec(&value)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("encoding a snapshot: {e}")))?,
+    );
+    Ok(Some(Arc::new(Snapshot {
+        json,
+        versions,
+        read_at,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::{Agent, PropertyId},
+        persistence::sqlite::SqliteStore,
+    };
+
+    async fn fixture() -> (Snapshots, PropertyId, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let pid = crate::actors::property::create_property(
+            store.as_ref(),
+            "T",
+            "UTC",
+            &Agent::system("test"),
+        )
+        .await
+        .unwrap()
+        .id;
+        (Snapshots::new(store), pid, dir)
+    }
+
+    #[tokio::test]
+    async fn subscribers_waiting_for_a_turn_share_one_read() {
+        let (snapshots, pid, _dir) = fixture().await;
+        let topic = Topic::Rooms(pid);
+        // A read of this topic is running: everyone arriving now queues for the next turn.
+        let turn = {
+            let mut topics = lock(&snapshots.topics);
+            Arc::clone(&topics.entry(topic.name()).or_default().turn)
+        };
+        let running = turn.lock().await;
+        let readers: Vec<_> = (0..10).map(|_| snapshots.read(&topic)).collect();
+        let all = futures_util::future::join_all(readers);
+        let release = async {
+            tokio::task::yield_now().await;
+            drop(running);
+        };
+        let (all, ()) = tokio::join!(all, release);
+        let all: Vec<Arc<Snapshot>> = all.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        assert!(
+            all.iter().all(|s| Arc::ptr_eq(s, &all[0])),
+            "one read, shared"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&all[0].json).unwrap();
+        assert_eq!(v["property"]["id"], pid.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_read_that_began_is_never_joined() {
+        let (snapshots, pid, _dir) = fixture().await;
+        let topic = Topic::Rooms(pid);
+        let first = snapshots.read(&topic).await.unwrap().unwrap();
+        // The first read began (and ended) before this caller arrived: it must get its own.
+        let second = snapshots.read(&topic).await.unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(second.read_at >= first.read_at);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_topic_reads_as_none() {
+        let (snapshots, _pid, _dir) = fixture().await;
+        let none = snapshots.read(&Topic::Rooms(PropertyId::new())).await;
+        assert!(none.unwrap().is_none());
+    }
+}
