@@ -155,7 +155,7 @@ async fn client_main() {
     // Every connection's bookkeeping, registered as soon as it is subscribed.
     let seen: Arc<Mutex<Vec<Arc<Mutex<Seen>>>>> = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
-    let gate = Arc::new(tokio::sync::Semaphore::new(256));
+    let gate = Arc::new(tokio::sync::Semaphore::new(128));
     let mut handles = Vec::with_capacity(conns);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(conns.max(1));
     for i in 0..conns {
@@ -172,9 +172,19 @@ async fn client_main() {
             let permit = gate.acquire_owned().await.unwrap();
             let mut at = i;
             let port = ports[at % ports.len()];
-            let Some((mut ws, mine)) = connect(source, port, &token, &topic, slow).await else {
-                let _ = ready.send(false).await;
-                return;
+            // A screen that fails to connect (the servers are busy accepting the ramp) tries
+            // again after a pause, and only then counts as failed.
+            let mut attempt = 0;
+            let (mut ws, mine) = loop {
+                if let Some(c) = connect(source, port, &token, &topic, slow).await {
+                    break c;
+                }
+                attempt += 1;
+                if attempt == 10 {
+                    let _ = ready.send(false).await;
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
             };
             drop(permit);
             if slow {
@@ -246,6 +256,7 @@ async fn client_main() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Seqs never received at the end count as lost too (against the final versions).
     let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let back = std::mem::take(&mut *reconnects.lock().unwrap());
     let mut report = ClientReport {
         connected,
         failed,
@@ -255,8 +266,8 @@ async fn client_main() {
         duplicated: 0,
         out_of_order: 0,
         latency: latency.lock().unwrap().clone(),
-        reconnects: reconnects.lock().unwrap().count,
-        last_back_us: reconnects.lock().unwrap().last_back_us,
+        reconnects: back.count,
+        last_back_us: back.last_back_us,
         slow: conns.checked_div(slow_every).unwrap_or(0) as u64,
         slow_closed: slow_closed.load(std::sync::atomic::Ordering::Relaxed),
     };
@@ -391,7 +402,12 @@ async fn connect(
     .map_err(|e| eprintln!("load client: connect: {e}"))
     .ok()?;
     let url = format!("ws://127.0.0.1:{port}/ws?token={token}");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
+    // 100k clients on one machine: tungstenite's default 128 KiB read buffer per connection
+    // would be 12 GiB; board frames are small.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await
         .map_err(|e| eprintln!("load client: handshake: {e}"))
         .ok()?;
@@ -576,8 +592,15 @@ async fn call(
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let r = req.send().await.expect("request");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    // A request that fails outright (a node killed in a storm, a keep-alive connection the
+    // server closed as the request went out) counts as refused: status 0.
+    match req.send().await {
+        Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
+        Err(e) => {
+            eprintln!("load: request failed: {e}");
+            (0, Value::Null)
+        }
+    }
 }
 
 struct ClientProc {
