@@ -2,6 +2,8 @@
 
 use bellhop::{Application, config::Config, telemetry};
 
+// mimalloc, not glibc malloc: with many thousands of idle WebSocket connections it kept less
+// resident per connection (22.5 vs 25.4 KiB at 5k connections, `cargo bench --bench load`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
