@@ -17,15 +17,10 @@ use bellhop::{
     domain::{Agent, NewRoom, RoomCommand, RoomNumber, StatusChange},
     metrics::Metrics,
     persistence::{self, Store},
-    ws::{
-        bus::LocalBus,
-        hub::{Hub, Mailbox},
-        protocol::rooms_topic,
-    },
+    ws::{bus::LocalBus, hub::Hub, outbox::Outbox, protocol::rooms_topic},
 };
 use criterion::{Criterion, Throughput};
 use secrecy::SecretString;
-use tokio::sync::{Notify, mpsc};
 
 const ROOMS: usize = 16;
 
@@ -64,16 +59,14 @@ async fn setup(db: &DatabaseConfig) -> Setup {
         .await
         .expect("rooms");
     // A board subscriber that drains its queue, as a live front-desk screen would.
-    let (tx, mut rx) = mpsc::channel(4096);
-    hub.subscribe(
-        &rooms_topic(pid),
-        hub.session_id(),
-        Mailbox {
-            tx,
-            kick: Arc::new(Notify::new()),
-        },
-    );
-    actix_rt::spawn(async move { while rx.recv().await.is_some() {} });
+    let outbox = Arc::new(Outbox::new(4096));
+    hub.subscribe(&rooms_topic(pid), hub.session_id(), Arc::clone(&outbox));
+    actix_rt::spawn(async move {
+        loop {
+            std::future::poll_fn(|cx| outbox.poll(cx, true)).await;
+            while outbox.pop().is_some() {}
+        }
+    });
     let mut rooms = Vec::new();
     for i in 0..ROOMS {
         let n = RoomNumber::parse(&format!("{}", 100 + i)).expect("number");

@@ -1,16 +1,18 @@
 //! The hub alone: one committed event fanned out to 1k and 10k local subscribers.
 //!
-//! Measures `Hub::dispatch` — encoding the frame once and a `try_send` of the shared bytes
-//! into each session's bounded queue — plus the receivers draining their queues, so every
-//! iteration starts from empty queues. No sockets: this is the part of fan-out the hub owns.
+//! Measures `Hub::dispatch` — encoding the frame once (JSON and WebSocket framing) and a push
+//! of the shared bytes into each session's bounded outbox — plus the receivers draining their
+//! outboxes, so every iteration starts from empty queues. No sockets: this is the part of fan-out the hub owns.
 //! Run with `cargo bench --bench hub`.
 
 use std::sync::Arc;
 
-use bellhop::ws::hub::{Delivery, Hub, Mailbox, Published, PublishedEvent};
+use bellhop::ws::{
+    hub::{Hub, Published, PublishedEvent},
+    outbox::Outbox,
+};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use serde_json::json;
-use tokio::sync::{Notify, mpsc};
 
 /// A room board event as the room actor publishes it (a status change with the room's state).
 fn event(seq: u64) -> Published {
@@ -41,20 +43,16 @@ fn main() {
     let mut group = c.benchmark_group("hub_fan_out");
     for n in [1_000usize, 10_000] {
         let hub = Hub::new(Arc::default());
-        let mut queues: Vec<mpsc::Receiver<Arc<Delivery>>> = Vec::with_capacity(n);
+        let mut queues: Vec<Arc<Outbox>> = Vec::with_capacity(n);
         for session in 0..n as u64 {
             // The server's default queue size.
-            let (tx, rx) = mpsc::channel(256);
-            let mailbox = Mailbox {
-                tx,
-                kick: Arc::new(Notify::new()),
-            };
+            let outbox = Arc::new(Outbox::new(256));
             hub.subscribe(
                 "rooms:00000000-0000-4000-8000-000000000001",
                 session,
-                mailbox,
+                Arc::clone(&outbox),
             );
-            queues.push(rx);
+            queues.push(outbox);
         }
         let mut seq = 0;
         group.throughput(Throughput::Elements(n as u64));
@@ -62,8 +60,8 @@ fn main() {
             b.iter(|| {
                 seq += 1;
                 hub.dispatch(&event(seq));
-                for q in &mut queues {
-                    let d = q.try_recv().expect("every subscriber got the event");
+                for q in &queues {
+                    let d = q.pop().expect("every subscriber got the event");
                     std::hint::black_box(d);
                 }
             });

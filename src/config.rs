@@ -59,6 +59,9 @@ pub struct WsConfig {
     pub client_timeout: Duration,
     /// Topics one session may hold at once.
     pub max_subscriptions: usize,
+    /// Kernel send buffer asked for each WebSocket socket (`BELLHOP_WS_SNDBUF`; 0 leaves the
+    /// kernel's autotuning, which lets a client that stops reading hold megabytes).
+    pub send_buffer: usize,
 }
 
 impl Default for WsConfig {
@@ -69,6 +72,8 @@ impl Default for WsConfig {
             ping_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
             max_subscriptions: 64,
+            // Linux doubles it: 128 KiB in the kernel, a big hotel's board in one go.
+            send_buffer: 64 * 1024,
         }
     }
 }
@@ -210,6 +215,7 @@ impl Config {
         let mut ws = WsConfig::default();
         ws.outbound_queue = parse_or(&get, "BELLHOP_WS_QUEUE", ws.outbound_queue)?;
         ws.max_frame_bytes = parse_or(&get, "BELLHOP_WS_MAX_FRAME", ws.max_frame_bytes)?;
+        ws.send_buffer = parse_or(&get, "BELLHOP_WS_SNDBUF", ws.send_buffer)?;
         ws.ping_interval = Duration::from_secs(parse_or(
             &get,
             "BELLHOP_WS_PING_SECS",

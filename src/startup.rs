@@ -10,7 +10,13 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Service as _, web};
+use actix_http::{HttpService, Request, h1};
+use actix_service::{fn_service, map_config};
+use actix_web::{
+    App,
+    dev::{AppConfig, Service as _},
+    web,
+};
 use anyhow::Context;
 use tokio::sync::{Notify, watch};
 
@@ -35,11 +41,12 @@ use crate::{
 /// A built, not yet running, node.
 pub struct Application {
     port: u16,
-    server: actix_web::dev::Server,
+    server: actix_server::Server,
     state: web::Data<AppState>,
     pulse: watch::Sender<Pulse>,
     stop: Arc<Notify>,
     ping_interval: Duration,
+    shutdown_timeout: Duration,
 }
 
 /// Asks a running [`Application`] to shut down gracefully. Cloneable.
@@ -106,7 +113,7 @@ impl Application {
         }
         let (pulse, pulse_rx) = watch::channel(Pulse::default());
         if let (Some(bus), Some((client, _))) = (&redis_bus, redis) {
-            bus.spawn_subscriber(client, rooms.clone(), pulse_rx.clone());
+            bus.spawn_subscriber(client, rooms.clone(), pulse_rx);
         }
         let state = web::Data::new(AppState {
             snapshots: Snapshots::new(Arc::clone(&store)),
@@ -117,33 +124,12 @@ impl Application {
             auth,
             metrics,
             ws: config.ws.clone(),
-            pulse: pulse_rx,
         });
 
         let listener =
             TcpListener::bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
-        let data = state.clone();
-        let server = HttpServer::new(move || {
-            let metrics = Arc::clone(&data.metrics);
-            App::new()
-                .app_data(data.clone())
-                .wrap_fn(move |req, srv| {
-                    let metrics = Arc::clone(&metrics);
-                    let fut = srv.call(req);
-                    async move {
-                        let res = fut.await?;
-                        metrics.record_http_status(res.status().as_u16());
-                        Ok(res)
-                    }
-                })
-                .configure(http::configure)
-        })
-        .workers(config.http_workers)
-        .disable_signals()
-        .shutdown_timeout(config.shutdown_timeout.as_secs())
-        .listen(listener)?
-        .run();
+        let server = serve(listener, &state, &config)?;
 
         tracing::info!(
             %addr,
@@ -170,6 +156,7 @@ impl Application {
             pulse,
             stop: Arc::new(Notify::new()),
             ping_interval: config.ws.ping_interval,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
@@ -192,10 +179,10 @@ impl Application {
             pulse,
             stop,
             ping_interval,
+            shutdown_timeout,
             ..
         } = self;
-        let pulse = Arc::new(pulse);
-        let ticker = actix_rt::spawn(heartbeat(Arc::clone(&pulse), ping_interval));
+        let ticker = actix_rt::spawn(heartbeat(Arc::clone(&state.hub), ping_interval));
         let gaps = actix_rt::spawn(release_gaps(Arc::clone(&state.hub)));
         let server_handle = server.handle();
         tokio::pin!(server);
@@ -203,8 +190,11 @@ impl Application {
             res = &mut server => res.context("HTTP server failed"),
             why = stop_requested(&stop) => {
                 tracing::info!(reason = why, "shutting down");
-                // 1. Sessions close with "going away"; clients reconnect elsewhere.
+                // 1. Sessions close with "going away" (clients reconnect elsewhere), and the
+                //    node waits until their close frames are out.
                 pulse.send_modify(|p| p.shutting_down = true);
+                state.hub.shut_down_sessions();
+                drain_sessions(&state.hub, shutdown_timeout).await;
                 // 2. Stop accepting; wait for in-flight requests (and their commits). The
                 //    server future itself processes the stop command, so poll both.
                 let ((), res) = tokio::join!(server_handle.stop(true), &mut server);
@@ -218,6 +208,49 @@ impl Application {
         tracing::info!("bellhop stopped");
         result
     }
+}
+
+/// The HTTP server: actix-web's `App` for every route, with the WebSocket upgrade taken before
+/// routing by `ws::session::upgrade`. Assembled from actix-server and actix-http as actix-web's
+/// `HttpServer` does it, because `HttpServer` offers no upgrade hook.
+fn serve(
+    listener: TcpListener,
+    state: &web::Data<AppState>,
+    config: &Config,
+) -> anyhow::Result<actix_server::Server> {
+    let data = state.clone();
+    let server = actix_server::Server::build()
+        .workers(config.http_workers)
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .listen("bellhop-http", listener, move || {
+            let data = data.clone();
+            let ws_state = data.clone().into_inner();
+            let metrics = Arc::clone(&data.metrics);
+            let app = App::new()
+                .app_data(data)
+                .wrap_fn(move |req, srv| {
+                    let metrics = Arc::clone(&metrics);
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        metrics.record_http_status(res.status().as_u16());
+                        Ok(res)
+                    }
+                })
+                .configure(http::configure);
+            HttpService::build()
+                .upgrade(fn_service(
+                    move |(req, framed): (Request, actix_codec::Framed<_, h1::Codec>)| {
+                        crate::ws::session::upgrade(Arc::clone(&ws_state), req, framed)
+                    },
+                ))
+                // Nothing here builds absolute URLs from the configured host.
+                .finish(map_config(app, |()| AppConfig::default()))
+                .tcp()
+        })?
+        .run();
+    Ok(server)
 }
 
 /// The node's Redis client (for the dedicated pub/sub connection) and its one connection
@@ -235,15 +268,33 @@ async fn connect_redis(
     Ok((client, conn))
 }
 
-/// One timer for the whole node: every tick, each session pings its client (or closes it if
-/// it has been silent too long).
-async fn heartbeat(pulse: Arc<watch::Sender<Pulse>>, every: Duration) {
-    let mut interval = tokio::time::interval(every);
+/// Heartbeat slots: each tick of the node-wide timer reaches one slot of the sessions, so a
+/// node pings its tens of thousands of sessions spread over the interval, not all at once.
+const HEARTBEAT_SLOTS: u64 = 16;
+
+/// One timer for the whole node: every session is ticked once per `every` — it pings its
+/// client, or closes if the client has been silent too long.
+async fn heartbeat(hub: Arc<Hub>, every: Duration) {
+    let mut interval = tokio::time::interval(every / HEARTBEAT_SLOTS as u32);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
+    let mut slot = 0u64;
     loop {
         interval.tick().await;
-        pulse.send_modify(|p| p.tick += 1);
+        hub.tick(slot, HEARTBEAT_SLOTS);
+        slot = slot.wrapping_add(1);
+    }
+}
+
+/// Waits until every session has written its close frame (or `limit` passed).
+async fn drain_sessions(hub: &Hub, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while hub.sessions() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = hub.sessions();
+    if left > 0 {
+        tracing::warn!(left, "sessions still open at shutdown");
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
-
 use crate::{
     actors::RoomRegistry,
     auth::AuthService,
@@ -13,11 +11,9 @@ use crate::{
     ws::{bus::Bus, hub::Hub, snapshots::Snapshots},
 };
 
-/// The node-wide heartbeat: one timer ticks for every session, and the same channel says
-/// when the node is shutting down.
+/// Node-wide state background tasks watch (sessions hear the same through the hub).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pulse {
-    pub tick: u64,
     pub shutting_down: bool,
 }
 
@@ -32,5 +28,4 @@ pub struct AppState {
     pub auth: AuthService,
     pub metrics: Arc<Metrics>,
     pub ws: WsConfig,
-    pub pulse: watch::Receiver<Pulse>,
 }

@@ -31,7 +31,13 @@ impl Caller {
 /// The credential of a request: `Authorization: Bearer <token or API key>`.
 #[must_use]
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get("authorization")?.to_str().ok()?;
+    bearer_of(req.headers())
+}
+
+/// [`bearer`] from the headers alone (the WebSocket upgrade has no `HttpRequest`).
+#[must_use]
+pub fn bearer_of(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/health", web::get().to(health::health))
     .route("/ready", web::get().to(health::ready))
     .route("/metrics", web::get().to(health::metrics))
-    .route("/ws", web::get().to(crate::ws::session::connect))
+    .route("/ws", web::get().to(crate::ws::session::not_upgraded))
     .service(
         web::scope("/api/v1")
             .route("/auth/login", web::post().to(auth::login))

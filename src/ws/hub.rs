@@ -1,9 +1,12 @@
 //! The per-node hub: which local sessions listen to which topic, and fan-out to them.
 //!
-//! Each published batch is encoded **once per topic** and the same bytes (`ByteString` is
-//! reference-counted) go to every subscriber. Delivery is a `try_send` into the session's
-//! bounded queue: the hub never waits for a client. A session whose queue is full is told to
-//! close itself as a slow consumer; nobody else waits for it.
+//! Each published batch is encoded **once per topic**, WebSocket framing included, and the
+//! same bytes (`Bytes` is reference-counted) go to every subscriber. Delivery is a push into
+//! the session's bounded [`Outbox`]: the hub never waits for a client. A session whose queue
+//! is full is told to close itself as a slow consumer; nobody else waits for it.
+//!
+//! The hub also knows every live session of the node, so the node-wide heartbeat and the
+//! shutdown reach them without a timer or a watch receiver per session.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -14,11 +17,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytestring::ByteString;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
-use super::protocol::{self, EventFrame};
+use super::{
+    outbox::{Outbox, Pushed, signal},
+    protocol::{self, EventFrame},
+    wire,
+};
 use crate::metrics::Metrics;
 
 /// Identifies a session within this node.
@@ -52,19 +59,15 @@ pub struct Delivery {
     pub topic: Arc<str>,
     pub stream: Arc<str>,
     pub to_seq: u64,
-    pub frames: Box<[ByteString]>,
+    /// Whole WebSocket text frames (header and JSON), written as they are.
+    pub frames: Box<[Bytes]>,
     /// Not events: the session must send a fresh snapshot of `topic` (`reset`), because this
     /// node may have missed events (its bus connection was lost).
     pub resync: bool,
 }
 
 /// The sending side of a session's queue, held by the hub.
-#[derive(Clone, Debug)]
-pub struct Mailbox {
-    pub tx: mpsc::Sender<Arc<Delivery>>,
-    /// Notified when the session fell behind and must close.
-    pub kick: Arc<Notify>,
-}
+pub type Mailbox = Arc<Outbox>;
 
 /// Delivery order of one stream on one topic.
 #[derive(Debug, Default)]
@@ -99,6 +102,9 @@ pub struct Hub {
     /// Notified when a topic gains its first or loses its last local subscriber (the bus
     /// subscribes to exactly what local sessions need).
     interest: Arc<Notify>,
+    /// Every live session of this node, for the heartbeat and the shutdown.
+    sessions: Mutex<HashMap<SessionId, Mailbox>>,
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Hub {
@@ -110,6 +116,55 @@ impl Hub {
             next_session: AtomicU64::new(1),
             metrics,
             interest: Arc::new(Notify::new()),
+            sessions: Mutex::new(HashMap::new()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Mailbox>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A session starts: it hears heartbeats, and the shutdown (at once, if it already began).
+    pub fn register(&self, session: SessionId, mailbox: Mailbox) {
+        let mut sessions = self.lock_sessions();
+        if self.shutting_down.load(Relaxed) {
+            mailbox.signal(signal::SHUTDOWN);
+        }
+        sessions.insert(session, mailbox);
+    }
+
+    /// A session ended.
+    pub fn deregister(&self, session: SessionId) {
+        self.lock_sessions().remove(&session);
+    }
+
+    /// Live sessions on this node.
+    #[must_use]
+    pub fn sessions(&self) -> usize {
+        self.lock_sessions().len()
+    }
+
+    /// One step of the node-wide heartbeat: the sessions in `slot` of `slots` are ticked.
+    /// Spreading them over slots keeps a node with tens of thousands of sessions from pinging
+    /// all of them in the same millisecond.
+    pub fn tick(&self, slot: u64, slots: u64) {
+        let slots = slots.max(1);
+        for (id, mailbox) in self.lock_sessions().iter() {
+            if id % slots == slot % slots {
+                mailbox.signal(signal::TICK);
+            }
+        }
+    }
+
+    /// Tells every session, now and later, that the node is going away.
+    pub fn shut_down_sessions(&self) {
+        let sessions = self.lock_sessions();
+        self.shutting_down.store(true, Relaxed);
+        for mailbox in sessions.values() {
+            mailbox.signal(signal::SHUTDOWN);
         }
     }
 
@@ -276,11 +331,8 @@ impl Hub {
                 resync: true,
             });
             for mailbox in subs.values() {
-                if let Err(mpsc::error::TrySendError::Full(_)) =
-                    mailbox.tx.try_send(Arc::clone(&delivery))
-                {
-                    mailbox.kick.notify_one();
-                }
+                // Full: the session was kicked; closed: it is unsubscribing itself.
+                let _ = mailbox.push(Arc::clone(&delivery));
             }
         }
     }
@@ -294,19 +346,22 @@ impl Hub {
         after: u64,
         subs: &HashMap<SessionId, Mailbox>,
     ) {
-        let frames: Box<[ByteString]> = msg
+        let frames: Box<[Bytes]> = msg
             .events
             .iter()
             .filter(|e| e.seq > after)
             .map(|e| {
-                protocol::event(&EventFrame {
-                    r#type: "event",
-                    topic,
-                    stream,
-                    seq: e.seq,
-                    event: &e.event,
-                    state: &e.state,
-                })
+                wire::text(
+                    protocol::event(&EventFrame {
+                        r#type: "event",
+                        topic,
+                        stream,
+                        seq: e.seq,
+                        event: &e.event,
+                        state: &e.state,
+                    })
+                    .as_bytes(),
+                )
             })
             .collect();
         if frames.is_empty() {
@@ -319,14 +374,16 @@ impl Hub {
             frames,
             resync: false,
         });
+        let mut queued = 0;
         for mailbox in subs.values() {
-            match mailbox.tx.try_send(Arc::clone(&delivery)) {
-                Ok(()) => Metrics::inc(&self.metrics.hub_deliveries),
-                Err(mpsc::error::TrySendError::Full(_)) => mailbox.kick.notify_one(),
-                // The session is going away and will unsubscribe itself.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            match mailbox.push(Arc::clone(&delivery)) {
+                Pushed::Queued => queued += 1,
+                // The session was kicked, or is going away and will unsubscribe itself.
+                Pushed::Full | Pushed::Closed => {}
             }
         }
+        // One shared counter update per fan-out, not one per subscriber.
+        self.metrics.hub_deliveries.fetch_add(queued, Relaxed);
     }
 }
 
@@ -350,15 +407,26 @@ mod tests {
         }
     }
 
-    fn mailbox(cap: usize) -> (Mailbox, mpsc::Receiver<Arc<Delivery>>) {
-        let (tx, rx) = mpsc::channel(cap);
-        (
-            Mailbox {
-                tx,
-                kick: Arc::new(Notify::new()),
-            },
-            rx,
-        )
+    /// A session's outbox, and the same outbox to read it as the session would.
+    fn mailbox(cap: usize) -> (Mailbox, Receiver) {
+        let o = Arc::new(Outbox::new(cap));
+        (Arc::clone(&o), Receiver(o))
+    }
+
+    struct Receiver(Mailbox);
+
+    impl Receiver {
+        fn try_recv(&mut self) -> Result<Arc<Delivery>, ()> {
+            self.0.pop().ok_or(())
+        }
+
+        async fn recv(&mut self) -> Option<Arc<Delivery>> {
+            self.0.pop()
+        }
+    }
+
+    fn json_of(frame: &Bytes) -> serde_json::Value {
+        serde_json::from_slice(wire::payload(frame)).unwrap()
     }
 
     #[tokio::test]
@@ -373,7 +441,7 @@ mod tests {
         let db = rb.recv().await.unwrap();
         assert!(Arc::ptr_eq(&da, &db), "encoded once, shared");
         assert_eq!(da.frames.len(), 2);
-        let v: serde_json::Value = serde_json::from_str(&da.frames[1]).unwrap();
+        let v = json_of(&da.frames[1]);
         assert_eq!(v["seq"], 2);
         assert_eq!(v["topic"], "t");
         assert_eq!(v["state"]["version"], 2);
@@ -384,16 +452,17 @@ mod tests {
         let hub = Hub::new(Arc::default());
         let (slow, _keep_slow_rx) = mailbox(1);
         let (fast, mut fast_rx) = mailbox(8);
-        let slow_kick = Arc::clone(&slow.kick);
-        hub.subscribe("t", 1, slow);
+        hub.subscribe("t", 1, Arc::clone(&slow));
         hub.subscribe("t", 2, fast);
         for i in 1..=3 {
             hub.dispatch(&batch("t", i..=i));
         }
-        // The slow one was told to go (the permit is stored even without a waiter).
-        tokio::time::timeout(std::time::Duration::from_secs(1), slow_kick.notified())
-            .await
-            .unwrap();
+        // The slow one was told to go.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert_eq!(
+            slow.poll(&mut cx, false),
+            std::task::Poll::Ready(signal::KICK)
+        );
         for i in 1..=3 {
             assert_eq!(fast_rx.recv().await.unwrap().to_seq, i);
         }
@@ -414,8 +483,7 @@ mod tests {
         let mut seqs = Vec::new();
         while let Ok(d) = ra.try_recv() {
             for f in &*d.frames {
-                let v: serde_json::Value = serde_json::from_str(f).unwrap();
-                seqs.push(v["seq"].as_u64().unwrap());
+                seqs.push(json_of(f)["seq"].as_u64().unwrap());
             }
         }
         assert_eq!(seqs, [1, 2, 3, 4, 5]);

@@ -3,7 +3,9 @@
 
 pub mod bus;
 pub mod hub;
+pub mod outbox;
 pub mod protocol;
 pub mod redis_bus;
 pub mod session;
 pub mod snapshots;
+pub mod wire;

@@ -104,8 +104,9 @@ struct SnapshotHead<'a> {
 /// A `subscribed` or `reset` frame: `head`, then the shared snapshot JSON, then `}`.
 ///
 /// The snapshot is encoded once per read and shared by every session that subscribed with it
-/// (see `snapshots`); only the few bytes of the head are per session. A session sends a large
-/// one as WebSocket continuation fragments, slices of the same shared bytes.
+/// (see `snapshots`); only the few bytes of the head are per session. A session writes head,
+/// snapshot and tail as one WebSocket frame straight from these buffers, never copying the
+/// snapshot.
 #[derive(Debug)]
 pub struct SnapshotFrame {
     /// `{"type":…,"topic":…,"id":…,"snapshot":`
@@ -184,26 +185,6 @@ fn encode(v: &impl Serialize) -> ByteString {
     ByteString::from(serde_json::to_string(v).unwrap_or_default())
 }
 
-/// Cuts UTF-8 text into slices of at most `size` bytes (sharing its buffer), between
-/// characters, for clients that check each fragment.
-pub fn fragments(text: &Bytes, size: usize) -> impl Iterator<Item = Bytes> + '_ {
-    let size = size.max(4); // room for any one character
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        if at >= text.len() {
-            return None;
-        }
-        let mut end = (at + size).min(text.len());
-        // Continuation bytes (0b10xx_xxxx) are never the first byte of a character.
-        while end < text.len() && text[end] & 0xC0 == 0x80 {
-            end -= 1;
-        }
-        let piece = text.slice(at..end);
-        at = end;
-        Some(piece)
-    })
-}
-
 /// The answer to a subscribe: the topic's snapshot with versions.
 #[must_use]
 pub fn subscribed(topic: &str, id: Option<&Value>, snapshot: Bytes) -> SnapshotFrame {
@@ -276,22 +257,6 @@ pub mod close {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fragments_cut_between_characters_and_rebuild_the_text() {
-        let text = "Zimmer 101: Bügeleisen ✓, Café — 🛎️ bitte! ".repeat(40);
-        let bytes = Bytes::from(text.clone());
-        for size in [4, 5, 7, 64, 4000] {
-            let parts: Vec<Bytes> = fragments(&bytes, size).collect();
-            assert!(parts.iter().all(|p| p.len() <= size && !p.is_empty()));
-            assert!(
-                parts.iter().all(|p| std::str::from_utf8(p).is_ok()),
-                "every fragment is whole characters (size {size})"
-            );
-            assert_eq!(parts.concat(), text.as_bytes());
-        }
-        assert_eq!(fragments(&Bytes::new(), 8).count(), 0);
-    }
 
     #[test]
     fn a_snapshot_frame_is_head_snapshot_and_tail() {

@@ -1,9 +1,21 @@
-//! One WebSocket connection: an actix-ws session driven by a single task.
+//! One WebSocket connection, from the upgrade to the close, driven by one small task.
 //!
-//! The task `select!`s over four sources: a slow-consumer kick from the hub, the node-wide
-//! pulse (heartbeat ticks and shutdown — one timer for the whole node, none per session),
-//! the session's bounded outbound queue, and the client's frames. Nothing a client sends can
-//! end the session except a close or a protocol violation; bad frames get `error` frames.
+//! `GET /ws` upgrades are taken over before routing (actix-http's upgrade hook, wired in
+//! `startup`): [`upgrade`] authenticates, answers `101` and spawns the session's task on the
+//! same worker; the HTTP dispatcher and its buffers are then gone. The session owns the socket
+//! and does its own framing (`wire`). This replaced actix-ws, whose per-connection stack — the
+//! dispatcher's fixed 8 KiB read and write buffers, its task, a channel — cost about 25 KiB per
+//! idle connection and four task hops per frame on the 100k-connection run (see the README).
+//!
+//! The task waits on three things at once, without a timer of its own:
+//! - its [`Outbox`]: deliveries from the hub, and signals from the node (heartbeat tick,
+//!   shutdown, slow-consumer kick);
+//! - the socket turning writable, while frames wait for it;
+//! - the socket turning readable — only while nothing waits to be written, so a client that
+//!   does not read its answers cannot make us buffer more of them.
+//!
+//! Frames the hub shares are written as they are, several per system call. A session that
+//! cannot keep up stops taking deliveries; its outbox fills to the cap and the hub kicks it.
 //!
 //! Subscribing to a state topic registers with the hub **first** and reads the snapshot
 //! **second**, so no committed change can fall between them. Events that were already part of
@@ -12,27 +24,38 @@
 //! one snapshot read (see `snapshots`), so a reconnecting floor of screens costs one query.
 
 use std::{
-    sync::Arc,
+    collections::VecDeque,
+    future::poll_fn,
+    io::{self, IoSlice},
+    sync::{Arc, atomic::Ordering::Relaxed},
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Item, ProtocolError};
-use futures_util::StreamExt as _;
+use actix_codec::Framed;
+use actix_http::{
+    Request, h1,
+    ws::{CloseCode, HandshakeError, OpCode, ProtocolError, hash_key, verify_handshake},
+};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
+use bytes::{Bytes, BytesMut};
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
 
 use super::{
     hub::{Delivery, Mailbox, SessionId},
+    outbox::{Outbox, signal},
     protocol::{self, ClientFrame, SnapshotFrame, Topic, close},
     snapshots::Snapshot,
+    wire::{self, Incoming},
 };
 use crate::{
     auth::{AuthError, Authenticated},
     domain::{Action, Denial},
-    http::{ApiError, access::bearer},
-    metrics::Metrics,
+    http::{ApiError, access::bearer_of},
     state::AppState,
 };
 
@@ -41,48 +64,155 @@ use crate::{
 /// bounds how long the check's memory is kept.
 const SNAPSHOT_OVERLAP: Duration = Duration::from_secs(5);
 
-/// Snapshot frames larger than this go out as continuation fragments of this size: with its
-/// frame header a fragment fits the connection's initial 8 KiB write buffer, which therefore
-/// never grows (measured: 35.4 → 24.2 KiB RSS per connection on a 120-room board).
-const FRAGMENT: usize = 4000;
-
-/// How long a close frame may wait behind unread frames.
+/// How long a closing connection may take to write its close frame and hear the client's.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// `GET /ws`: upgrades the connection and spawns the session task on this worker.
+/// Deliveries handled before the task looks at the socket again.
+const DELIVERY_BATCH: usize = 64;
+
+/// Client bytes read before they are handled (a flood is taken in bites).
+const READ_BITE: usize = 64 * 1024;
+
+/// Buffers handed to one `writev`.
+const WRITE_BATCH: usize = 32;
+
+/// The upgrade hook: every HTTP/1.1 request asking for a protocol upgrade lands here, with the
+/// connection. Only `GET /ws` with a valid credential and handshake is upgraded; anything else
+/// gets the same JSON error the API answers with, and the connection closes.
+///
 /// The credential comes as `Authorization: Bearer …` or, for browsers (which cannot set
-/// headers on a WebSocket), as `?token=…`. Without a valid one there is no upgrade: 401.
-pub async fn connect(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> actix_web::Result<HttpResponse> {
+/// headers on a WebSocket), as `?token=…`.
+pub async fn upgrade(
+    state: Arc<AppState>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), actix_web::Error> {
+    let parts = framed.into_parts();
+    let mut io = parts.io;
+    match accept(&state, &req).await {
+        Ok((caller, key)) => {
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\
+                 connection: upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
+                String::from_utf8_lossy(&key)
+            );
+            if io.write_all(head.as_bytes()).await.is_err() {
+                return Ok(());
+            }
+            state.metrics.record_http_status(101);
+            if let Err(e) = tune(&io, &state.ws) {
+                tracing::debug!(error = %e, "could not tune a websocket socket");
+            }
+            // Frames a client sent right behind its handshake are already read.
+            let session = Session::new(state, io, caller, parts.read_buf);
+            // Its own task on this worker: the HTTP dispatcher's task ends here and frees its
+            // buffers. Shutdown waits for sessions through the hub, not through actix-server.
+            actix_rt::spawn(session.run());
+        }
+        Err(e) => {
+            state.metrics.record_http_status(e.status_code().as_u16());
+            refuse(io, &e).await;
+        }
+    }
+    Ok(())
+}
+
+/// Checks an upgrade request; the accept key for the `101` when it may go ahead.
+async fn accept(state: &AppState, req: &Request) -> Result<(Authenticated, [u8; 28]), ApiError> {
+    if req.path() != "/ws" {
+        return Err(ApiError::NotFound {
+            code: "not_found",
+            message: "no such route".into(),
+        });
+    }
+    let caller = authenticate(state, req.headers(), req.uri().query()).await?;
+    verify_handshake(req.head()).map_err(|e| ApiError::BadRequest {
+        code: "bad_handshake",
+        message: handshake_message(e),
+    })?;
+    let key = req
+        .headers()
+        .get(actix_http::header::SEC_WEBSOCKET_KEY)
+        .map(|k| hash_key(k.as_bytes()))
+        .ok_or_else(|| ApiError::bad_request("missing Sec-WebSocket-Key"))?;
+    Ok((caller, key))
+}
+
+fn handshake_message(e: HandshakeError) -> String {
+    format!("not a WebSocket handshake: {e}")
+}
+
+/// The caller of a `/ws` request, by header or `?token=`.
+async fn authenticate(
+    state: &AppState,
+    headers: &actix_http::header::HeaderMap,
+    query: Option<&str>,
+) -> Result<Authenticated, ApiError> {
     #[derive(serde::Deserialize)]
     struct TokenQuery {
         token: Option<String>,
     }
-    let token = bearer(&req).or_else(|| {
-        web::Query::<TokenQuery>::from_query(req.query_string())
+    let token = bearer_of(headers).or_else(|| {
+        web::Query::<TokenQuery>::from_query(query.unwrap_or_default())
             .ok()
             .and_then(|q| q.into_inner().token)
     });
-    let caller = match token {
+    Ok(match token {
         None => Err(AuthError::Missing),
         Some(t) => state.auth.authenticate(&t).await,
+    }?)
+}
+
+/// `GET /ws` without `Connection: upgrade` reaches the router: it is answered like a failed
+/// upgrade (401 without a credential, 400 with one).
+pub async fn not_upgraded(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authenticate(&state, req.headers(), Some(req.query_string())).await?;
+    Err(ApiError::BadRequest {
+        code: "bad_handshake",
+        message: handshake_message(HandshakeError::NoConnectionUpgrade),
+    })
+}
+
+/// Writes an API error as a plain HTTP/1.1 response and closes.
+async fn refuse(mut io: TcpStream, e: &ApiError) {
+    let response = e.error_response();
+    let status = response.status();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    );
+    for (name, value) in response.headers() {
+        if let Ok(value) = value.to_str() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
     }
-    .map_err(ApiError::from)?;
-    let (response, ws, stream) = actix_ws::handle(&req, body)?;
-    let max = state.ws.max_frame_bytes;
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
-    let state = state.into_inner();
-    actix_web::rt::spawn(async move {
-        let session = Session::new(state, ws, caller);
-        session.run(stream).await;
-    });
-    Ok(response)
+    let body = actix_web::body::to_bytes(response.into_body())
+        .await
+        .unwrap_or_default();
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let _ = io.write_all(head.as_bytes()).await;
+    let _ = io.write_all(&body).await;
+    let _ = io.shutdown().await;
+}
+
+/// Socket options of an upgraded connection.
+fn tune(io: &TcpStream, ws: &crate::config::WsConfig) -> io::Result<()> {
+    // Frames are written whole; Nagle would only hold small ones back.
+    io.set_nodelay(true)?;
+    // A fixed send buffer instead of the kernel's autotuning (up to 4 MB): a client that stops
+    // reading fills it soon, its outbox then reaches the cap and it is closed as a slow
+    // consumer, instead of the kernel quietly buffering megabytes for it.
+    if ws.send_buffer > 0 {
+        socket2::SockRef::from(io).set_send_buffer_size(ws.send_buffer)?;
+    }
+    Ok(())
 }
 
 /// Per-subscription state.
@@ -119,137 +249,178 @@ struct Session {
     /// Who is connected; every subscribe is checked against it.
     caller: Authenticated,
     state: Arc<AppState>,
-    ws: actix_ws::Session,
-    mailbox: Mailbox,
-    queue: mpsc::Receiver<Arc<Delivery>>,
+    outbox: Mailbox,
     /// A handful at most (the limit is `max_subscriptions`): a vector beats a map here.
     subs: Vec<Subscription>,
     last_seen: Instant,
+    io: TcpStream,
+    /// Client bytes not yet handled; unallocated between messages.
+    input: BytesMut,
+    reader: wire::Reader,
+    /// Frames waiting for the socket; empty and unallocated while the client keeps up.
+    out: VecDeque<Bytes>,
+    /// Bytes of `out`'s first buffer already written.
+    written: usize,
+    /// Read before deliveries on the next wake-up (so a busy topic cannot starve a client's
+    /// own requests).
+    read_first: bool,
 }
 
-/// Why the loop ended.
+/// What woke the task.
+enum Wake {
+    Signals(u8),
+    Deliveries,
+    Writable,
+    Readable,
+}
+
+/// Why the session ended.
 enum End {
-    /// The client closed or the connection broke: nothing more to send.
+    /// The client closed the connection or it broke: nothing more to send.
     Gone,
-    /// We close, with this reason.
-    Close(CloseReason),
+    /// We close (or answer the client's close) with this code and reason.
+    Close(CloseCode, String),
+}
+
+fn close_with(code: u16, reason: &str) -> End {
+    End::Close(CloseCode::Other(code), reason.to_owned())
 }
 
 impl Session {
-    fn new(state: Arc<AppState>, ws: actix_ws::Session, caller: Authenticated) -> Self {
-        let (tx, queue) = mpsc::channel(state.ws.outbound_queue);
+    fn new(state: Arc<AppState>, io: TcpStream, caller: Authenticated, early: BytesMut) -> Self {
         Self {
             id: state.hub.session_id(),
             caller,
-            mailbox: Mailbox {
-                tx,
-                kick: Arc::new(Notify::new()),
-            },
+            outbox: Arc::new(Outbox::new(state.ws.outbound_queue)),
             state,
-            ws,
-            queue,
             subs: Vec::new(),
             last_seen: Instant::now(),
+            io,
+            // The dispatcher's 8 KiB read buffer is kept only if it holds early frames.
+            input: if early.is_empty() {
+                BytesMut::new()
+            } else {
+                early
+            },
+            reader: wire::Reader::default(),
+            out: VecDeque::new(),
+            written: 0,
+            read_first: false,
         }
     }
 
-    async fn run(mut self, mut stream: actix_ws::AggregatedMessageStream) {
+    async fn run(mut self) {
         let metrics = Arc::clone(&self.state.metrics);
-        metrics
-            .ws_sessions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut pulse = self.state.pulse.clone();
-        let kick = Arc::clone(&self.mailbox.kick);
-        let end = loop {
-            tokio::select! {
-                biased;
-                () = kick.notified() => break self.slow_consumer(),
-                changed = pulse.changed() => {
-                    let p = *pulse.borrow_and_update();
-                    if changed.is_err() || p.shutting_down {
-                        break End::Close(CloseReason {
-                            code: CloseCode::Away,
-                            description: Some("server shutting down".into()),
-                        });
-                    }
-                    // An idle subscription gets no delivery to expire its floor: the tick does.
-                    for sub in &mut self.subs {
-                        sub.expire_floor();
-                    }
-                    if self.last_seen.elapsed() > self.state.ws.client_timeout {
-                        break End::Close(reason(close::IDLE_TIMEOUT, "no pong: idle timeout"));
-                    }
-                    // Checked on the node-wide tick: a token is honoured at most one ping
-                    // interval past its expiry.
-                    if self
-                        .caller
-                        .expires_at
-                        .is_some_and(|exp| exp <= chrono::Utc::now().timestamp())
-                    {
-                        break End::Close(reason(close::TOKEN_EXPIRED, "token expired"));
-                    }
-                    let ping = tokio::select! {
-                        biased;
-                        () = kick.notified() => Err(self.slow_consumer()),
-                        sent = self.ws.ping(b"") => sent.map_err(|_| End::Gone),
-                    };
-                    if let Err(end) = ping {
-                        break end;
-                    }
-                }
-                Some(delivery) = self.queue.recv() => {
-                    if let Err(end) = self.deliver(&delivery).await {
-                        break end;
-                    }
-                }
-                msg = stream.next() => match msg {
-                    None => break End::Gone,
-                    Some(Ok(msg)) => {
-                        self.last_seen = Instant::now();
-                        // Boxed: subscribing (snapshot reads, store futures) is rare and large;
-                        // inline it would size every idle session's task for it.
-                        match Box::pin(self.on_client_message(msg)).await {
-                            Ok(()) => {}
-                            Err(end) => break end,
-                        }
-                    }
-                    Some(Err(ProtocolError::Overflow)) => {
-                        break End::Close(CloseReason {
-                            code: CloseCode::Size,
-                            description: Some(format!(
-                                "frames are limited to {} bytes",
-                                self.state.ws.max_frame_bytes
-                            )),
-                        });
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(session = self.id, error = %e, "websocket protocol error");
-                        break End::Close(CloseReason {
-                            code: CloseCode::Protocol,
-                            description: Some("protocol error".into()),
-                        });
-                    }
-                },
-            }
-        };
+        metrics.ws_sessions.fetch_add(1, Relaxed);
+        self.state.hub.register(self.id, Arc::clone(&self.outbox));
+        let end = self.serve().await;
         for sub in &self.subs {
             self.state.hub.unsubscribe(&sub.topic, self.id);
         }
-        metrics
-            .ws_sessions
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if let End::Close(reason) = end {
-            // The close frame queues behind what the client has not read yet; give a slow
-            // client a while to take it, then let the connection go without it.
-            let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(reason))).await;
+        self.outbox.close();
+        metrics.ws_sessions.fetch_sub(1, Relaxed);
+        let (hub, id) = (Arc::clone(&self.state.hub), self.id);
+        self.finish(end).await;
+        // Last: a node shutting down waits for this, so close frames get out first.
+        hub.deregister(id);
+    }
+
+    async fn serve(&mut self) -> End {
+        if !self.input.is_empty()
+            && let Err(end) = self.on_input().await
+        {
+            return end;
         }
+        loop {
+            if self.flush().is_err() {
+                return End::Gone;
+            }
+            let step = match poll_fn(|cx| self.poll_wake(cx)).await {
+                Wake::Signals(bits) => self.on_signals(bits),
+                Wake::Deliveries => {
+                    self.read_first = true;
+                    self.on_deliveries().await
+                }
+                Wake::Writable => Ok(()),
+                Wake::Readable => {
+                    self.read_first = false;
+                    self.on_readable().await
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        let idle = self.out.is_empty();
+        if idle && self.read_first && self.io.poll_read_ready(cx).is_ready() {
+            return Poll::Ready(Wake::Readable);
+        }
+        if let Poll::Ready(bits) = self.outbox.poll(cx, idle) {
+            return Poll::Ready(if bits == 0 {
+                Wake::Deliveries
+            } else {
+                Wake::Signals(bits)
+            });
+        }
+        if !idle {
+            // An error shows up on the next write.
+            return self.io.poll_write_ready(cx).map(|_| Wake::Writable);
+        }
+        self.io.poll_read_ready(cx).map(|_| Wake::Readable)
+    }
+
+    fn on_signals(&mut self, bits: u8) -> Result<(), End> {
+        if bits & signal::KICK != 0 {
+            return Err(self.slow_consumer());
+        }
+        if bits & signal::SHUTDOWN != 0 {
+            return Err(End::Close(CloseCode::Away, "server shutting down".into()));
+        }
+        if bits & signal::TICK != 0 {
+            // An idle subscription gets no delivery to expire its floor: the tick does.
+            for sub in &mut self.subs {
+                sub.expire_floor();
+            }
+            if self.last_seen.elapsed() > self.state.ws.client_timeout {
+                return Err(close_with(close::IDLE_TIMEOUT, "no pong: idle timeout"));
+            }
+            // Checked on the node-wide tick: a token is honoured at most one ping interval
+            // past its expiry.
+            if self
+                .caller
+                .expires_at
+                .is_some_and(|exp| exp <= chrono::Utc::now().timestamp())
+            {
+                return Err(close_with(close::TOKEN_EXPIRED, "token expired"));
+            }
+            self.write(&[Bytes::from_static(wire::PING)]);
+        }
+        Ok(())
+    }
+
+    /// Takes deliveries while the socket keeps up; the rest wait in the outbox (where they
+    /// count towards the slow-consumer cap).
+    async fn on_deliveries(&mut self) -> Result<(), End> {
+        for _ in 0..DELIVERY_BATCH {
+            if !self.out.is_empty() {
+                break;
+            }
+            let Some(delivery) = self.outbox.pop() else {
+                break;
+            };
+            self.deliver(&delivery).await?;
+        }
+        Ok(())
     }
 
     /// Writes one delivery.
     async fn deliver(&mut self, d: &Delivery) -> Result<(), End> {
         if d.resync {
-            // Boxed, like client messages in `run`: the snapshot path is the largest state of
-            // this task, and an idle session should not carry its space.
+            // Boxed: the snapshot path is the largest state of this task, and an idle session
+            // should not carry its space.
             return Box::pin(self.reset(&d.topic)).await;
         }
         let Some(sub) = self.subscription(&d.topic) else {
@@ -258,15 +429,199 @@ impl Session {
         if sub.already_seen(&d.stream, d.to_seq) {
             return Ok(());
         }
-        for frame in &*d.frames {
-            self.send(frame.clone()).await?;
-            Metrics::inc(&self.state.metrics.ws_frames_sent);
-        }
+        self.write(&d.frames);
+        self.state
+            .metrics
+            .ws_frames_sent
+            .fetch_add(d.frames.len() as u64, Relaxed);
         Ok(())
     }
 
     fn subscription(&mut self, topic: &str) -> Option<&mut Subscription> {
         self.subs.iter_mut().find(|s| &*s.topic == topic)
+    }
+
+    /// Sends whole frames: at once if nothing is waiting (the usual case, no copy and no
+    /// allocation), and whatever the socket does not take now waits in `out`.
+    fn write(&mut self, bufs: &[Bytes]) {
+        let mut done = 0;
+        if self.out.is_empty() {
+            let slices: Vec<IoSlice<'_>>;
+            let n = if let [one] = bufs {
+                self.io.try_write(one)
+            } else {
+                slices = bufs.iter().map(|b| IoSlice::new(b)).collect();
+                self.io.try_write_vectored(&slices)
+            };
+            // Errors (other than would-block) show up again on the next flush.
+            done = n.unwrap_or(0);
+        }
+        for b in bufs {
+            if done >= b.len() {
+                done -= b.len();
+                continue;
+            }
+            self.out.push_back(b.clone());
+            if done > 0 {
+                self.written = done;
+                done = 0;
+            }
+        }
+    }
+
+    /// Writes what waits in `out` until the socket would block.
+    fn flush(&mut self) -> io::Result<()> {
+        while !self.out.is_empty() {
+            let mut slices = [IoSlice::new(&[]); WRITE_BATCH];
+            let mut n = 0;
+            for (slot, b) in slices.iter_mut().zip(&self.out) {
+                *slot = IoSlice::new(if n == 0 { &b[self.written..] } else { b });
+                n += 1;
+            }
+            let mut wrote = match self.io.try_write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            while wrote > 0 {
+                let left = self.out[0].len() - self.written;
+                if wrote < left {
+                    self.written += wrote;
+                    break;
+                }
+                wrote -= left;
+                self.out.pop_front();
+                self.written = 0;
+            }
+        }
+        // An idle connection keeps no buffer.
+        self.out = VecDeque::new();
+        self.written = 0;
+        Ok(())
+    }
+
+    /// Reads what the client sent (a bite at a time) and handles every whole message.
+    async fn on_readable(&mut self) -> Result<(), End> {
+        let mut eof = false;
+        while self.input.len() < READ_BITE {
+            self.input.reserve(4096);
+            match self.io.try_read_buf(&mut self.input) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return Err(End::Gone),
+            }
+        }
+        self.on_input().await?;
+        if eof { Err(End::Gone) } else { Ok(()) }
+    }
+
+    async fn on_input(&mut self) -> Result<(), End> {
+        let max = self.state.ws.max_frame_bytes;
+        loop {
+            let msg = match self.reader.next(&mut self.input, max) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(ProtocolError::Overflow) => {
+                    return Err(End::Close(
+                        CloseCode::Size,
+                        format!("frames are limited to {max} bytes"),
+                    ));
+                }
+                Err(e) => {
+                    tracing::debug!(session = self.id, error = %e, "websocket protocol error");
+                    return Err(End::Close(CloseCode::Protocol, "protocol error".into()));
+                }
+            };
+            self.last_seen = Instant::now();
+            // Boxed: subscribing (snapshot reads, store futures) is rare and large; inline it
+            // would size every idle session's task for it.
+            Box::pin(self.on_message(msg)).await?;
+        }
+        if self.input.is_empty() {
+            self.input = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    async fn on_message(&mut self, msg: Incoming) -> Result<(), End> {
+        match msg {
+            Incoming::Text(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.on_text(text).await,
+                Err(_) => Err(End::Close(CloseCode::Invalid, "text is not UTF-8".into())),
+            },
+            Incoming::Binary => {
+                self.send_error(None, "bad_request", "frames are JSON text, not binary")
+            }
+            Incoming::Ping(payload) => {
+                self.write(&[wire::frame(OpCode::Pong, &payload)]);
+                Ok(())
+            }
+            Incoming::Pong => Ok(()),
+            // Answered with the same code, as RFC 6455 asks.
+            Incoming::Close(reason) => Err(match reason {
+                Some(r) => End::Close(r.code, String::new()),
+                None => End::Close(CloseCode::Normal, String::new()),
+            }),
+        }
+    }
+
+    /// Writes the close frame behind whatever is still waiting, lets the client answer, and
+    /// lets the connection go — within [`CLOSE_GRACE`] either way.
+    async fn finish(mut self, end: End) {
+        let End::Close(code, reason) = end else {
+            return;
+        };
+        self.out.push_back(wire::close(code, &reason));
+        let closing = async {
+            loop {
+                self.flush()?;
+                if self.out.is_empty() {
+                    break;
+                }
+                self.io.writable().await?;
+            }
+            self.io.shutdown().await?;
+            // Read until the client closes too: unread bytes would turn our close into a reset,
+            // which can destroy the close frame before the client reads it.
+            let mut sink = [0u8; 256];
+            while self.io.read(&mut sink).await? > 0 {}
+            Ok::<(), io::Error>(())
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+    }
+
+    /// Sends a small text frame.
+    fn send(&mut self, text: &bytestring::ByteString) -> Result<(), End> {
+        self.write(&[wire::text(text.as_bytes())]);
+        Ok(())
+    }
+
+    /// Sends a snapshot frame as one frame straight from the shared snapshot bytes.
+    fn send_snapshot(&mut self, frame: SnapshotFrame) -> Result<(), End> {
+        let (header, n) = wire::header(OpCode::Text, frame.len());
+        self.write(&[
+            Bytes::copy_from_slice(&header[..n]),
+            frame.head,
+            frame.snapshot,
+            Bytes::from_static(SnapshotFrame::TAIL),
+        ]);
+        Ok(())
+    }
+
+    fn slow_consumer(&self) -> End {
+        crate::metrics::Metrics::inc(&self.state.metrics.ws_slow_consumer_disconnects);
+        tracing::info!(session = self.id, "closing a slow consumer");
+        close_with(close::SLOW_CONSUMER, "slow consumer, reconnect")
+    }
+
+    fn send_error(&mut self, id: Option<&Value>, code: &str, msg: &str) -> Result<(), End> {
+        crate::metrics::Metrics::inc(&self.state.metrics.ws_error_frames);
+        self.send(&protocol::error(id, code, msg))
     }
 
     /// This node may have missed events of `name`: send a fresh snapshot with versions
@@ -285,7 +640,7 @@ impl Session {
                 if let Some(sub) = self.subscription(name) {
                     sub.floor = Some(snapshot);
                 }
-                self.send_snapshot(frame).await
+                self.send_snapshot(frame)
             }
             Ok(None) => Ok(()),
             Err(e) => {
@@ -295,70 +650,6 @@ impl Session {
                     "unavailable",
                     "could not refresh a topic; resubscribe",
                 )
-                .await
-            }
-        }
-    }
-
-    /// Writes one frame. A write waits while the client does not read; the hub's kick for a
-    /// slow consumer must still get through, so the two race.
-    async fn send(&mut self, frame: bytestring::ByteString) -> Result<(), End> {
-        tokio::select! {
-            biased;
-            () = self.mailbox.kick.notified() => Err(self.slow_consumer()),
-            sent = self.ws.text(frame) => sent.map_err(|_| End::Gone),
-        }
-    }
-
-    /// Writes a snapshot frame. A large one goes as continuation fragments of at most
-    /// [`FRAGMENT`] bytes, yielding between them: the connection's write buffer then never
-    /// grows to the whole snapshot (actix-http keeps a grown buffer for the connection's
-    /// life, which for a big hotel's board would be ~40 KB per idle screen).
-    async fn send_snapshot(&mut self, frame: protocol::SnapshotFrame) -> Result<(), End> {
-        if frame.len() <= FRAGMENT {
-            return self.send(frame.to_text()).await;
-        }
-        let mut items = vec![Item::FirstText(frame.head)];
-        items.extend(protocol::fragments(&frame.snapshot, FRAGMENT).map(Item::Continue));
-        items.push(Item::Last(Bytes::from_static(SnapshotFrame::TAIL)));
-        for item in items {
-            tokio::select! {
-                biased;
-                () = self.mailbox.kick.notified() => return Err(self.slow_consumer()),
-                sent = self.ws.continuation(item) => sent.map_err(|_| End::Gone)?,
-            }
-            // Let the connection write this fragment before the next is queued behind it.
-            tokio::task::yield_now().await;
-        }
-        Ok(())
-    }
-
-    fn slow_consumer(&self) -> End {
-        Metrics::inc(&self.state.metrics.ws_slow_consumer_disconnects);
-        tracing::info!(session = self.id, "closing a slow consumer");
-        End::Close(reason(close::SLOW_CONSUMER, "slow consumer, reconnect"))
-    }
-
-    async fn send_error(&mut self, id: Option<&Value>, code: &str, msg: &str) -> Result<(), End> {
-        Metrics::inc(&self.state.metrics.ws_error_frames);
-        self.send(protocol::error(id, code, msg)).await
-    }
-
-    async fn on_client_message(&mut self, msg: AggregatedMessage) -> Result<(), End> {
-        match msg {
-            AggregatedMessage::Text(text) => self.on_text(&text).await,
-            AggregatedMessage::Binary(_) => {
-                self.send_error(None, "bad_request", "frames are JSON text, not binary")
-                    .await
-            }
-            AggregatedMessage::Ping(bytes) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
-            AggregatedMessage::Pong(_) => Ok(()),
-            AggregatedMessage::Close(reason) => {
-                // Echo the close; actix-ws sends the close frame for us.
-                Err(End::Close(reason.unwrap_or(CloseReason {
-                    code: CloseCode::Normal,
-                    description: None,
-                })))
             }
         }
     }
@@ -368,26 +659,26 @@ impl Session {
             Ok(f) => f,
             Err(e) => {
                 let id = protocol::salvage_id(text);
-                return self
-                    .send_error(id.as_ref(), "bad_request", &format!("malformed frame: {e}"))
-                    .await;
+                return self.send_error(
+                    id.as_ref(),
+                    "bad_request",
+                    &format!("malformed frame: {e}"),
+                );
             }
         };
         match frame {
-            ClientFrame::Ping { id } => self.send(protocol::pong(id.as_ref())).await,
+            ClientFrame::Ping { id } => self.send(&protocol::pong(id.as_ref())),
             ClientFrame::Unsubscribe { topic, id } => {
                 let Some(at) = self.subs.iter().position(|s| *s.topic == *topic) else {
-                    return self
-                        .send_error(
-                            id.as_ref(),
-                            "not_subscribed",
-                            "not subscribed to that topic",
-                        )
-                        .await;
+                    return self.send_error(
+                        id.as_ref(),
+                        "not_subscribed",
+                        "not subscribed to that topic",
+                    );
                 };
                 self.subs.swap_remove(at);
                 self.state.hub.unsubscribe(&topic, self.id);
-                self.send(protocol::unsubscribed(&topic, id.as_ref())).await
+                self.send(&protocol::unsubscribed(&topic, id.as_ref()))
             }
             ClientFrame::Subscribe {
                 topic,
@@ -400,7 +691,7 @@ impl Session {
     async fn subscribe(&mut self, raw: &str, id: Option<&Value>) -> Result<(), End> {
         let topic = match Topic::parse(raw) {
             Ok(t) => t,
-            Err(msg) => return self.send_error(id, "unknown_topic", &msg).await,
+            Err(msg) => return self.send_error(id, "unknown_topic", &msg),
         };
         let name = topic.name();
         let property = match &topic {
@@ -410,35 +701,31 @@ impl Session {
             Ok(()) => {}
             // Another hotel's topic reads exactly like one that does not exist.
             Err(Denial::NotFound) => {
-                return self
-                    .send_error(id, "not_found", "no such property or room")
-                    .await;
+                return self.send_error(id, "not_found", "no such property or room");
             }
             Err(Denial::Forbidden) => {
-                return self
-                    .send_error(id, "forbidden", "your role may not subscribe to this topic")
-                    .await;
+                return self.send_error(
+                    id,
+                    "forbidden",
+                    "your role may not subscribe to this topic",
+                );
             }
         }
         if self.subscription(&name).is_some() {
-            return self
-                .send_error(id, "already_subscribed", "already subscribed to that topic")
-                .await;
+            return self.send_error(id, "already_subscribed", "already subscribed to that topic");
         }
         if self.subs.len() >= self.state.ws.max_subscriptions {
-            return self
-                .send_error(
-                    id,
-                    "too_many_subscriptions",
-                    "unsubscribe from a topic first",
-                )
-                .await;
+            return self.send_error(
+                id,
+                "too_many_subscriptions",
+                "unsubscribe from a topic first",
+            );
         }
         // Listen first (locally, and through the bus from other nodes), then read: see the
         // module docs.
         self.state
             .hub
-            .subscribe(&name, self.id, self.mailbox.clone());
+            .subscribe(&name, self.id, Arc::clone(&self.outbox));
         self.state.bus.ready_for(&name).await;
         match self.state.snapshots.read(&topic).await {
             Ok(Some(snapshot)) => {
@@ -447,26 +734,17 @@ impl Session {
                     topic: name.into_boxed_str(),
                     floor: Some(snapshot),
                 });
-                self.send_snapshot(frame).await
+                self.send_snapshot(frame)
             }
             Ok(None) => {
                 self.state.hub.unsubscribe(&name, self.id);
                 self.send_error(id, "not_found", "no such property or room")
-                    .await
             }
             Err(e) => {
                 self.state.hub.unsubscribe(&name, self.id);
                 tracing::warn!(session = self.id, topic = %name, error = %e, "snapshot failed");
                 self.send_error(id, "unavailable", "the store is unavailable; retry")
-                    .await
             }
         }
-    }
-}
-
-fn reason(code: u16, description: &str) -> CloseReason {
-    CloseReason {
-        code: CloseCode::Other(code),
-        description: Some(description.into()),
     }
 }
