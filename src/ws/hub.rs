@@ -521,6 +521,48 @@ mod tests {
     }
 
     #[test]
+    fn heartbeat_slots_reach_every_session_once_per_round() {
+        use std::task::{Context, Poll, Waker};
+        let hub = Hub::new(Arc::default());
+        let outboxes: Vec<Mailbox> = (0..10)
+            .map(|id| {
+                let (m, _) = mailbox(1);
+                hub.register(id, Arc::clone(&m));
+                m
+            })
+            .collect();
+        let mut cx = Context::from_waker(Waker::noop());
+        hub.tick(1, 4);
+        let ticked: Vec<usize> = (0..10)
+            .filter(|&i| outboxes[i].poll(&mut cx, false).is_ready())
+            .collect();
+        assert_eq!(ticked, [1, 5, 9]);
+        for slot in 2..6 {
+            hub.tick(slot, 4);
+        }
+        for o in &outboxes {
+            assert_eq!(o.poll(&mut cx, false), Poll::Ready(signal::TICK));
+        }
+        hub.deregister(3);
+        assert_eq!(hub.sessions(), 9);
+    }
+
+    #[test]
+    fn a_session_that_starts_during_shutdown_hears_it_at_once() {
+        use std::task::{Context, Poll, Waker};
+        let hub = Hub::new(Arc::default());
+        let (before, _) = mailbox(1);
+        hub.register(1, Arc::clone(&before));
+        hub.shut_down_sessions();
+        let (after, _) = mailbox(1);
+        hub.register(2, Arc::clone(&after));
+        let mut cx = Context::from_waker(Waker::noop());
+        for o in [before, after] {
+            assert_eq!(o.poll(&mut cx, false), Poll::Ready(signal::SHUTDOWN));
+        }
+    }
+
+    #[test]
     fn unsubscribing_the_last_session_forgets_the_topic() {
         let hub = Hub::new(Arc::default());
         let (a, _ra) = mailbox(1);

@@ -264,6 +264,8 @@ struct Session {
     /// Read before deliveries on the next wake-up (so a busy topic cannot starve a client's
     /// own requests).
     read_first: bool,
+    /// Frames are being gathered for one `writev` (see `on_deliveries`).
+    gather: bool,
 }
 
 /// What woke the task.
@@ -306,6 +308,7 @@ impl Session {
             out: VecDeque::new(),
             written: 0,
             read_first: false,
+            gather: false,
         }
     }
 
@@ -403,17 +406,27 @@ impl Session {
 
     /// Takes deliveries while the socket keeps up; the rest wait in the outbox (where they
     /// count towards the slow-consumer cap).
+    ///
+    /// When several are waiting (the node is busy, or this topic is), they are gathered and
+    /// go out in one `writev` at the next flush instead of one system call each: the busier
+    /// the node, the fewer calls per frame.
     async fn on_deliveries(&mut self) -> Result<(), End> {
+        self.gather = self.outbox.len() > 1;
+        let mut result = Ok(());
         for _ in 0..DELIVERY_BATCH {
-            if !self.out.is_empty() {
-                break;
+            if !self.gather && !self.out.is_empty() {
+                break; // the socket is full
             }
             let Some(delivery) = self.outbox.pop() else {
                 break;
             };
-            self.deliver(&delivery).await?;
+            result = self.deliver(&delivery).await;
+            if result.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.gather = false;
+        result
     }
 
     /// Writes one delivery.
@@ -445,7 +458,7 @@ impl Session {
     /// allocation), and whatever the socket does not take now waits in `out`.
     fn write(&mut self, bufs: &[Bytes]) {
         let mut done = 0;
-        if self.out.is_empty() {
+        if self.out.is_empty() && !self.gather {
             let slices: Vec<IoSlice<'_>>;
             let n = if let [one] = bufs {
                 self.io.try_write(one)

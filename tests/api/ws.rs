@@ -283,59 +283,210 @@ async fn silent_clients_are_closed_and_answering_ones_are_kept() {
     app.stop().await;
 }
 
-/// A WebSocket client over a raw socket that never writes after the handshake (tungstenite
-/// would answer pings on its own).
+/// A WebSocket client over a raw socket: it writes exactly the bytes a test gives it (so it
+/// never answers pings on its own, as tungstenite would) and reads frames one by one.
 struct RawWs {
     tcp: tokio::net::TcpStream,
 }
 
+/// The handshake of a client to `path`, with extra header lines.
+fn handshake(port: u16, path: &str, headers: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Upgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// A masked client frame.
+fn masked(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![if fin { 0x80 | op } else { op }];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
 impl RawWs {
     async fn connect(port: u16, token: &str) -> Self {
+        let request = handshake(port, "/ws", &format!("Authorization: Bearer {token}\r\n"));
+        let (ws, head) = Self::open(port, &request, &[]).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        ws
+    }
+
+    /// Sends `request` and then `early` in the same write; returns the response head.
+    async fn open(port: u16, request: &str, early: &[u8]) -> (Self, String) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\
-             Upgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut bytes = request.as_bytes().to_vec();
+        bytes.extend_from_slice(early);
+        tcp.write_all(&bytes).await.unwrap();
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
             head.push(tcp.read_u8().await.unwrap());
         }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        Self { tcp }
+        (Self { tcp }, String::from_utf8(head).unwrap())
     }
 
-    /// Reads server frames (unmasked, small) until a close; returns the pings seen and the
-    /// close code.
-    async fn read_until_close(&mut self) -> (usize, u16) {
+    /// The JSON body of a refused upgrade (whose head said how long it is).
+    async fn body(&mut self, head: &str) -> Value {
         use tokio::io::AsyncReadExt as _;
-        let mut pings = 0;
-        loop {
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .expect("content-length")
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; len];
+        self.tcp.read_exact(&mut body).await.unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt as _;
+        self.tcp.write_all(bytes).await.unwrap();
+    }
+
+    /// The next server frame: its opcode and payload.
+    async fn frame(&mut self) -> (u8, Vec<u8>) {
+        use tokio::io::AsyncReadExt as _;
+        let read = async {
             let mut hdr = [0u8; 2];
-            tokio::time::timeout(Duration::from_secs(10), self.tcp.read_exact(&mut hdr))
-                .await
-                .expect("a frame within the timeout")
-                .expect("connection open");
-            let len = usize::from(hdr[1] & 0x7f);
-            assert!(len < 126, "only small control frames are expected here");
+            self.tcp.read_exact(&mut hdr).await?;
+            assert_eq!(hdr[1] & 0x80, 0, "server frames are not masked");
+            let len = match hdr[1] & 0x7f {
+                126 => usize::from(self.tcp.read_u16().await?),
+                127 => usize::try_from(self.tcp.read_u64().await?).unwrap(),
+                n => usize::from(n),
+            };
             let mut payload = vec![0u8; len];
-            self.tcp.read_exact(&mut payload).await.unwrap();
-            match hdr[0] & 0x0f {
-                0x9 => pings += 1,
-                0x8 => return (pings, u16::from_be_bytes([payload[0], payload[1]])),
-                op => panic!("unexpected opcode {op}"),
+            self.tcp.read_exact(&mut payload).await?;
+            Ok::<_, std::io::Error>((hdr[0] & 0x0f, payload))
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("a frame within the timeout")
+            .expect("connection open")
+    }
+
+    /// The next text frame, as JSON (pings skipped).
+    async fn json(&mut self) -> Value {
+        loop {
+            match self.frame().await {
+                (0x1, text) => return serde_json::from_slice(&text).unwrap(),
+                (0x9, _) => {}
+                (op, _) => panic!("unexpected opcode {op}"),
             }
         }
     }
+
+    /// Reads server frames (small control frames only) until a close; returns the pings seen
+    /// and the close code.
+    async fn read_until_close(&mut self) -> (usize, u16) {
+        let mut pings = 0;
+        loop {
+            match self.frame().await {
+                (0x9, _) => pings += 1,
+                (0x8, payload) => return (pings, u16::from_be_bytes([payload[0], payload[1]])),
+                (op, _) => panic!("unexpected opcode {op}"),
+            }
+        }
+    }
+
+    /// Whether the server closed the TCP connection (after its close frame).
+    async fn at_eof(&mut self) -> bool {
+        use tokio::io::AsyncReadExt as _;
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), self.tcp.read(&mut b)).await,
+            Ok(Ok(0))
+        )
+    }
+}
+
+#[actix_web::test]
+async fn refused_upgrades_get_the_api_error_and_no_socket() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let auth = format!("Authorization: Bearer {}\r\n", app.token);
+    let cases = [
+        // Upgrades are only offered on /ws.
+        (handshake(app.port, "/api/v1/properties", &auth), 404, "not_found"),
+        // No credential, no upgrade.
+        (handshake(app.port, "/ws", ""), 401, "unauthenticated"),
+        (
+            handshake(app.port, "/ws?token=not-a-token", ""),
+            401,
+            "invalid_token",
+        ),
+        // A credential but no WebSocket version.
+        (
+            handshake(app.port, "/ws", &auth).replace("Sec-WebSocket-Version: 13\r\n", ""),
+            400,
+            "bad_handshake",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (mut raw, head) = RawWs::open(app.port, &request, &[]).await;
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{request}: {head}"
+        );
+        assert_eq!(raw.body(&head).await["error"]["code"], code, "{request}");
+        assert!(raw.at_eof().await, "the connection closes");
+    }
+    // A plain GET (no upgrade asked for) is routed, and answered the same way.
+    let r = app.get_as(Some(&app.token), "/ws").await;
+    assert_eq!((r.status, r.code()), (400, "bad_handshake"));
+    // The node serves on.
+    let mut ws = app.ws().await;
+    ws.send(json!({"op": "ping"})).await;
+    assert_eq!(ws.next_json().await["type"], "pong");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn frames_sent_with_the_handshake_and_in_fragments_are_answered() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let request = handshake(
+        app.port,
+        "/ws",
+        &format!("Authorization: Bearer {}\r\n", app.token),
+    );
+    // A client that does not wait for the 101: a request split in two fragments with a ping
+    // between them, all in the same packet as the handshake.
+    let mut early = masked(false, 0x1, br#"{"op":"ping","#);
+    early.extend(masked(true, 0x9, b"hello"));
+    early.extend(masked(true, 0x0, br#""id":"early"}"#));
+    let (mut raw, head) = RawWs::open(app.port, &request, &early).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(raw.frame().await, (0xA, b"hello".to_vec()), "the ping is answered");
+    assert_eq!(raw.json().await, json!({"type": "pong", "id": "early"}));
+    // A large request (extended length) works too.
+    let pid = app.hotel(&["101"]).await;
+    let padded = format!(
+        r#"{{"op":"subscribe","topic":"rooms:{pid}","id":"{}"}}"#,
+        "x".repeat(300)
+    );
+    raw.write(&masked(true, 0x1, padded.as_bytes())).await;
+    let sub = raw.json().await;
+    assert_eq!(sub["type"], "subscribed", "{sub}");
+    assert_eq!(sub["snapshot"]["rooms"][0]["number"], "101");
+    // A close is answered with the same code, and the server lets the connection go.
+    raw.write(&masked(true, 0x8, &1000u16.to_be_bytes())).await;
+    assert_eq!(raw.read_until_close().await, (0, 1000));
+    assert!(raw.at_eof().await);
+    app.stop().await;
 }
 
 #[actix_web::test]
