@@ -421,7 +421,11 @@ async fn refused_upgrades_get_the_api_error_and_no_socket() {
     let auth = format!("Authorization: Bearer {}\r\n", app.token);
     let cases = [
         // Upgrades are only offered on /ws.
-        (handshake(app.port, "/api/v1/properties", &auth), 404, "not_found"),
+        (
+            handshake(app.port, "/api/v1/properties", &auth),
+            404,
+            "not_found",
+        ),
         // No credential, no upgrade.
         (handshake(app.port, "/ws", ""), 401, "unauthenticated"),
         (
@@ -470,7 +474,11 @@ async fn frames_sent_with_the_handshake_and_in_fragments_are_answered() {
     early.extend(masked(true, 0x0, br#""id":"early"}"#));
     let (mut raw, head) = RawWs::open(app.port, &request, &early).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    assert_eq!(raw.frame().await, (0xA, b"hello".to_vec()), "the ping is answered");
+    assert_eq!(
+        raw.frame().await,
+        (0xA, b"hello".to_vec()),
+        "the ping is answered"
+    );
     assert_eq!(raw.json().await, json!({"type": "pong", "id": "early"}));
     // A large request (extended length) works too.
     let pid = app.hotel(&["101"]).await;
