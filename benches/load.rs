@@ -201,11 +201,21 @@ async fn client_main() {
             let _ = ready.send(true).await;
             loop {
                 read_events(&mut ws, &mine, &latency).await;
-                // The node went away: come back on another one, as a screen would, after a
-                // jittered pause so a whole floor does not reconnect in the same millisecond.
-                tokio::time::sleep(Duration::from_millis((i as u64 * 7919) % 500)).await;
+                // The node went away: come back on another one as a screen would, with
+                // exponential backoff and full jitter (first try within 1 s, then up to 2, 4,
+                // 8 s), so a whole hotel does not reconnect in the same millisecond and the
+                // survivors' accept queues are not flooded faster than they can serve.
+                let mut window_ms = 1000u64;
+                let mut nonce = i as u64;
                 loop {
-                    at += 1;
+                    nonce = nonce
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    tokio::time::sleep(Duration::from_millis((nonce >> 33) % window_ms)).await;
+                    window_ms = (window_ms * 2).min(8000);
+                    // Any other node, at random: moving everyone to the next one would double
+                    // that node's load (and here, its open files past the limit).
+                    at += 1 + (nonce >> 40) as usize % ports.len().saturating_sub(1).max(1);
                     if let Some((fresh, snapshot)) =
                         connect(source, ports[at % ports.len()], &token, &topic, false).await
                     {
@@ -217,7 +227,6 @@ async fn client_main() {
                         r.last_back_us = r.last_back_us.max(now_us());
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }));
@@ -422,8 +431,10 @@ async fn connect(
     }
     bind_address_no_port(&socket);
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0)).ok()?;
+    // Long enough for the kernel's SYN retransmits at 1 s and 3 s; past that, backing off and
+    // trying another node serves better than waiting.
     let stream = tokio::time::timeout(
-        Duration::from_secs(10),
+        Duration::from_secs(4),
         socket.connect(SocketAddr::from(([127, 0, 0, 1], port))),
     )
     .await

@@ -126,8 +126,7 @@ impl Application {
             ws: config.ws.clone(),
         });
 
-        let listener =
-            TcpListener::bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
+        let listener = bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
         let server = serve(listener, &state, &config)?;
 
@@ -208,6 +207,23 @@ impl Application {
         tracing::info!("bellhop stopped");
         result
     }
+}
+
+/// Connections waiting to be accepted (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 4096;
+
+/// The listening socket. `std`'s `TcpListener::bind` queues only 128 connections: when a node
+/// dies and its thousands of screens reconnect to the others within a second, the queue
+/// overflows, the kernel drops handshakes and clients wait out SYN retransmits (1 s, 3 s,
+/// 7 s, …) — measured as a reconnect storm that took minutes instead of seconds.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // A restarted node can bind while the old one's connections linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// The HTTP server: actix-web's `App` for every route, with the WebSocket upgrade taken before
