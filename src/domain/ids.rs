@@ -52,6 +52,23 @@ uuid_id!(
     "A room, stable across renumbering; its event stream is `room:<id>`."
 );
 
+uuid_id!(
+    ReservationId,
+    "A reservation; its event stream is `reservation:<id>`."
+);
+uuid_id!(
+    GuestId,
+    "A guest profile, shared by the guest's reservations."
+);
+
+impl ReservationId {
+    /// The event stream of this reservation.
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("reservation:{}", self.0)
+    }
+}
+
 impl RoomId {
     /// The event stream of this room.
     #[must_use]

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod ids;
 pub mod property;
+pub mod reservation;
 pub mod room;
 
 pub use access::{Action, Denial, Principal, Role, role_allows};
