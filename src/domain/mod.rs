@@ -6,14 +6,17 @@
 //! rules here is what lets every transition and every refusal be unit-tested beside the code.
 
 pub mod access;
+pub mod guest;
 pub mod ids;
 pub mod property;
 pub mod reservation;
 pub mod room;
 
 pub use access::{Action, Denial, Principal, Role, role_allows};
-pub use ids::{Agent, PropertyId, RoomId, RoomNumber};
+pub use guest::{Guest, RoomType};
+pub use ids::{Agent, GuestId, PropertyId, ReservationId, RoomId, RoomNumber};
 pub use property::Property;
+pub use reservation::{Reservation, ReservationStatus, Stay};
 pub use room::{
     Block, BlockKind, Cleanliness, Discrepancy, FoOccupancy, HkOccupancy, NewBlock, NewRoom, Room,
     RoomCommand, RoomEvent, RoomRefusal, ServiceFlag, StatusChange,

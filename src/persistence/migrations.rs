@@ -22,6 +22,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "users, refresh tokens, api keys",
         sql: include_str!("../../migrations/postgres/0002_access.sql"),
     },
+    Migration {
+        version: 3,
+        name: "guests, room types, reservations",
+        sql: include_str!("../../migrations/postgres/0003_reservations.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -34,5 +39,10 @@ pub const SQLITE: &[Migration] = &[
         version: 2,
         name: "users, refresh tokens, api keys",
         sql: include_str!("../../migrations/sqlite/0002_access.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "guests, room types, reservations",
+        sql: include_str!("../../migrations/sqlite/0003_reservations.sql"),
     },
 ];

@@ -25,7 +25,10 @@ use uuid::Uuid;
 
 use crate::{
     config::DatabaseConfig,
-    domain::{Action, Agent, Property, PropertyId, Role, Room, RoomId, RoomNumber},
+    domain::{
+        Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Role,
+        Room, RoomId, RoomNumber, RoomType,
+    },
 };
 
 /// An event to append. `seq` is the position in `stream`, starting at 1, without gaps.
@@ -134,6 +137,16 @@ pub enum Projection {
         id: Uuid,
         at: DateTime<Utc>,
     },
+    /// A new guest profile.
+    InsertGuest(Guest),
+    /// A room type (insert or replace by property and code).
+    UpsertRoomType(RoomType),
+    /// A reservation's state after the events (insert or replace by id). Assigning a room
+    /// whose live stays share a night with this one fails with `reservations_room_no_overlap`.
+    UpsertReservation {
+        reservation: Reservation,
+        at: DateTime<Utc>,
+    },
 }
 
 /// What can go wrong in the store, sorted by what the caller should do about it.
@@ -224,6 +237,21 @@ pub trait Store: Send + Sync + 'static {
     async fn api_keys(&self, property: PropertyId) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
     /// The audit trail of a property: its events, oldest first, filtered.
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError>;
+
+    /// A property's room types, by code.
+    async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError>;
+
+    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError>;
+
+    /// A property's reservations whose stay shares a night with `[from, to)`, by arrival.
+    async fn reservations_between(
+        &self,
+        property: PropertyId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<Reservation>, StoreError>;
+
     async fn audit(
         &self,
         property: PropertyId,

@@ -23,7 +23,11 @@ use super::{
     StoreError, StoredEvent, UserRecord, migrations,
     rows::{actions_text, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum},
 };
-use crate::domain::{Property, PropertyId, Room, RoomId, RoomNumber};
+use crate::domain::{
+    Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Room, RoomId, RoomNumber,
+    RoomType,
+    reservation::{AssignedRoom, Party, Stay},
+};
 
 /// Pool size per node. Commands are short transactions; more connections than this mostly
 /// add contention on a small database server.
@@ -171,6 +175,107 @@ fn room_from_row(row: &Row) -> Result<Room, StoreError> {
             .map_err(|e| StoreError::Other(anyhow::anyhow!("bad block in store: {e}")))?,
         version: i64_to_seq(row.get("version"))?,
         updated_at: row.get("updated_at"),
+    })
+}
+
+async fn upsert_reservation(
+    tx: &deadpool_postgres::Transaction<'_>,
+    r: &Reservation,
+    at: &DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO reservations (id, property_id, guest_id, status, room_type, arrival,
+                 departure, adults, children, room_id, overbooked, version, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (id) DO UPDATE SET
+                 status = EXCLUDED.status, room_type = EXCLUDED.room_type,
+                 arrival = EXCLUDED.arrival, departure = EXCLUDED.departure,
+                 adults = EXCLUDED.adults, children = EXCLUDED.children,
+                 room_id = EXCLUDED.room_id, overbooked = EXCLUDED.overbooked,
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             -- As for rooms: a stale projection write is impossible.
+             WHERE reservations.version < EXCLUDED.version",
+        )
+        .await
+        .map_err(pg_error)?;
+    let written = tx
+        .execute(
+            &stmt,
+            &[
+                &r.id.0,
+                &r.property_id.0,
+                &r.guest_id.0,
+                &enum_text(&r.status),
+                &r.room_type,
+                &r.stay.arrival,
+                &r.stay.departure,
+                &i16::from(r.party.adults),
+                &i16::from(r.party.children),
+                &r.room.as_ref().map(|a| a.room_id.0),
+                &r.overbooked,
+                &seq_to_i64(r.version)?,
+                at,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    if written == 0 {
+        return Err(StoreError::Constraint("reservations_version".into()));
+    }
+    Ok(())
+}
+
+/// The columns [`reservation_from_row`] reads (`r`: reservations, `ro`: the assigned room).
+const RESERVATION_COLUMNS: &str = "r.id, r.property_id, r.guest_id, r.status, r.room_type, \
+    r.arrival, r.departure, r.adults, r.children, r.room_id, ro.number AS room_number, \
+    r.overbooked, r.version";
+
+fn reservation_from_row(row: &Row) -> Result<Reservation, StoreError> {
+    let small = |column: &str| -> Result<u8, StoreError> {
+        u8::try_from(row.get::<_, i16>(column))
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("bad {column} in store")))
+    };
+    let room_id: Option<Uuid> = row.get("room_id");
+    let room_number: Option<String> = row.get("room_number");
+    let room = match (room_id, room_number) {
+        (Some(id), Some(number)) => Some(AssignedRoom {
+            room_id: RoomId(id),
+            number: RoomNumber::parse(&number)
+                .map_err(|e| StoreError::Other(anyhow::anyhow!("bad room number: {e}")))?,
+        }),
+        _ => None,
+    };
+    Ok(Reservation {
+        id: ReservationId(row.get("id")),
+        property_id: PropertyId(row.get("property_id")),
+        guest_id: GuestId(row.get("guest_id")),
+        status: text_enum("reservations.status", row.get("status"))?,
+        room_type: row.get("room_type"),
+        stay: Stay {
+            arrival: row.get("arrival"),
+            departure: row.get("departure"),
+        },
+        party: Party {
+            adults: small("adults")?,
+            children: small("children")?,
+        },
+        room,
+        overbooked: row.get("overbooked"),
+        version: i64_to_seq(row.get("version"))?,
+    })
+}
+
+fn guest_from_row(row: &Row) -> Result<Guest, StoreError> {
+    Ok(Guest {
+        id: GuestId(row.get("id")),
+        property_id: PropertyId(row.get("property_id")),
+        name: row.get("name"),
+        email: row.get("email"),
+        phone: row.get("phone"),
+        preferences: serde_json::from_value(row.get("preferences"))
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad preferences in store: {e}")))?,
+        created_at: row.get("created_at"),
     })
 }
 
@@ -393,6 +498,43 @@ impl Store for PgStore {
                     .await
                     .map_err(pg_error)?;
                 }
+                Projection::InsertGuest(g) => {
+                    tx.execute(
+                        "INSERT INTO guests (id, property_id, name, email, phone, preferences,
+                             created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[
+                            &g.id.0,
+                            &g.property_id.0,
+                            &g.name,
+                            &g.email,
+                            &g.phone,
+                            &serde_json::json!(g.preferences),
+                            &g.created_at,
+                        ],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
+                Projection::UpsertRoomType(t) => {
+                    tx.execute(
+                        "INSERT INTO room_types (property_id, code, name, max_occupancy)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (property_id, code) DO UPDATE SET
+                             name = EXCLUDED.name, max_occupancy = EXCLUDED.max_occupancy",
+                        &[
+                            &t.property_id.0,
+                            &t.code,
+                            &t.name,
+                            &i16::from(t.max_occupancy),
+                        ],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
+                Projection::UpsertReservation { reservation, at } => {
+                    upsert_reservation(&tx, reservation, at).await?;
+                }
             }
         }
         tx.commit().await.map_err(pg_error)
@@ -465,6 +607,78 @@ impl Store for PgStore {
             .map_err(pg_error)?;
         let row = client.query_opt(&stmt, &[&id.0]).await.map_err(pg_error)?;
         row.as_ref().map(room_from_row).transpose()
+    }
+
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, property_id, name, email, phone, preferences, created_at
+                 FROM guests WHERE id = $1",
+                &[&id.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(guest_from_row).transpose()
+    }
+
+    async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT code, name, max_occupancy FROM room_types
+                 WHERE property_id = $1 ORDER BY code",
+                &[&property.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RoomType {
+                    property_id: property,
+                    code: row.get("code"),
+                    name: row.get("name"),
+                    max_occupancy: u8::try_from(row.get::<_, i16>("max_occupancy")).map_err(
+                        |_| StoreError::Other(anyhow::anyhow!("bad max_occupancy in store")),
+                    )?,
+                })
+            })
+            .collect()
+    }
+
+    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {RESERVATION_COLUMNS} FROM reservations r
+                 LEFT JOIN rooms ro ON ro.id = r.room_id WHERE r.id = $1"
+            ))
+            .await
+            .map_err(pg_error)?;
+        let row = client.query_opt(&stmt, &[&id.0]).await.map_err(pg_error)?;
+        row.as_ref().map(reservation_from_row).transpose()
+    }
+
+    async fn reservations_between(
+        &self,
+        property: PropertyId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {RESERVATION_COLUMNS} FROM reservations r
+                     LEFT JOIN rooms ro ON ro.id = r.room_id
+                     WHERE r.property_id = $1 AND r.arrival < $3 AND $2 < r.departure
+                     ORDER BY r.arrival, r.id"
+                ),
+                &[&property.0, &from, &to],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(reservation_from_row).collect()
     }
 
     async fn read_stream(

@@ -23,7 +23,11 @@ use super::{
     StoreError, StoredEvent, UserRecord, migrations,
     rows::{actions_text, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum},
 };
-use crate::domain::{Property, PropertyId, Room, RoomId, RoomNumber};
+use crate::domain::{
+    Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Room, RoomId, RoomNumber,
+    RoomType,
+    reservation::{AssignedRoom, Party, Stay},
+};
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -258,6 +262,137 @@ fn query_all<R, T>(
     raws.into_iter().map(decode).collect()
 }
 
+fn upsert_reservation(
+    tx: &Transaction<'_>,
+    r: &Reservation,
+    at: &DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let written = tx
+        .prepare_cached(
+            "INSERT INTO reservations (id, property_id, guest_id, status, room_type, arrival,
+                 departure, adults, children, room_id, overbooked, version, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (id) DO UPDATE SET
+                 status = excluded.status, room_type = excluded.room_type,
+                 arrival = excluded.arrival, departure = excluded.departure,
+                 adults = excluded.adults, children = excluded.children,
+                 room_id = excluded.room_id, overbooked = excluded.overbooked,
+                 version = excluded.version, updated_at = excluded.updated_at
+             WHERE reservations.version < excluded.version",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                r.id.0.to_string(),
+                r.property_id.0.to_string(),
+                r.guest_id.0.to_string(),
+                enum_text(&r.status),
+                r.room_type,
+                r.stay.arrival.to_string(),
+                r.stay.departure.to_string(),
+                r.party.adults,
+                r.party.children,
+                r.room.as_ref().map(|a| a.room_id.0.to_string()),
+                r.overbooked,
+                seq_to_i64(r.version).unwrap_or(i64::MAX),
+                ts(at),
+            ])
+        })
+        .map_err(sql_error)?;
+    if written == 0 {
+        return Err(StoreError::Constraint("reservations_version".into()));
+    }
+    Ok(())
+}
+
+/// The columns of a reservation read (`r`: reservations, `ro`: the assigned room).
+const RESERVATION_COLUMNS: &str = "r.id, r.property_id, r.guest_id, r.status, r.room_type, \
+    r.arrival, r.departure, r.adults, r.children, r.room_id, ro.number, r.overbooked, r.version";
+
+type RawReservation = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    u8,
+    u8,
+    Option<String>,
+    Option<String>,
+    bool,
+    i64,
+);
+
+fn decode_reservation(raw: RawReservation) -> Result<Reservation, StoreError> {
+    let (
+        id,
+        property_id,
+        guest_id,
+        status,
+        room_type,
+        arrival,
+        departure,
+        adults,
+        children,
+        room_id,
+        room_number,
+        overbooked,
+        version,
+    ) = raw;
+    let date = |column: &str, s: &str| {
+        s.parse::<chrono::NaiveDate>()
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad date in {column}: {e}")))
+    };
+    let room = match (room_id, room_number) {
+        (Some(id), Some(number)) => Some(AssignedRoom {
+            room_id: RoomId(parse_uuid("reservations.room_id", &id)?),
+            number: RoomNumber::parse(&number)
+                .map_err(|e| StoreError::Other(anyhow::anyhow!("bad room number: {e}")))?,
+        }),
+        _ => None,
+    };
+    Ok(Reservation {
+        id: ReservationId(parse_uuid("reservations.id", &id)?),
+        property_id: PropertyId(parse_uuid("reservations.property_id", &property_id)?),
+        guest_id: GuestId(parse_uuid("reservations.guest_id", &guest_id)?),
+        status: text_enum("reservations.status", status)?,
+        room_type,
+        stay: Stay {
+            arrival: date("reservations.arrival", &arrival)?,
+            departure: date("reservations.departure", &departure)?,
+        },
+        party: Party { adults, children },
+        room,
+        overbooked,
+        version: i64_to_seq(version)?,
+    })
+}
+
+type RawGuest = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+fn decode_guest(raw: RawGuest) -> Result<Guest, StoreError> {
+    let (id, property_id, name, email, phone, preferences, created_at) = raw;
+    Ok(Guest {
+        id: GuestId(parse_uuid("guests.id", &id)?),
+        property_id: PropertyId(parse_uuid("guests.property_id", &property_id)?),
+        name,
+        email,
+        phone,
+        preferences: serde_json::from_str(&preferences)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad preferences in store: {e}")))?,
+        created_at: parse_ts("guests.created_at", &created_at)?,
+    })
+}
+
 const ROOM_COLUMNS: &str = "id, property_id, number, floor, room_type, cleanliness, \
     hk_occupancy, fo_occupancy, service, rush, block, version, updated_at";
 
@@ -478,6 +613,36 @@ impl Store for SqliteStore {
                         )
                         .map_err(sql_error)?;
                     }
+                    Projection::InsertGuest(g) => {
+                        tx.execute(
+                            "INSERT INTO guests (id, property_id, name, email, phone,
+                                 preferences, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            params![
+                                g.id.0.to_string(),
+                                g.property_id.0.to_string(),
+                                g.name,
+                                g.email,
+                                g.phone,
+                                serde_json::json!(g.preferences).to_string(),
+                                ts(&g.created_at),
+                            ],
+                        )
+                        .map_err(sql_error)?;
+                    }
+                    Projection::UpsertRoomType(t) => {
+                        tx.execute(
+                            "INSERT INTO room_types (property_id, code, name, max_occupancy)
+                             VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (property_id, code) DO UPDATE SET
+                                 name = excluded.name, max_occupancy = excluded.max_occupancy",
+                            params![t.property_id.0.to_string(), t.code, t.name, t.max_occupancy],
+                        )
+                        .map_err(sql_error)?;
+                    }
+                    Projection::UpsertReservation { reservation, at } => {
+                        upsert_reservation(&tx, reservation, at)?;
+                    }
                 }
             }
             tx.commit().map_err(sql_error)
@@ -560,6 +725,87 @@ impl Store for SqliteStore {
                 .map_err(sql_error)?
                 .map(decode_room)
                 .transpose()
+        })
+        .await
+    }
+
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, property_id, name, email, phone, preferences, created_at
+                 FROM guests WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([id.0.to_string()], columns::<RawGuest>)
+                    .optional()
+            })
+            .map_err(sql_error)?
+            .map(decode_guest)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError> {
+        let types = self
+            .with_conn(move |conn| {
+                query_all(
+                    conn,
+                    "SELECT code, name, max_occupancy FROM room_types
+                     WHERE property_id = ?1 ORDER BY code",
+                    [property.0.to_string()],
+                    columns::<(String, String, u8)>,
+                    Ok,
+                )
+            })
+            .await?;
+        Ok(types
+            .into_iter()
+            .map(|(code, name, max_occupancy)| RoomType {
+                property_id: property,
+                code,
+                name,
+                max_occupancy,
+            })
+            .collect())
+    }
+
+    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {RESERVATION_COLUMNS} FROM reservations r
+                 LEFT JOIN rooms ro ON ro.id = r.room_id WHERE r.id = ?1"
+            ))
+            .and_then(|mut s| {
+                s.query_row([id.0.to_string()], columns::<RawReservation>)
+                    .optional()
+            })
+            .map_err(sql_error)?
+            .map(decode_reservation)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn reservations_between(
+        &self,
+        property: PropertyId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        self.with_conn(move |conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {RESERVATION_COLUMNS} FROM reservations r
+                     LEFT JOIN rooms ro ON ro.id = r.room_id
+                     WHERE r.property_id = ?1 AND r.arrival < ?3 AND ?2 < r.departure
+                     ORDER BY r.arrival, r.id"
+                ),
+                params![property.0.to_string(), from.to_string(), to.to_string()],
+                columns::<RawReservation>,
+                decode_reservation,
+            )
         })
         .await
     }

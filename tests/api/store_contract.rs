@@ -272,3 +272,241 @@ both!(
         assert_eq!(second.property(p.id).await.unwrap(), Some(p));
     }
 );
+
+// ---- Guests, room types, reservations ----------------------------------------------------
+
+use bellhop::domain::{
+    Guest, GuestId, Reservation, ReservationId, ReservationStatus, RoomType, Stay,
+    reservation::{AssignedRoom, Party},
+};
+
+fn date(s: &str) -> chrono::NaiveDate {
+    s.parse().unwrap()
+}
+
+async fn with_guest(store: &dyn Store, pid: PropertyId) -> Guest {
+    let g = Guest {
+        id: GuestId::new(),
+        property_id: pid,
+        name: "Grace Hopper".into(),
+        email: Some("grace@example.org".into()),
+        phone: None,
+        preferences: vec!["quiet room".into()],
+        created_at: persistence::now(),
+    };
+    store
+        .commit(
+            vec![event(&format!("guest:{}", g.id), 1, pid)],
+            vec![Projection::InsertGuest(g.clone())],
+        )
+        .await
+        .unwrap();
+    g
+}
+
+async fn with_room(store: &dyn Store, pid: PropertyId, number: &str) -> Room {
+    let room = new_room(pid, number);
+    store
+        .commit(
+            vec![event(&room.id.stream(), 1, pid)],
+            vec![Projection::UpsertRoom(room.clone())],
+        )
+        .await
+        .unwrap();
+    room
+}
+
+fn stay_in(
+    pid: PropertyId,
+    guest: &Guest,
+    room: Option<&Room>,
+    arrival: &str,
+    departure: &str,
+) -> Reservation {
+    Reservation {
+        id: ReservationId::new(),
+        property_id: pid,
+        guest_id: guest.id,
+        status: ReservationStatus::Confirmed,
+        room_type: "TWIN".into(),
+        stay: Stay::new(date(arrival), date(departure)).unwrap(),
+        party: Party {
+            adults: 2,
+            children: 1,
+        },
+        room: room.map(|r| AssignedRoom {
+            room_id: r.id,
+            number: r.number.clone(),
+        }),
+        overbooked: false,
+        version: 1,
+    }
+}
+
+/// Writes a reservation's state with its next event, as the reservation actor will.
+async fn write(store: &dyn Store, r: &Reservation) -> Result<(), StoreError> {
+    store
+        .commit(
+            vec![event(&r.id.stream(), r.version, r.property_id)],
+            vec![Projection::UpsertReservation {
+                reservation: r.clone(),
+                at: persistence::now(),
+            }],
+        )
+        .await
+}
+
+both!(
+    guests_room_types_and_reservations_read_back,
+    |b| async move {
+        let (store, _db) = store(b).await;
+        let p = with_property(store.as_ref()).await;
+        let guest = with_guest(store.as_ref(), p.id).await;
+        assert_eq!(store.guest(guest.id).await.unwrap(), Some(guest.clone()));
+        assert_eq!(store.guest(GuestId::new()).await.unwrap(), None);
+        // A second write of a code replaces its name and occupancy.
+        for (seq, code, name) in [
+            (1, "TWIN", "Twin room"),
+            (1, "KING", "King room"),
+            (2, "KING", "King"),
+        ] {
+            let t = RoomType {
+                property_id: p.id,
+                code: code.into(),
+                name: name.into(),
+                max_occupancy: 2,
+            };
+            store
+                .commit(
+                    vec![event(&format!("room_type:{}:{code}", p.id), seq, p.id)],
+                    vec![Projection::UpsertRoomType(t)],
+                )
+                .await
+                .unwrap();
+        }
+        let types = store.room_types(p.id).await.unwrap();
+        let names: Vec<(&str, &str)> = types
+            .iter()
+            .map(|t| (t.code.as_str(), t.name.as_str()))
+            .collect();
+        assert_eq!(names, [("KING", "King"), ("TWIN", "Twin room")]);
+        let room = with_room(store.as_ref(), p.id, "101").await;
+        let mut r = stay_in(p.id, &guest, Some(&room), "2026-12-01", "2026-12-04");
+        write(store.as_ref(), &r).await.unwrap();
+        assert_eq!(store.reservation(r.id).await.unwrap(), Some(r.clone()));
+        r.status = ReservationStatus::InHouse;
+        r.version = 2;
+        write(store.as_ref(), &r).await.unwrap();
+        assert_eq!(store.reservation(r.id).await.unwrap(), Some(r.clone()));
+        // Listed when the stay shares a night with the range, never on its departure day.
+        let listed = |from: &str, to: &str| {
+            let store = Arc::clone(&store);
+            let (from, to) = (date(from), date(to));
+            async move {
+                store
+                    .reservations_between(p.id, from, to)
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(listed("2026-11-30", "2026-12-01").await, 0);
+        assert_eq!(listed("2026-12-03", "2026-12-04").await, 1);
+        assert_eq!(listed("2026-12-04", "2026-12-10").await, 0);
+    }
+);
+
+both!(
+    one_room_never_holds_two_live_stays_that_share_a_night,
+    |b| async move {
+        let (store, _db) = store(b).await;
+        let p = with_property(store.as_ref()).await;
+        let guest = with_guest(store.as_ref(), p.id).await;
+        let room = with_room(store.as_ref(), p.id, "101").await;
+        let first = stay_in(p.id, &guest, Some(&room), "2026-12-01", "2026-12-04");
+        write(store.as_ref(), &first).await.unwrap();
+        let overlapping = stay_in(p.id, &guest, Some(&room), "2026-12-03", "2026-12-05");
+        match write(store.as_ref(), &overlapping).await {
+            Err(StoreError::Constraint(c)) => assert_eq!(c, "reservations_room_no_overlap"),
+            other => panic!("expected the overlap constraint, got {other:?}"),
+        }
+        // Nothing of the refused write remains: no projection row and no event.
+        assert_eq!(store.reservation(overlapping.id).await.unwrap(), None);
+        assert!(
+            store
+                .read_stream(&overlapping.id.stream(), 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The departure day is free for the next arrival; unassigned stays never conflict.
+        let next = stay_in(p.id, &guest, Some(&room), "2026-12-04", "2026-12-06");
+        write(store.as_ref(), &next).await.unwrap();
+        write(
+            store.as_ref(),
+            &stay_in(p.id, &guest, None, "2026-12-01", "2026-12-05"),
+        )
+        .await
+        .unwrap();
+        // An update that would overlap is refused too.
+        let mut moved = next.clone();
+        moved.stay = Stay::new(date("2026-12-03"), date("2026-12-06")).unwrap();
+        moved.version = 2;
+        assert!(matches!(
+            write(store.as_ref(), &moved).await,
+            Err(StoreError::Constraint(_))
+        ));
+        // A canceled stay frees its nights.
+        let mut canceled = first.clone();
+        canceled.status = ReservationStatus::Canceled;
+        canceled.version = 2;
+        write(store.as_ref(), &canceled).await.unwrap();
+        let mut retry = overlapping.clone();
+        retry.stay = Stay::new(date("2026-12-02"), date("2026-12-04")).unwrap();
+        write(store.as_ref(), &retry).await.unwrap();
+    }
+);
+
+both!(
+    concurrent_conflicting_assignments_leave_exactly_one,
+    |b| async move {
+        let (store, _db) = store(b).await;
+        let p = with_property(store.as_ref()).await;
+        let guest = with_guest(store.as_ref(), p.id).await;
+        let room = with_room(store.as_ref(), p.id, "101").await;
+        // 40 different reservations want room 101 on nights that all share 2026-12-03.
+        let tasks: Vec<_> = (0..40u32)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let arrival = date("2026-12-01") + chrono::Days::new(u64::from(i % 3));
+                let r = Reservation {
+                    stay: Stay::new(
+                        arrival,
+                        date("2026-12-04") + chrono::Days::new(u64::from(i % 2)),
+                    )
+                    .unwrap(),
+                    ..stay_in(p.id, &guest, Some(&room), "2026-12-01", "2026-12-04")
+                };
+                tokio::spawn(async move { write(store.as_ref(), &r).await })
+            })
+            .collect();
+        let (mut won, mut refused) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => won += 1,
+                Err(StoreError::Constraint(c)) if c == "reservations_room_no_overlap" => {
+                    refused += 1;
+                }
+                // PostgreSQL may also report a conflict among concurrent inserts as a
+                // serialization failure; either way it must not be written.
+                Err(e) => panic!("unexpected error {e:?}"),
+            }
+        }
+        assert_eq!((won, refused), (1, 39));
+        let live = store
+            .reservations_between(p.id, date("2026-12-01"), date("2026-12-10"))
+            .await
+            .unwrap();
+        assert_eq!(live.len(), 1);
+    }
+);
