@@ -6,6 +6,7 @@
 //! rules here is what lets every transition and every refusal be unit-tested beside the code.
 
 pub mod access;
+pub mod availability;
 pub mod guest;
 pub mod ids;
 pub mod property;
