@@ -9,6 +9,7 @@
 //! Callers never touch actix: [`RoomRegistry`] hands out [`RoomHandle`]s with typed async
 //! methods. Property creation is a plain function: a property has no concurrent state to own.
 
+pub mod catalog;
 mod error;
 pub mod property;
 mod registry;

@@ -70,10 +70,14 @@ pub enum Action {
     ApiKeyManage,
     /// Read the audit trail.
     AuditRead,
+    /// Create, find and read guest profiles.
+    GuestManage,
+    /// Define the room types a property sells.
+    RoomTypeManage,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::PropertyCreate,
         Action::PropertyRead,
         Action::RoomRead,
@@ -83,6 +87,8 @@ impl Action {
         Action::UserManage,
         Action::ApiKeyManage,
         Action::AuditRead,
+        Action::GuestManage,
+        Action::RoomTypeManage,
     ];
 
     /// What an API key may be granted: integrations work on rooms, never on people or keys.
@@ -110,7 +116,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         (_, PropertyCreate) => false,
         (_, PropertyRead) => true,
         (Manager, _) => true,
-        (FrontDesk, RoomRead | RoomStatus | RoomBlock) => true,
+        (FrontDesk, RoomRead | RoomStatus | RoomBlock | GuestManage) => true,
         (Housekeeper, RoomRead | RoomStatus) => true,
         (Maintenance, RoomRead | RoomBlock) => true,
         // Restaurant staff run tables (a later feature), not the room board.
@@ -246,9 +252,14 @@ mod tests {
                 UserManage,
                 ApiKeyManage,
                 AuditRead,
+                GuestManage,
+                RoomTypeManage,
             ],
         );
-        expect(FrontDesk, &[PropertyRead, RoomRead, RoomStatus, RoomBlock]);
+        expect(
+            FrontDesk,
+            &[PropertyRead, RoomRead, RoomStatus, RoomBlock, GuestManage],
+        );
         expect(Housekeeper, &[PropertyRead, RoomRead, RoomStatus]);
         expect(Maintenance, &[PropertyRead, RoomRead, RoomBlock]);
         expect(Restaurant, &[PropertyRead]);

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod auth;
 pub mod error;
+mod guests;
 mod health;
 mod properties;
 mod rooms;
@@ -54,6 +55,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(api_keys::revoke),
             )
             .route("/properties/{pid}/audit", web::get().to(audit::read))
+            .route("/properties/{pid}/guests", web::post().to(guests::create))
+            .route("/properties/{pid}/guests", web::get().to(guests::list))
+            .route(
+                "/properties/{pid}/room-types",
+                web::post().to(guests::put_room_type),
+            )
+            .route(
+                "/properties/{pid}/room-types",
+                web::get().to(guests::room_types),
+            )
             .route("/properties/{pid}", web::get().to(properties::get))
             .route("/properties/{pid}/rooms", web::post().to(rooms::create))
             .route("/properties/{pid}/rooms", web::get().to(rooms::board))

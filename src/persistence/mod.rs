@@ -239,6 +239,14 @@ pub trait Store: Send + Sync + 'static {
     /// The audit trail of a property: its events, oldest first, filtered.
     async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError>;
 
+    /// A property's guests, by name; only those with this email (any case) if given.
+    async fn guests(
+        &self,
+        property: PropertyId,
+        email: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Guest>, StoreError>;
+
     /// A property's room types, by code.
     async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError>;
 

@@ -622,6 +622,27 @@ impl Store for PgStore {
         row.as_ref().map(guest_from_row).transpose()
     }
 
+    async fn guests(
+        &self,
+        property: PropertyId,
+        email: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Guest>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT id, property_id, name, email, phone, preferences, created_at
+                 FROM guests
+                 WHERE property_id = $1 AND ($2::text IS NULL OR lower(email) = lower($2))
+                 ORDER BY name, id LIMIT $3",
+                &[&property.0, &email, &limit],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(guest_from_row).collect()
+    }
+
     async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError> {
         let client = self.client().await?;
         let rows = client

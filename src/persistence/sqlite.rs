@@ -746,6 +746,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn guests(
+        &self,
+        property: PropertyId,
+        email: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Guest>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(move |conn| {
+            query_all(
+                conn,
+                "SELECT id, property_id, name, email, phone, preferences, created_at
+                 FROM guests
+                 WHERE property_id = ?1 AND (?2 IS NULL OR lower(email) = lower(?2))
+                 ORDER BY name, id LIMIT ?3",
+                params![property.0.to_string(), email, limit],
+                columns::<RawGuest>,
+                decode_guest,
+            )
+        })
+        .await
+    }
+
     async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError> {
         let types = self
             .with_conn(move |conn| {

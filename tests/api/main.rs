@@ -4,6 +4,7 @@
 
 mod access;
 mod auth;
+mod catalog;
 mod cluster;
 mod helpers;
 mod occ;

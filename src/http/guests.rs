@@ -1,0 +1,119 @@
+//! Guest profiles and room types (issue: reservations).
+//!
+//! `POST|GET /api/v1/properties/<pid>/guests` (`?email=` finds a returning guest) and
+//! `POST|GET /api/v1/properties/<pid>/room-types`. A room type's listing carries its inventory:
+//! the number of rooms of that type.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, access::Caller};
+use crate::{
+    actors::catalog::{self, NewGuest},
+    domain::{Action, PropertyId, RoomType},
+    state::AppState,
+};
+
+/// Most guests one search answers.
+const GUEST_PAGE: usize = 100;
+
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    body: web::Json<NewGuest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::GuestManage, *pid)?;
+    let guest = catalog::create_guest(
+        state.store.as_ref(),
+        *pid,
+        body.into_inner(),
+        &caller.principal().agent(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(guest))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestQuery {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    query: web::Query<GuestQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::GuestManage, *pid)?;
+    let email = query.into_inner().email.map(|e| e.trim().to_owned());
+    let guests = state.store.guests(*pid, email, GUEST_PAGE).await?;
+    Ok(HttpResponse::Ok().json(json!({ "guests": guests })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutRoomType {
+    code: String,
+    name: String,
+    max_occupancy: u8,
+}
+
+/// Defines a room type or changes it (by code): 200 with the type.
+pub async fn put_room_type(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    body: web::Json<PutRoomType>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::RoomTypeManage, *pid)?;
+    let body = body.into_inner();
+    let room_type = catalog::put_room_type(
+        state.store.as_ref(),
+        RoomType {
+            property_id: *pid,
+            code: body.code.trim().to_owned(),
+            name: body.name.trim().to_owned(),
+            max_occupancy: body.max_occupancy,
+        },
+        &caller.principal().agent(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(room_type))
+}
+
+/// The property's room types with the rooms of each. Types that rooms use but nobody defined
+/// are listed too (with `defined: false`), so inventory is never hidden.
+pub async fn room_types(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::RoomRead, *pid)?;
+    let (types, rooms) = tokio::try_join!(state.store.room_types(*pid), state.store.rooms(*pid))?;
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for room in &rooms {
+        *counts.entry(room.room_type.as_str()).or_default() += 1;
+    }
+    let mut listed: Vec<serde_json::Value> = types
+        .iter()
+        .map(|t| {
+            json!({
+                "code": t.code,
+                "name": t.name,
+                "max_occupancy": t.max_occupancy,
+                "rooms": counts.get(t.code.as_str()).copied().unwrap_or(0),
+                "defined": true,
+            })
+        })
+        .collect();
+    for (code, n) in &counts {
+        if !types.iter().any(|t| t.code == *code) {
+            listed.push(json!({ "code": code, "rooms": n, "defined": false }));
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "room_types": listed })))
+}
