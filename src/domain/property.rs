@@ -1,6 +1,7 @@
 //! A property (one hotel) of the deployment.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeZone as _, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::ids::PropertyId;
@@ -22,18 +23,42 @@ impl Property {
         if name.is_empty() || name.chars().count() > 200 {
             return Err("a property name has 1 to 200 characters".into());
         }
-        // A full tz database is not needed to reject garbage: IANA names are Area/Location
-        // (or UTC) made of a small alphabet.
-        let tz_ok = timezone == "UTC"
-            || (timezone.contains('/')
-                && timezone.len() <= 64
-                && timezone
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
-        if !tz_ok {
+        if timezone.parse::<Tz>().is_err() {
             return Err("timezone must be an IANA name such as Europe/Berlin or UTC".into());
         }
         Ok(())
+    }
+
+    /// The property's time zone (validated at creation; UTC if a stored name is unknown).
+    #[must_use]
+    pub fn tz(&self) -> Tz {
+        self.timezone.parse().unwrap_or(Tz::UTC)
+    }
+
+    /// The hotel's calendar date at `now`: what "today" means at its front desk.
+    #[must_use]
+    pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.tz()).date_naive()
+    }
+
+    /// The instants the night of `date` spans: local midnight to the next local midnight
+    /// (23 or 25 hours when the clocks change).
+    #[must_use]
+    pub fn night(&self, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let tz = self.tz();
+        let midnight = |d: NaiveDate| {
+            let local = d.and_time(chrono::NaiveTime::MIN);
+            // A midnight skipped by a clock change (some zones move at 00:00) starts at the
+            // first instant that exists after it.
+            tz.from_local_datetime(&local)
+                .earliest()
+                .or_else(|| {
+                    tz.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                        .earliest()
+                })
+                .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
+        };
+        (midnight(date), midnight(date + Days::new(1)))
     }
 }
 
@@ -48,5 +73,43 @@ mod tests {
         assert!(Property::validate("", "UTC").is_err());
         assert!(Property::validate("Grand", "Berlin").is_err());
         assert!(Property::validate("Grand", "Europe/Ber;lin").is_err());
+        assert!(Property::validate("Grand", "Europe/Berlinn").is_err());
+        assert!(Property::validate("Grand", "America/Argentina/Buenos_Aires").is_ok());
+    }
+
+    fn hotel(tz: &str) -> Property {
+        Property {
+            id: PropertyId::new(),
+            name: "Grand".into(),
+            timezone: tz.into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_local_date_is_the_hotels_not_the_servers() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // 23:30 UTC is already tomorrow in Berlin and still today in New York.
+        let now = at("2026-12-01T23:30:00Z");
+        assert_eq!(hotel("Europe/Berlin").local_date(now), d("2026-12-02"));
+        assert_eq!(hotel("America/New_York").local_date(now), d("2026-12-01"));
+        assert_eq!(hotel("UTC").local_date(now), d("2026-12-01"));
+    }
+
+    #[test]
+    fn nights_run_from_local_midnight_and_follow_clock_changes() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let berlin = hotel("Europe/Berlin");
+        assert_eq!(
+            berlin.night(d("2026-12-01")),
+            (at("2026-11-30T23:00:00Z"), at("2026-12-01T23:00:00Z"))
+        );
+        // Summer time starts on 2026-03-29: that night is 23 hours long.
+        let (start, end) = berlin.night(d("2026-03-29"));
+        assert_eq!((end - start).num_hours(), 23);
+        let (start, end) = berlin.night(d("2026-10-25"));
+        assert_eq!((end - start).num_hours(), 25);
     }
 }
