@@ -38,7 +38,8 @@ pub struct Night {
 }
 
 /// Availability for every night of `[from, to)` and every room type (or only `room_type`),
-/// by date then type. `night` gives the instants a night spans, in the property's time zone.
+/// by date then type. `night` gives the instants a night spans in the property's time zone
+/// (`Property::night`: noon to noon).
 pub fn nights(
     rooms: &[Room],
     reservations: &[Reservation],

@@ -41,24 +41,21 @@ impl Property {
         now.with_timezone(&self.tz()).date_naive()
     }
 
-    /// The instants the night of `date` spans: local midnight to the next local midnight
-    /// (23 or 25 hours when the clocks change).
+    /// The instants the night of `date` spans: local noon to the next day's local noon, the
+    /// span a guest staying that night may be in the room (after the usual 11:00 check-out,
+    /// before the next 15:00 check-in). A block that ends at 10:00 therefore takes the night
+    /// before from sale, not the night of that day. Across a clock change a night lasts 23 or
+    /// 25 hours; noon itself always exists.
     #[must_use]
     pub fn night(&self, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
         let tz = self.tz();
-        let midnight = |d: NaiveDate| {
-            let local = d.and_time(chrono::NaiveTime::MIN);
-            // A midnight skipped by a clock change (some zones move at 00:00) starts at the
-            // first instant that exists after it.
+        let noon = |d: NaiveDate| {
+            let local = d.and_hms_opt(12, 0, 0).unwrap_or_default();
             tz.from_local_datetime(&local)
                 .earliest()
-                .or_else(|| {
-                    tz.from_local_datetime(&(local + chrono::Duration::hours(1)))
-                        .earliest()
-                })
                 .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
         };
-        (midnight(date), midnight(date + Days::new(1)))
+        (noon(date), noon(date + Days::new(1)))
     }
 }
 
@@ -98,18 +95,18 @@ mod tests {
     }
 
     #[test]
-    fn nights_run_from_local_midnight_and_follow_clock_changes() {
+    fn nights_run_from_local_noon_and_follow_clock_changes() {
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         let berlin = hotel("Europe/Berlin");
         assert_eq!(
             berlin.night(d("2026-12-01")),
-            (at("2026-11-30T23:00:00Z"), at("2026-12-01T23:00:00Z"))
+            (at("2026-12-01T11:00:00Z"), at("2026-12-02T11:00:00Z"))
         );
-        // Summer time starts on 2026-03-29: that night is 23 hours long.
-        let (start, end) = berlin.night(d("2026-03-29"));
+        // Summer time starts in the early hours of 2026-03-29: the night before is 23 hours.
+        let (start, end) = berlin.night(d("2026-03-28"));
         assert_eq!((end - start).num_hours(), 23);
-        let (start, end) = berlin.night(d("2026-10-25"));
+        let (start, end) = berlin.night(d("2026-10-24"));
         assert_eq!((end - start).num_hours(), 25);
     }
 }

@@ -1,8 +1,8 @@
-//! Guest profiles and room types (issue: reservations).
+//! Guest profiles, room types and availability (issue: reservations).
 //!
-//! `POST|GET /api/v1/properties/<pid>/guests` (`?email=` finds a returning guest) and
-//! `POST|GET /api/v1/properties/<pid>/room-types`. A room type's listing carries its inventory:
-//! the number of rooms of that type.
+//! `POST|GET /api/v1/properties/<pid>/guests` (`?email=` finds a returning guest),
+//! `POST|GET /api/v1/properties/<pid>/room-types` (a type's listing carries its inventory: the
+//! number of rooms of that type) and `GET /api/v1/properties/<pid>/availability`.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -116,4 +116,48 @@ pub async fn room_types(
         }
     }
     Ok(HttpResponse::Ok().json(json!({ "room_types": listed })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityQuery {
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    #[serde(default)]
+    room_type: Option<String>,
+}
+
+/// `GET /api/v1/properties/<pid>/availability?from=&to=&room_type=`: per night and room type,
+/// rooms less out-of-order blocks less reservations holding inventory (see
+/// `domain::availability`). Nights are the hotel's, in its time zone.
+pub async fn availability(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    query: web::Query<AvailabilityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::RoomRead, *pid)?;
+    let q = query.into_inner();
+    let property = state
+        .store
+        .property(*pid)
+        .await?
+        .ok_or(crate::actors::CommandError::PropertyNotFound)?;
+    let (rooms, reservations) = tokio::try_join!(
+        state.store.rooms(*pid),
+        state.store.reservations_between(*pid, q.from, q.to)
+    )?;
+    let nights = crate::domain::availability::nights(
+        &rooms,
+        &reservations,
+        q.from,
+        q.to,
+        q.room_type.as_deref(),
+        |d| property.night(d),
+    )
+    .map_err(|message| ApiError::Unprocessable {
+        code: "invalid_range",
+        message,
+    })?;
+    Ok(HttpResponse::Ok().json(json!({ "from": q.from, "to": q.to, "nights": nights })))
 }

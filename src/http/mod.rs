@@ -65,6 +65,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/properties/{pid}/room-types",
                 web::get().to(guests::room_types),
             )
+            .route(
+                "/properties/{pid}/availability",
+                web::get().to(guests::availability),
+            )
             .route("/properties/{pid}", web::get().to(properties::get))
             .route("/properties/{pid}/rooms", web::post().to(rooms::create))
             .route("/properties/{pid}/rooms", web::get().to(rooms::board))

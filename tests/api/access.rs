@@ -193,6 +193,13 @@ fn routes() -> Vec<Route> {
             action: "room_read",
             success: 200,
         },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/availability?from=2026-12-01&to=2026-12-03",
+            body: none,
+            action: "room_read",
+            success: 200,
+        },
     ]
 }
 

@@ -116,3 +116,77 @@ both!(
         app.stop().await;
     }
 );
+
+both!(
+    availability_counts_rooms_less_out_of_order_per_hotel_night,
+    |b| async move {
+        let app = spawn_app(b).await;
+        // The test hotel is in Europe/Berlin; its rooms are KING.
+        let pid = app.hotel(&["101", "102", "103"]).await;
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/rooms"),
+                &json!({"number": "201", "floor": 2, "room_type": "TWIN"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        // Out of order from 22:30 UTC on 2099-12-01 (23:30 in Berlin) to 09:00 UTC on the 3rd
+        // (10:00, before check-out time): the hotel's nights of the 1st and the 2nd.
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/rooms/103/blocks"),
+                &json!({"kind": "out_of_order", "from": "2099-12-01T22:30:00Z",
+                        "to": "2099-12-03T09:00:00Z", "reason": "leak"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let path = format!("/api/v1/properties/{pid}/availability");
+        let r = app
+            .get(&format!("{path}?from=2099-11-30&to=2099-12-04"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let king: Vec<(String, i64)> = r.body["nights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["room_type"] == "KING")
+            .map(|n| {
+                (
+                    n["date"].as_str().unwrap().to_owned(),
+                    n["available"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            king,
+            [
+                ("2099-11-30".to_owned(), 3),
+                ("2099-12-01".to_owned(), 2),
+                ("2099-12-02".to_owned(), 2),
+                ("2099-12-03".to_owned(), 3),
+            ]
+        );
+        let twin = app
+            .get(&format!(
+                "{path}?from=2099-12-01&to=2099-12-02&room_type=TWIN"
+            ))
+            .await;
+        assert_eq!(
+            twin.body["nights"],
+            json!([{"date": "2099-12-01", "room_type": "TWIN", "rooms": 1,
+                    "out_of_order": 0, "sold": 0, "available": 1}])
+        );
+        for (query, code) in [
+            ("from=2099-12-02&to=2099-12-01", "invalid_range"),
+            ("from=2099-01-01&to=2100-06-01", "invalid_range"),
+        ] {
+            let r = app.get(&format!("{path}?{query}")).await;
+            assert_eq!((r.status, r.code()), (422, code), "{query}");
+        }
+        let r = app
+            .get(&format!("{path}?from=tomorrow&to=2099-12-01"))
+            .await;
+        assert_eq!((r.status, r.code()), (400, "invalid_query"));
+        app.stop().await;
+    }
+);
