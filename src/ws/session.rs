@@ -76,6 +76,10 @@ const READ_BITE: usize = 64 * 1024;
 /// Buffers handed to one `writev`.
 const WRITE_BATCH: usize = 32;
 
+/// Answers waiting for the socket before the session stops handling a client's requests (a
+/// client that floods pings and reads nothing would otherwise grow `out` without bound).
+const ANSWERS_WAITING: usize = 64;
+
 /// The upgrade hook: every HTTP/1.1 request asking for a protocol upgrade lands here, with the
 /// connection. Only `GET /ws` with a valid credential and handshake is upgraded; anything else
 /// gets the same JSON error the API answers with, and the connection closes.
@@ -266,11 +270,15 @@ struct Session {
     read_first: bool,
     /// Frames are being gathered for one `writev` (see `on_deliveries`).
     gather: bool,
+    /// `input` holds requests not handled yet because answers are waiting for the socket.
+    input_waiting: bool,
 }
 
 /// What woke the task.
 enum Wake {
     Signals(u8),
+    /// Requests already read can be handled again (their answers went out).
+    Input,
     Deliveries,
     Writable,
     Readable,
@@ -309,6 +317,7 @@ impl Session {
             written: 0,
             read_first: false,
             gather: false,
+            input_waiting: false,
         }
     }
 
@@ -345,6 +354,10 @@ impl Session {
                     self.on_deliveries().await
                 }
                 Wake::Writable => Ok(()),
+                Wake::Input => {
+                    self.input_waiting = false;
+                    self.on_input().await
+                }
                 Wake::Readable => {
                     self.read_first = false;
                     self.on_readable().await
@@ -358,6 +371,9 @@ impl Session {
 
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
         let idle = self.out.is_empty();
+        if idle && self.input_waiting {
+            return Poll::Ready(Wake::Input);
+        }
         if idle && self.read_first && self.io.poll_read_ready(cx).is_ready() {
             return Poll::Ready(Wake::Readable);
         }
@@ -536,6 +552,11 @@ impl Session {
     async fn on_input(&mut self) -> Result<(), End> {
         let max = self.state.ws.max_frame_bytes;
         loop {
+            if self.out.len() >= ANSWERS_WAITING {
+                // The client is not reading our answers: handle the rest once it has.
+                self.input_waiting = true;
+                break;
+            }
             let msg = match self.reader.next(&mut self.input, max) {
                 Ok(Some(msg)) => msg,
                 Ok(None) => break,

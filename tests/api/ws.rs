@@ -606,3 +606,45 @@ async fn a_big_board_arrives_whole_to_many_subscribers_at_once() {
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_client_that_floods_pings_without_reading_gets_every_pong_in_order() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = spawn_app(Backend::Sqlite).await;
+    let raw = RawWs::connect(app.port, &app.token).await;
+    let (read, mut write) = raw.tcp.into_split();
+    // 5,000 pings of 125 bytes (~650 KB of pongs): more than the socket buffers hold, so the
+    // server's answers back up while the client is not reading yet.
+    const PINGS: usize = 5000;
+    let writer = tokio::spawn(async move {
+        let mut all = Vec::new();
+        for i in 0..PINGS {
+            let mut payload = format!("{i:08}").into_bytes();
+            payload.resize(125, b'.');
+            all.extend(masked(true, 0x9, &payload));
+        }
+        write.write_all(&all).await.unwrap();
+        write
+    });
+    // Start reading only after a while, then read while the rest may still be being written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut read = read;
+    for i in 0..PINGS {
+        use tokio::io::AsyncReadExt as _;
+        let mut frame = [0u8; 127];
+        tokio::time::timeout(Duration::from_secs(10), read.read_exact(&mut frame))
+            .await
+            .expect("a pong within the timeout")
+            .expect("connection open");
+        assert_eq!(frame[..2], [0x8A, 125], "pong {i}");
+        assert_eq!(&frame[2..10], format!("{i:08}").as_bytes(), "in order");
+    }
+    let mut raw = RawWs {
+        tcp: read.reunite(writer.await.unwrap()).unwrap(),
+    };
+    // The session lives on.
+    raw.write(&masked(true, 0x1, br#"{"op":"ping","id":1}"#))
+        .await;
+    assert_eq!(raw.json().await, json!({"type": "pong", "id": 1}));
+    app.stop().await;
+}
