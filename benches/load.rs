@@ -495,6 +495,8 @@ struct Args {
     storm: bool,
     /// Every n-th connection stops reading after its snapshot (0: none).
     slow_every: usize,
+    /// HTTP worker threads per node (`BELLHOP_WORKERS`; 0: the node's default, one per core).
+    workers: usize,
 }
 
 fn args() -> Args {
@@ -508,6 +510,7 @@ fn args() -> Args {
         settle: 20,
         storm: false,
         slow_every: 0,
+        workers: 0,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -522,6 +525,7 @@ fn args() -> Args {
             "--rooms" => a.rooms = value.parse().expect("--rooms N"),
             "--settle" => a.settle = value.parse().expect("--settle secs"),
             "--slow-every" => a.slow_every = value.parse().expect("--slow-every N"),
+            "--workers" => a.workers = value.parse().expect("--workers N"),
             "--storm" => {
                 a.storm = true;
                 i += 1;
@@ -581,9 +585,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_node(db_url: &str, prefix: &str) -> Node {
+async fn start_node(db_url: &str, prefix: &str, workers: usize) -> Node {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_bellhop"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bellhop"));
+    if workers > 0 {
+        command.env("BELLHOP_WORKERS", workers.to_string());
+    }
+    let child = command
         .env("BELLHOP_ADDR", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", db_url)
         .env(
@@ -672,7 +680,7 @@ async fn orchestrate() {
     eprintln!("load: database ready");
     let mut nodes = Vec::new();
     for _ in 0..a.nodes {
-        nodes.push(start_node(&db_url, &prefix).await);
+        nodes.push(start_node(&db_url, &prefix, a.workers).await);
     }
     let http = reqwest::Client::new();
     let base = |i: usize| format!("http://127.0.0.1:{}", nodes[i % nodes.len()].port);
