@@ -188,6 +188,23 @@ impl AuthService {
         })
     }
 
+    /// Whether a credential accepted earlier still stands: an API key may have been revoked
+    /// since (a JWT cannot be revoked; it expires). Long-lived WebSocket sessions ask this on
+    /// their heartbeat, so a revoked key loses its open sockets too, on every node.
+    pub async fn still_valid(&self, auth: &Authenticated) -> Result<bool, AuthError> {
+        match &auth.principal {
+            Principal::ApiKey {
+                key_id, property, ..
+            } => Ok(self
+                .store
+                .api_keys(*property)
+                .await?
+                .iter()
+                .any(|k| k.id == *key_id && k.revoked_at.is_none())),
+            Principal::Staff { .. } | Principal::Guest { .. } => Ok(true),
+        }
+    }
+
     /// Email + password (+ TOTP once enrolled) → tokens.
     pub async fn login(
         &self,

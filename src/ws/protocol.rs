@@ -252,6 +252,8 @@ pub mod close {
     pub const IDLE_TIMEOUT: u16 = 4002;
     /// The access token expired: refresh it and reconnect.
     pub const TOKEN_EXPIRED: u16 = 4401;
+    /// The API key the session was opened with has been revoked.
+    pub const CREDENTIAL_REVOKED: u16 = 4403;
 }
 
 #[cfg(test)]

@@ -348,7 +348,8 @@ impl Session {
                 return End::Gone;
             }
             let step = match poll_fn(|cx| self.poll_wake(cx)).await {
-                Wake::Signals(bits) => self.on_signals(bits),
+                // Boxed: a tick may ask the store about the credential (rarely: API keys).
+                Wake::Signals(bits) => Box::pin(self.on_signals(bits)).await,
                 Wake::Deliveries => {
                     self.read_first = true;
                     self.on_deliveries().await
@@ -391,7 +392,7 @@ impl Session {
         self.io.poll_read_ready(cx).map(|_| Wake::Readable)
     }
 
-    fn on_signals(&mut self, bits: u8) -> Result<(), End> {
+    async fn on_signals(&mut self, bits: u8) -> Result<(), End> {
         if bits & signal::KICK != 0 {
             return Err(self.slow_consumer());
         }
@@ -414,6 +415,22 @@ impl Session {
                 .is_some_and(|exp| exp <= chrono::Utc::now().timestamp())
             {
                 return Err(close_with(close::TOKEN_EXPIRED, "token expired"));
+            }
+            // An API key can be revoked while its socket is open; the store knows, on every
+            // node. A store outage keeps the session (it is not a revocation).
+            if matches!(
+                self.caller.principal,
+                crate::domain::Principal::ApiKey { .. }
+            ) {
+                match self.state.auth.still_valid(&self.caller).await {
+                    Ok(false) => {
+                        return Err(close_with(close::CREDENTIAL_REVOKED, "credential revoked"));
+                    }
+                    Ok(true) => {}
+                    Err(e) => {
+                        tracing::debug!(session = self.id, error = %e, "credential check skipped");
+                    }
+                }
             }
             self.write(&[Bytes::from_static(wire::PING)]);
         }

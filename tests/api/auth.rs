@@ -440,6 +440,34 @@ async fn a_socket_closes_when_its_token_expires() {
     app.stop().await;
 }
 
+both!(a_revoked_api_key_loses_its_open_sockets, |b| async move {
+    let db = Arc::new(TestDb::new(b).await);
+    let app = spawn_app_with(db, |c| c.ws.ping_interval = Duration::from_millis(100)).await;
+    let pid = app.hotel(&["101"]).await;
+    let keys = format!("/api/v1/properties/{pid}/api-keys");
+    let mut sockets = Vec::new();
+    for name in ["revoked", "kept"] {
+        let k = app
+            .post(&keys, &json!({"name": name, "permissions": ["room_read"]}))
+            .await;
+        assert_eq!(k.status, 201, "{}", k.body);
+        let mut ws = WsClient::connect(app.port, k.body["key"].as_str().unwrap()).await;
+        ws.subscribe(&format!("rooms:{pid}")).await;
+        sockets.push((k.body["id"].as_str().unwrap().to_owned(), ws));
+    }
+    let r = app
+        .post(&format!("{keys}/{}/revoke", sockets[0].0), &json!({}))
+        .await;
+    assert_eq!(r.status, 204);
+    let close = sockets[0].1.expect_close().await.expect("a close frame");
+    assert_eq!(close.code, CloseCode::from(4403));
+    // The other key's socket still gets the board.
+    app.set_status(&pid, "101", json!({"rush": true})).await;
+    let f = sockets[1].1.next_json().await;
+    assert_eq!(f["type"], "event", "{f}");
+    app.stop().await;
+});
+
 both!(the_audit_trail_says_who_did_what, |b| async move {
     let app = spawn_app(b).await;
     let pid = app.hotel(&["101", "102"]).await;
