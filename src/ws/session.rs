@@ -265,8 +265,10 @@ struct Session {
     out: VecDeque<Bytes>,
     /// Bytes of `out`'s first buffer already written.
     written: usize,
-    /// Read before deliveries on the next wake-up (so a busy topic cannot starve a client's
-    /// own requests).
+    /// Read before deliveries on the next wake-up: set when a whole batch of deliveries was
+    /// taken and more wait, so a busy topic cannot starve a client's own requests. Otherwise
+    /// deliveries go first: what was committed before a client's request was read is sent
+    /// before the answer (a `ping` works as a barrier).
     read_first: bool,
     /// Frames are being gathered for one `writev` (see `on_deliveries`).
     gather: bool,
@@ -350,10 +352,7 @@ impl Session {
             let step = match poll_fn(|cx| self.poll_wake(cx)).await {
                 // Boxed: a tick may ask the store about the credential (rarely: API keys).
                 Wake::Signals(bits) => Box::pin(self.on_signals(bits)).await,
-                Wake::Deliveries => {
-                    self.read_first = true;
-                    self.on_deliveries().await
-                }
+                Wake::Deliveries => self.on_deliveries().await,
                 Wake::Writable => Ok(()),
                 Wake::Input => {
                     self.input_waiting = false;
@@ -446,6 +445,7 @@ impl Session {
     async fn on_deliveries(&mut self) -> Result<(), End> {
         self.gather = self.outbox.len() > 1;
         let mut result = Ok(());
+        let mut taken = 0;
         for _ in 0..DELIVERY_BATCH {
             if !self.gather && !self.out.is_empty() {
                 break; // the socket is full
@@ -453,12 +453,14 @@ impl Session {
             let Some(delivery) = self.outbox.pop() else {
                 break;
             };
+            taken += 1;
             result = self.deliver(&delivery).await;
             if result.is_err() {
                 break;
             }
         }
         self.gather = false;
+        self.read_first = taken == DELIVERY_BATCH && !self.outbox.is_empty();
         result
     }
 

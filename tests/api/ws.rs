@@ -648,3 +648,31 @@ async fn a_client_that_floods_pings_without_reading_gets_every_pong_in_order() {
     assert_eq!(raw.json().await, json!({"type": "pong", "id": 1}));
     app.stop().await;
 }
+
+both!(
+    a_ping_is_answered_after_every_event_committed_before_it,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let numbers: Vec<String> = (101..=110).map(|n| n.to_string()).collect();
+        let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        let pid = app.hotel(&refs).await;
+        let mut ws = app.ws().await;
+        ws.subscribe(&format!("rooms:{pid}")).await;
+        for round in 0..20u64 {
+            // Ten rooms change at once, so events reach the session in bursts.
+            let rush = round % 2 == 0;
+            let changes = numbers
+                .iter()
+                .map(|n| app.set_status(&pid, n, json!({"rush": rush})));
+            futures_util::future::join_all(changes).await;
+            // Every change above was committed (and handed to the hub) before this is sent.
+            ws.send(json!({"op": "ping", "id": round})).await;
+            for n in 0..numbers.len() {
+                let f = ws.next_json().await;
+                assert_eq!(f["type"], "event", "round {round}, event {n}: {f}");
+            }
+            assert_eq!(ws.next_json().await, json!({"type": "pong", "id": round}));
+        }
+        app.stop().await;
+    }
+);
