@@ -825,6 +825,24 @@ mod tests {
         Ok(())
     }
 
+    /// A confirmed booking, assigned room 101 and checked in on its arrival date.
+    fn in_house() -> Reservation {
+        let mut r = booked(ReservationStatus::Confirmed);
+        run(
+            &mut r,
+            ReservationCommand::Assign(room("101")),
+            "2026-12-01",
+        )
+        .unwrap();
+        run(
+            &mut r,
+            ReservationCommand::CheckIn(ready(Cleanliness::Clean)),
+            "2026-12-01",
+        )
+        .unwrap();
+        r
+    }
+
     #[test]
     fn a_stay_walks_the_whole_lifecycle() {
         let mut r = booked(ReservationStatus::Tentative);
@@ -954,19 +972,7 @@ mod tests {
             ),
             Err(ReservationRefusal::InvalidReason)
         );
-        let mut in_house = booked(ReservationStatus::Confirmed);
-        run(
-            &mut in_house,
-            ReservationCommand::Assign(room("101")),
-            "2026-12-01",
-        )
-        .unwrap();
-        run(
-            &mut in_house,
-            ReservationCommand::CheckIn(ready(Cleanliness::Clean)),
-            "2026-12-01",
-        )
-        .unwrap();
+        let in_house = in_house();
         assert!(matches!(
             in_house.decide(&cancel, &ctx("2026-12-01")),
             Err(ReservationRefusal::WrongStatus { .. })
@@ -988,35 +994,11 @@ mod tests {
 
     #[test]
     fn an_early_departure_frees_the_nights_left() {
-        let mut r = booked(ReservationStatus::Confirmed);
-        run(
-            &mut r,
-            ReservationCommand::Assign(room("101")),
-            "2026-12-01",
-        )
-        .unwrap();
-        run(
-            &mut r,
-            ReservationCommand::CheckIn(ready(Cleanliness::Clean)),
-            "2026-12-01",
-        )
-        .unwrap();
+        let mut r = in_house();
         run(&mut r, ReservationCommand::CheckOut, "2026-12-02").unwrap();
         assert_eq!(r.stay, Stay::new(d("2026-12-01"), d("2026-12-02")).unwrap());
         // Leaving on the arrival day still counts the one night.
-        let mut day = booked(ReservationStatus::Confirmed);
-        run(
-            &mut day,
-            ReservationCommand::Assign(room("101")),
-            "2026-12-01",
-        )
-        .unwrap();
-        run(
-            &mut day,
-            ReservationCommand::CheckIn(ready(Cleanliness::Clean)),
-            "2026-12-01",
-        )
-        .unwrap();
+        let mut day = in_house();
         run(&mut day, ReservationCommand::CheckOut, "2026-12-01").unwrap();
         assert_eq!(day.stay.nights(), 1);
     }
@@ -1075,19 +1057,7 @@ mod tests {
             ("TWIN", None)
         );
 
-        let mut stay = booked(ReservationStatus::Confirmed);
-        run(
-            &mut stay,
-            ReservationCommand::Assign(room("101")),
-            "2026-12-01",
-        )
-        .unwrap();
-        run(
-            &mut stay,
-            ReservationCommand::CheckIn(ready(Cleanliness::Clean)),
-            "2026-12-01",
-        )
-        .unwrap();
+        let stay = in_house();
         let amend = |a: Amendment| stay.decide(&ReservationCommand::Amend(a), &ctx("2026-12-02"));
         assert!(amend(longer).is_ok());
         assert_eq!(

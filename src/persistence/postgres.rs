@@ -21,12 +21,14 @@ use uuid::Uuid;
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord, Store,
     StoreError, StoredEvent, UserRecord, migrations,
-    rows::{actions_text, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum},
+    rows::{
+        actions_text, assigned_room, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum,
+    },
 };
 use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Room, RoomId, RoomNumber,
     RoomType,
-    reservation::{AssignedRoom, Party, Stay},
+    reservation::{Party, Stay},
 };
 
 /// Pool size per node. Commands are short transactions; more connections than this mostly
@@ -236,16 +238,7 @@ fn reservation_from_row(row: &Row) -> Result<Reservation, StoreError> {
         u8::try_from(row.get::<_, i16>(column))
             .map_err(|_| StoreError::Other(anyhow::anyhow!("bad {column} in store")))
     };
-    let room_id: Option<Uuid> = row.get("room_id");
-    let room_number: Option<String> = row.get("room_number");
-    let room = match (room_id, room_number) {
-        (Some(id), Some(number)) => Some(AssignedRoom {
-            room_id: RoomId(id),
-            number: RoomNumber::parse(&number)
-                .map_err(|e| StoreError::Other(anyhow::anyhow!("bad room number: {e}")))?,
-        }),
-        _ => None,
-    };
+    let room = assigned_room(row.get("room_id"), row.get("room_number"))?;
     Ok(Reservation {
         id: ReservationId(row.get("id")),
         property_id: PropertyId(row.get("property_id")),

@@ -36,3 +36,18 @@ pub(crate) fn text_actions(s: &str) -> Result<Vec<crate::domain::Action>, StoreE
         .map(|a| text_enum("api_keys.permissions", a.to_owned()))
         .collect()
 }
+
+/// The room a reservation row points to: its id and (joined from `rooms`) its number.
+pub(crate) fn assigned_room(
+    id: Option<uuid::Uuid>,
+    number: Option<String>,
+) -> Result<Option<crate::domain::reservation::AssignedRoom>, StoreError> {
+    let (Some(id), Some(number)) = (id, number) else {
+        return Ok(None);
+    };
+    Ok(Some(crate::domain::reservation::AssignedRoom {
+        room_id: crate::domain::RoomId(id),
+        number: crate::domain::RoomNumber::parse(&number)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad room number in store: {e}")))?,
+    }))
+}

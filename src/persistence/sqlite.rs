@@ -21,12 +21,14 @@ use uuid::Uuid;
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord, Store,
     StoreError, StoredEvent, UserRecord, migrations,
-    rows::{actions_text, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum},
+    rows::{
+        actions_text, assigned_room, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum,
+    },
 };
 use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Room, RoomId, RoomNumber,
     RoomType,
-    reservation::{AssignedRoom, Party, Stay},
+    reservation::{Party, Stay},
 };
 
 /// The SQLite store.
@@ -344,14 +346,10 @@ fn decode_reservation(raw: RawReservation) -> Result<Reservation, StoreError> {
         s.parse::<chrono::NaiveDate>()
             .map_err(|e| StoreError::Other(anyhow::anyhow!("bad date in {column}: {e}")))
     };
-    let room = match (room_id, room_number) {
-        (Some(id), Some(number)) => Some(AssignedRoom {
-            room_id: RoomId(parse_uuid("reservations.room_id", &id)?),
-            number: RoomNumber::parse(&number)
-                .map_err(|e| StoreError::Other(anyhow::anyhow!("bad room number: {e}")))?,
-        }),
-        _ => None,
-    };
+    let room_id = room_id
+        .map(|id| parse_uuid("reservations.room_id", &id))
+        .transpose()?;
+    let room = assigned_room(room_id, room_number)?;
     Ok(Reservation {
         id: ReservationId(parse_uuid("reservations.id", &id)?),
         property_id: PropertyId(parse_uuid("reservations.property_id", &property_id)?),
