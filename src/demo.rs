@@ -51,6 +51,25 @@ pub async fn seed_if_empty(
         &agent,
     )
     .await?;
+    for (code, name, max_occupancy) in [
+        ("QUEEN", "Queen room", 2),
+        ("KING", "King room", 2),
+        ("TWIN", "Twin room", 2),
+        ("SUITE", "Suite", 4),
+    ] {
+        crate::actors::catalog::put_room_type(
+            store,
+            crate::domain::RoomType {
+                property_id: hotel.id,
+                code: code.into(),
+                name: name.into(),
+                max_occupancy,
+            },
+            &agent,
+        )
+        .await
+        .context("defining demo room types")?;
+    }
     rooms
         .create_rooms(hotel.id, demo_rooms(), &agent)
         .await

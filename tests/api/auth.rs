@@ -544,6 +544,19 @@ async fn the_demo_hotel_has_a_login_per_role() {
             assert_eq!(board.body["rooms"].as_array().unwrap().len(), 120);
         }
     }
+    // Every room type its rooms use is defined, with a name.
+    let types = app
+        .get(&format!("/api/v1/properties/{pid}/room-types"))
+        .await;
+    let listed = types.body["room_types"].as_array().unwrap();
+    assert_eq!(listed.len(), 4, "{}", types.body);
+    assert!(
+        listed.iter().all(|t| t["defined"] == true),
+        "{}",
+        types.body
+    );
+    let rooms: u64 = listed.iter().map(|t| t["rooms"].as_u64().unwrap()).sum();
+    assert_eq!(rooms, 120);
     app.stop().await;
 }
 
