@@ -12,7 +12,7 @@
 use std::{sync::Arc, time::Duration};
 
 use bellhop::{
-    actors::{RoomHandle, RoomRegistry, property::create_property},
+    actors::{Actors, RoomHandle, property::create_property},
     config::{ActorConfig, DatabaseConfig},
     domain::{Agent, NewRoom, RoomCommand, RoomNumber, StatusChange},
     metrics::Metrics,
@@ -26,7 +26,7 @@ const ROOMS: usize = 16;
 
 struct Setup {
     rooms: Vec<RoomHandle>,
-    registry: RoomRegistry,
+    registry: Actors,
     /// Current rush flag per room, so every command is a legal toggle.
     rush: Vec<bool>,
 }
@@ -35,7 +35,7 @@ async fn setup(db: &DatabaseConfig) -> Setup {
     let store: Arc<dyn Store> = persistence::open(db).await.expect("open store");
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
-    let registry = RoomRegistry::start(
+    let registry = Actors::start(
         Arc::clone(&store),
         Arc::new(LocalBus::new(Arc::clone(&hub))),
         metrics,
@@ -55,6 +55,7 @@ async fn setup(db: &DatabaseConfig) -> Setup {
         })
         .collect();
     registry
+        .rooms
         .create_rooms(pid, specs, &agent)
         .await
         .expect("rooms");
@@ -70,7 +71,7 @@ async fn setup(db: &DatabaseConfig) -> Setup {
     let mut rooms = Vec::new();
     for i in 0..ROOMS {
         let n = RoomNumber::parse(&format!("{}", 100 + i)).expect("number");
-        rooms.push(registry.room(pid, &n).await.expect("room"));
+        rooms.push(registry.rooms.room(pid, &n).await.expect("room"));
     }
     Setup {
         rooms,

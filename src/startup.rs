@@ -23,7 +23,7 @@ use tokio::sync::{Notify, watch};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{
-    actors::RoomRegistry,
+    actors::Actors,
     auth::{AuthService, LoginLimiter, TokenIssuer},
     config::Config,
     demo, http,
@@ -86,7 +86,7 @@ impl Application {
             Some(b) => Arc::clone(b) as Arc<dyn Bus>,
             None => Arc::new(LocalBus::new(Arc::clone(&hub))),
         };
-        let rooms = RoomRegistry::start(
+        let actors = Actors::start(
             Arc::clone(&store),
             Arc::clone(&bus),
             Arc::clone(&metrics),
@@ -107,20 +107,20 @@ impl Application {
             auth.ensure_admin(email, password.expose_secret()).await?;
         }
         if config.demo {
-            demo::seed_if_empty(store.as_ref(), &rooms, &auth)
+            demo::seed_if_empty(store.as_ref(), &actors.rooms, &auth)
                 .await
                 .context("seeding the demo hotel")?;
         }
         let (pulse, pulse_rx) = watch::channel(Pulse::default());
         if let (Some(bus), Some((client, _))) = (&redis_bus, redis) {
-            bus.spawn_subscriber(client, rooms.clone(), pulse_rx);
+            bus.spawn_subscriber(client, actors.clone(), pulse_rx);
         }
         let state = web::Data::new(AppState {
             snapshots: Snapshots::new(Arc::clone(&store)),
             store,
             bus,
             hub,
-            rooms,
+            actors,
             auth,
             metrics,
             ws: config.ws.clone(),
@@ -203,7 +203,7 @@ impl Application {
         ticker.abort();
         gaps.abort();
         // 3. Every actor handles what is queued to it, then stops.
-        state.rooms.shutdown().await;
+        state.actors.shutdown().await;
         tracing::info!("bellhop stopped");
         result
     }

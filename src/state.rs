@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
-    actors::RoomRegistry,
+    actors::Actors,
     auth::AuthService,
     config::WsConfig,
     metrics::Metrics,
@@ -24,7 +24,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Topic snapshots shared by sessions subscribing together.
     pub snapshots: Snapshots,
-    pub rooms: RoomRegistry,
+    /// The entity registries (rooms, reservations).
+    pub actors: Actors,
     pub auth: AuthService,
     pub metrics: Arc<Metrics>,
     pub ws: WsConfig,

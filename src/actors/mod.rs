@@ -1,20 +1,91 @@
-//! Entity actors and the per-node registry that activates them.
+//! Entity actors and the per-node registries that activate them.
 //!
-//! Each room is an actix actor that owns `(state, version)`. A command is validated against
-//! the state, its events are committed to the store **before** the actor replies or applies
-//! them, and only then handed to the bus. Handlers are atomic across their awaits
-//! (`AtomicResponse`), so check-then-act races cannot happen within a node; between nodes the
-//! store's `UNIQUE(stream, seq)` decides, and the loser reloads, re-validates and retries.
+//! Each room and reservation is an actix actor that owns `(state, version)`. A command is
+//! validated against the state, its events are committed to the store **before** the actor
+//! replies or applies them, and only then handed to the bus. Handlers are atomic across their
+//! awaits (`AtomicResponse`), so check-then-act races cannot happen within a node; between
+//! nodes the store's `UNIQUE(stream, seq)` decides, and the loser reloads, re-validates and
+//! retries.
 //!
-//! Callers never touch actix: [`RoomRegistry`] hands out [`RoomHandle`]s with typed async
-//! methods. Property creation is a plain function: a property has no concurrent state to own.
+//! Callers never touch actix: [`Actors`] holds one registry per kind of entity, which hand out
+//! typed handles ([`RoomHandle`]). Property creation, guests and room types are plain
+//! functions: they have no concurrent state to own.
 
 pub mod catalog;
 mod error;
+pub(crate) mod messages;
 pub mod property;
 mod registry;
 pub mod room;
+mod rooms;
+
+use std::sync::Arc;
 
 pub use error::CommandError;
-pub use registry::RoomRegistry;
 pub use room::RoomHandle;
+pub use rooms::{MAX_ROOMS_PER_REQUEST, RoomRegistry};
+
+use crate::{
+    config::ActorConfig, metrics::Metrics, persistence::Store, ws::bus::Bus, ws::hub::Published,
+};
+
+/// Every entity registry of this node, on one set of actor threads. Cheap to clone.
+#[derive(Clone)]
+pub struct Actors {
+    shared: Arc<registry::Shared>,
+    pub rooms: RoomRegistry,
+}
+
+impl Actors {
+    /// Starts the actor threads and the registries. Must run inside an actix System.
+    #[must_use]
+    pub fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        metrics: Arc<Metrics>,
+        config: ActorConfig,
+    ) -> Self {
+        let shared = registry::Shared::start(store, bus, metrics, config);
+        Self {
+            rooms: RoomRegistry::start(Arc::clone(&shared)),
+            shared,
+        }
+    }
+
+    /// The store the actors write to.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Notified whenever actors are activated or stopped.
+    #[must_use]
+    pub fn activity(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.shared.activity)
+    }
+
+    /// The topics replicas on this node must hear (what other nodes commit to them).
+    #[must_use]
+    pub fn live_topics(&self) -> Vec<String> {
+        self.rooms.live_topics()
+    }
+
+    /// Hands a batch another node committed to the replica here, if any.
+    pub fn apply_remote(&self, msg: &Published) {
+        if msg.stream.starts_with("room:") {
+            self.rooms.apply_remote(msg);
+        }
+    }
+
+    /// Makes every replica reload from the store (after the bus lost messages).
+    pub fn reload_all(&self) {
+        self.rooms.reload_all();
+    }
+
+    /// Stops every actor after the commands already queued to it, then the actor threads.
+    pub async fn shutdown(&self) {
+        self.shared.close();
+        self.rooms.passivate_all().await;
+        self.shared.stop_arbiters().await;
+    }
+}

@@ -57,6 +57,7 @@ pub async fn create(
         message: e.to_string(),
     })?;
     let rooms = state
+        .actors
         .rooms
         .create_rooms(*pid, specs, &caller.principal().agent())
         .await?;
@@ -239,7 +240,7 @@ async fn execute(
 ) -> Result<Value, ApiError> {
     caller.may(action, path.0)?;
     let (pid, number) = room_path(path)?;
-    let handle = state.rooms.room(pid, &number).await?;
+    let handle = state.actors.rooms.room(pid, &number).await?;
     let room = handle
         .execute(command, expected_version, caller.principal().agent())
         .await?;

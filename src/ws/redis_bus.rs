@@ -31,7 +31,7 @@ use super::{
     bus::Bus,
     hub::{Hub, Published},
 };
-use crate::{actors::RoomRegistry, metrics::Metrics, state::Pulse};
+use crate::{actors::Actors, metrics::Metrics, state::Pulse};
 
 /// Batches waiting to be published; beyond this they are dropped (and counted): an actor must
 /// never wait for Redis, and a dropped batch only delays other nodes until their next read.
@@ -101,14 +101,14 @@ impl RedisBus {
     pub fn spawn_subscriber(
         self: &Arc<Self>,
         client: redis::Client,
-        registry: RoomRegistry,
+        registry: Actors,
         pulse: watch::Receiver<Pulse>,
     ) {
         actix_rt::spawn(subscriber(Arc::clone(self), client, registry, pulse));
     }
 
     /// The channels this node needs now.
-    fn desired(&self, registry: &RoomRegistry) -> HashSet<String> {
+    fn desired(&self, registry: &Actors) -> HashSet<String> {
         self.hub
             .topics()
             .into_iter()
@@ -117,7 +117,7 @@ impl RedisBus {
             .collect()
     }
 
-    fn on_message(&self, payload: &[u8], registry: &RoomRegistry) {
+    fn on_message(&self, payload: &[u8], registry: &Actors) {
         let wire: Wire = match serde_json::from_slice(payload) {
             Ok(w) => w,
             Err(e) => {
@@ -219,7 +219,7 @@ async fn publisher(
 async fn subscriber(
     bus: Arc<RedisBus>,
     client: redis::Client,
-    registry: RoomRegistry,
+    registry: Actors,
     mut pulse: watch::Receiver<Pulse>,
 ) {
     let hub_interest = bus.hub.interest();
@@ -284,7 +284,7 @@ async fn subscriber(
 /// desired. False when the connection failed.
 async fn sync(
     bus: &RedisBus,
-    registry: &RoomRegistry,
+    registry: &Actors,
     sink: &mut redis::aio::PubSubSink,
     current: &mut HashSet<String>,
 ) -> bool {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bellhop::{
-    actors::{CommandError, RoomHandle, RoomRegistry, property::create_property},
+    actors::{Actors, CommandError, RoomHandle, property::create_property},
     config::ActorConfig,
     domain::{
         Agent, Cleanliness, HkOccupancy, NewRoom, PropertyId, RoomCommand, RoomNumber, StatusChange,
@@ -17,7 +17,7 @@ use bellhop::{
 use crate::helpers::{Backend, TestDb};
 
 struct Node {
-    registry: RoomRegistry,
+    registry: Actors,
     metrics: Arc<Metrics>,
 }
 
@@ -25,7 +25,7 @@ async fn node(db: &TestDb) -> (Node, Arc<dyn Store>) {
     let store = persistence::open(&db.config).await.unwrap();
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
-    let registry = RoomRegistry::start(
+    let registry = Actors::start(
         Arc::clone(&store),
         Arc::new(LocalBus::new(hub)),
         Arc::clone(&metrics),
@@ -50,6 +50,7 @@ async fn hotel(node: &Node, store: &dyn Store) -> PropertyId {
         cleanliness: None,
     };
     node.registry
+        .rooms
         .create_rooms(pid, vec![spec], &agent)
         .await
         .unwrap();
@@ -67,8 +68,8 @@ async fn a_stale_node_reloads_revalidates_and_commits_the_next_seq() {
     let (b, _) = node(&db).await;
     let pid = hotel(&a, store.as_ref()).await;
     let n = RoomNumber::parse("101").unwrap();
-    let ra = a.registry.room(pid, &n).await.unwrap();
-    let rb = b.registry.room(pid, &n).await.unwrap();
+    let ra = a.registry.rooms.room(pid, &n).await.unwrap();
+    let rb = b.registry.rooms.room(pid, &n).await.unwrap();
     assert_eq!(rb.state().await.unwrap().version, 1);
 
     let after_a = ra
@@ -164,8 +165,8 @@ async fn concurrent_writers_on_two_nodes_leave_a_gapless_log() {
     let (b, _) = node(&db).await;
     let pid = hotel(&a, store.as_ref()).await;
     let n = RoomNumber::parse("101").unwrap();
-    let ra = a.registry.room(pid, &n).await.unwrap();
-    let rb = b.registry.room(pid, &n).await.unwrap();
+    let ra = a.registry.rooms.room(pid, &n).await.unwrap();
+    let rb = b.registry.rooms.room(pid, &n).await.unwrap();
 
     // Node A flips cleanliness, node B flips the housekeeping report: every command is valid
     // on any state the other node can produce. Each must land exactly once, or (if it lost

@@ -9,8 +9,11 @@ use actix::{
 
 use super::messages::{ApplyRemote, Execute, GetState, Passivate, Reload};
 use crate::{
-    actors::CommandError,
-    domain::{Agent, Room, RoomEvent},
+    actors::{
+        CommandError,
+        registry::{Entity, Shared},
+    },
+    domain::{Agent, PropertyId, Room, RoomEvent, RoomNumber},
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
     views::RoomView,
@@ -42,25 +45,25 @@ pub(crate) struct RoomActor {
     fault: Option<Fault>,
 }
 
-impl RoomActor {
-    pub(crate) fn new(
-        room: Room,
-        store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
-        metrics: Arc<Metrics>,
-        max_retries: u32,
-    ) -> Self {
+impl Entity for RoomActor {
+    type Key = (PropertyId, RoomNumber);
+    type State = Room;
+    const KIND: &'static str = "room";
+
+    fn build(room: Room, shared: &Shared) -> Self {
         Self {
             room,
-            store,
-            bus,
-            metrics,
-            max_retries,
+            store: Arc::clone(&shared.store),
+            bus: Arc::clone(&shared.bus),
+            metrics: Arc::clone(&shared.metrics),
+            max_retries: shared.config.max_conflict_retries,
             #[cfg(test)]
             fault: None,
         }
     }
+}
 
+impl RoomActor {
     /// Hands a committed batch to the bus.
     fn publish(&self, committed: &Committed) {
         let events = committed

@@ -3,6 +3,8 @@
 
 use actix::Message;
 
+pub use crate::actors::messages::{ApplyRemote, Passivate, Reload};
+
 use crate::{
     actors::CommandError,
     domain::{Agent, Room, RoomCommand},
@@ -22,28 +24,6 @@ pub struct Execute {
 #[derive(Message)]
 #[rtype(result = "Room")]
 pub struct GetState;
-
-/// Stop: the registry has already forgotten this actor. Messages queued before this one are
-/// handled first.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Passivate;
-
-/// A batch another node committed to this room. Applied only if it is the next seq;
-/// duplicates are ignored, and a gap makes the actor reload from the store.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ApplyRemote {
-    pub from_seq: u64,
-    pub to_seq: u64,
-    /// The room after the batch (its view JSON).
-    pub state: serde_json::Value,
-}
-
-/// Reload the state from the store (this node may have missed batches).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Reload;
 
 /// Test-only: make the next command panic at a chosen point.
 #[cfg(test)]
