@@ -47,6 +47,8 @@ pub async fn seed_if_empty(
             name: "Bellhop Grand Hotel (demo)".into(),
             timezone: "Europe/Berlin".into(),
             created_at: persistence::now(),
+            business_date: None,
+            require_inspected: false,
         },
         &agent,
     )

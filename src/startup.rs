@@ -183,6 +183,7 @@ impl Application {
         } = self;
         let ticker = actix_rt::spawn(heartbeat(Arc::clone(&state.hub), ping_interval));
         let gaps = actix_rt::spawn(release_gaps(Arc::clone(&state.hub)));
+        let audits = actix_rt::spawn(night_audits(state.actors.reservations.clone()));
         let server_handle = server.handle();
         tokio::pin!(server);
         let result = tokio::select! {
@@ -202,10 +203,23 @@ impl Application {
         };
         ticker.abort();
         gaps.abort();
+        audits.abort();
         // 3. Every actor handles what is queued to it, then stops.
         state.actors.shutdown().await;
         tracing::info!("bellhop stopped");
         result
+    }
+}
+
+/// The night audit job: the business date of each property is the timer (a row in the store,
+/// not an actor timer), so any node may run it and a restarted node catches up. Every node
+/// checks once a minute; a second node finds the date already rolled.
+async fn night_audits(reservations: crate::actors::Reservations) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        reservations.run_due_audits().await;
     }
 }
 

@@ -1,6 +1,9 @@
 //! The one error type of commands, mapped to HTTP in `http::error` and to WS error frames.
 
-use crate::{domain::RoomRefusal, persistence::StoreError};
+use crate::{
+    domain::{RoomRefusal, reservation::ReservationRefusal},
+    persistence::StoreError,
+};
 
 /// Why a command did not happen (or, for `Unavailable`, may not have been confirmed).
 #[derive(Debug, thiserror::Error)]
@@ -9,9 +12,16 @@ pub enum CommandError {
     PropertyNotFound,
     #[error("room not found")]
     RoomNotFound,
+    #[error("reservation not found")]
+    ReservationNotFound,
+    #[error("guest not found")]
+    GuestNotFound,
     /// A domain rule refused the command.
     #[error(transparent)]
     Refused(#[from] RoomRefusal),
+    /// A reservation rule refused the command.
+    #[error(transparent)]
+    ReservationRefused(#[from] ReservationRefusal),
     /// The input itself is unacceptable (before any rule is consulted).
     #[error("{0}")]
     Invalid(String),
@@ -35,12 +45,32 @@ impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::Contention,
+            // The two guarantees against selling what does not exist, whichever check (the
+            // actor's or the store's) caught the race.
+            StoreError::Constraint(c) if c == "reservations_room_no_overlap" => {
+                Self::room_unavailable()
+            }
+            StoreError::Constraint(c) if c == "inventory_exhausted" => Self::Conflict {
+                code: "sold_out",
+                message: "the room type is sold out on at least one of these nights".into(),
+            },
             StoreError::Constraint(c) => Self::Conflict {
                 code: "conflict",
                 message: format!("the change conflicts with existing data ({c})"),
             },
             StoreError::Unavailable(why) => Self::Unavailable(why),
             StoreError::Other(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl CommandError {
+    /// The room already holds a live stay on one of the nights asked for.
+    #[must_use]
+    pub fn room_unavailable() -> Self {
+        Self::Conflict {
+            code: "room_unavailable",
+            message: "the room is already booked on at least one of these nights".into(),
         }
     }
 }

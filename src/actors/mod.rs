@@ -16,12 +16,16 @@ mod error;
 pub(crate) mod messages;
 pub mod property;
 mod registry;
+pub mod reservation;
+mod reservations;
 pub mod room;
 mod rooms;
 
 use std::sync::Arc;
 
 pub use error::CommandError;
+pub use reservation::{Request, ReservationHandle};
+pub use reservations::{Booking, Reservations};
 pub use room::RoomHandle;
 pub use rooms::{MAX_ROOMS_PER_REQUEST, RoomRegistry};
 
@@ -34,6 +38,7 @@ use crate::{
 pub struct Actors {
     shared: Arc<registry::Shared>,
     pub rooms: RoomRegistry,
+    pub reservations: Reservations,
 }
 
 impl Actors {
@@ -46,8 +51,10 @@ impl Actors {
         config: ActorConfig,
     ) -> Self {
         let shared = registry::Shared::start(store, bus, metrics, config);
+        let rooms = RoomRegistry::start(Arc::clone(&shared));
         Self {
-            rooms: RoomRegistry::start(Arc::clone(&shared)),
+            reservations: Reservations::start(Arc::clone(&shared), rooms.clone()),
+            rooms,
             shared,
         }
     }
@@ -67,24 +74,31 @@ impl Actors {
     /// The topics replicas on this node must hear (what other nodes commit to them).
     #[must_use]
     pub fn live_topics(&self) -> Vec<String> {
-        self.rooms.live_topics()
+        let mut topics = self.rooms.live_topics();
+        topics.extend(self.reservations.live_topics());
+        topics
     }
 
     /// Hands a batch another node committed to the replica here, if any.
     pub fn apply_remote(&self, msg: &Published) {
         if msg.stream.starts_with("room:") {
             self.rooms.apply_remote(msg);
+        } else if msg.stream.starts_with("reservation:") {
+            self.reservations.apply_remote(msg);
         }
     }
 
     /// Makes every replica reload from the store (after the bus lost messages).
     pub fn reload_all(&self) {
         self.rooms.reload_all();
+        self.reservations.reload_all();
     }
 
     /// Stops every actor after the commands already queued to it, then the actor threads.
     pub async fn shutdown(&self) {
         self.shared.close();
+        // Reservations first: their commands may still call rooms.
+        self.reservations.passivate_all().await;
         self.rooms.passivate_all().await;
         self.shared.stop_arbiters().await;
     }

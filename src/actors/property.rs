@@ -20,6 +20,8 @@ pub async fn create_property(
         name: name.trim().to_owned(),
         timezone: timezone.to_owned(),
         created_at: persistence::now(),
+        business_date: None,
+        require_inspected: false,
     };
     create_with_id(store, property, agent).await
 }

@@ -74,10 +74,20 @@ pub enum Action {
     GuestManage,
     /// Define the room types a property sells.
     RoomTypeManage,
+    /// Read reservations (lists, single ones, their live topics) and availability changes.
+    ReservationRead,
+    /// Book, change, assign, check in and out, cancel reservations.
+    ReservationManage,
+    /// Sell a sold-out room type anyway (recorded as an overbooking).
+    ReservationOverbook,
+    /// Run the night audit now (close the business date).
+    NightAudit,
+    /// Change property settings (check-in only into inspected rooms).
+    PropertySettings,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 16] = [
         Action::PropertyCreate,
         Action::PropertyRead,
         Action::RoomRead,
@@ -89,6 +99,11 @@ impl Action {
         Action::AuditRead,
         Action::GuestManage,
         Action::RoomTypeManage,
+        Action::ReservationRead,
+        Action::ReservationManage,
+        Action::ReservationOverbook,
+        Action::NightAudit,
+        Action::PropertySettings,
     ];
 
     /// What an API key may be granted: integrations work on rooms, never on people or keys.
@@ -116,7 +131,11 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         (_, PropertyCreate) => false,
         (_, PropertyRead) => true,
         (Manager, _) => true,
-        (FrontDesk, RoomRead | RoomStatus | RoomBlock | GuestManage) => true,
+        (
+            FrontDesk,
+            RoomRead | RoomStatus | RoomBlock | GuestManage | ReservationRead | ReservationManage
+            | NightAudit,
+        ) => true,
         (Housekeeper, RoomRead | RoomStatus) => true,
         (Maintenance, RoomRead | RoomBlock) => true,
         // Restaurant staff run tables (a later feature), not the room board.
@@ -254,11 +273,25 @@ mod tests {
                 AuditRead,
                 GuestManage,
                 RoomTypeManage,
+                ReservationRead,
+                ReservationManage,
+                ReservationOverbook,
+                NightAudit,
+                PropertySettings,
             ],
         );
         expect(
             FrontDesk,
-            &[PropertyRead, RoomRead, RoomStatus, RoomBlock, GuestManage],
+            &[
+                PropertyRead,
+                RoomRead,
+                RoomStatus,
+                RoomBlock,
+                GuestManage,
+                ReservationRead,
+                ReservationManage,
+                NightAudit,
+            ],
         );
         expect(Housekeeper, &[PropertyRead, RoomRead, RoomStatus]);
         expect(Maintenance, &[PropertyRead, RoomRead, RoomBlock]);

@@ -164,6 +164,7 @@ mod tests {
             room: None,
             overbooked: false,
             version: 1,
+            created_at: Utc::now(),
         }
     }
 

@@ -14,7 +14,17 @@ pub struct Property {
     /// IANA time zone name; the business date (issue: reservations) is computed in it.
     pub timezone: String,
     pub created_at: DateTime<Utc>,
+    /// The day the front desk is working, as the night audit last rolled it; `None` before
+    /// the first audit (then it is the hotel's local date). See [`Property::business_date`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_date: Option<NaiveDate>,
+    /// Check-in only into inspected rooms (otherwise clean is enough).
+    #[serde(default)]
+    pub require_inspected: bool,
 }
+
+/// The hotel's local hour at which the night audit closes the previous business date.
+pub const AUDIT_HOUR: u32 = 3;
 
 impl Property {
     /// Validates the name and time zone given by a caller.
@@ -39,6 +49,26 @@ impl Property {
     #[must_use]
     pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.tz()).date_naive()
+    }
+
+    /// The business date at `now`: the audited date, or the local date before any audit.
+    /// The night audit, not the clock, moves it on: until the audit has run, the front desk
+    /// is still working the previous day (late arrivals, no-shows not yet marked).
+    #[must_use]
+    pub fn business_date(&self, now: DateTime<Utc>) -> NaiveDate {
+        self.business_date.unwrap_or_else(|| self.local_date(now))
+    }
+
+    /// When the audit closing `date` is due: [`AUDIT_HOUR`] local time on the next day.
+    #[must_use]
+    pub fn audit_due(&self, date: NaiveDate) -> DateTime<Utc> {
+        let tz = self.tz();
+        let local = (date + Days::new(1))
+            .and_hms_opt(AUDIT_HOUR, 0, 0)
+            .unwrap_or_default();
+        tz.from_local_datetime(&local)
+            .earliest()
+            .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
     }
 
     /// The instants the night of `date` spans: local noon to the next day's local noon, the
@@ -80,7 +110,30 @@ mod tests {
             name: "Grand".into(),
             timezone: tz.into(),
             created_at: Utc::now(),
+            business_date: None,
+            require_inspected: false,
         }
+    }
+
+    #[test]
+    fn the_business_date_is_the_audited_one_and_the_audit_is_due_at_3am_local() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let mut berlin = hotel("Europe/Berlin");
+        let now = at("2026-12-02T01:00:00Z");
+        assert_eq!(berlin.business_date(now), d("2026-12-02"));
+        // Audited up to the 1st: at 02:00 local on the 2nd the desk still works the 1st.
+        berlin.business_date = Some(d("2026-12-01"));
+        assert_eq!(berlin.business_date(now), d("2026-12-01"));
+        assert_eq!(
+            berlin.audit_due(d("2026-12-01")),
+            at("2026-12-02T02:00:00Z")
+        );
+        // In summer Berlin is UTC+2.
+        assert_eq!(
+            berlin.audit_due(d("2026-07-01")),
+            at("2026-07-02T01:00:00Z")
+        );
     }
 
     #[test]

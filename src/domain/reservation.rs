@@ -11,7 +11,7 @@
 //! Whether a room is free on the requested nights is not decided here: the room's actor and the
 //! store's exclusion constraint own that (nothing in a single reservation can know it).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use super::ids::{GuestId, ReservationId};
@@ -38,6 +38,9 @@ pub enum ReservationStatus {
 }
 
 impl ReservationStatus {
+    /// The statuses that hold inventory (see [`Self::holds_inventory`]).
+    pub const HOLDING: [Self; 3] = [Self::Tentative, Self::Confirmed, Self::InHouse];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -412,6 +415,8 @@ pub struct Reservation {
     pub room: Option<AssignedRoom>,
     pub overbooked: bool,
     pub version: u64,
+    /// When it was booked: the waitlist is served in this order.
+    pub created_at: DateTime<Utc>,
 }
 
 impl Reservation {
@@ -421,6 +426,7 @@ impl Reservation {
         property_id: PropertyId,
         spec: NewReservation,
         business_date: NaiveDate,
+        at: DateTime<Utc>,
     ) -> Result<(Reservation, ReservationEvent), ReservationRefusal> {
         validate_room_type(&spec.room_type)?;
         Stay::new(spec.stay.arrival, spec.stay.departure)?;
@@ -450,6 +456,7 @@ impl Reservation {
             room: None,
             overbooked: spec.overbooked,
             version: 1,
+            created_at: at,
         };
         Ok((
             reservation,
@@ -808,6 +815,7 @@ mod tests {
             PropertyId::new(),
             spec,
             d("2026-11-20"),
+            chrono::Utc::now(),
         )
         .unwrap()
         .0
@@ -1141,8 +1149,14 @@ mod tests {
             overbooked: false,
         };
         let create = |s| {
-            Reservation::create(ReservationId::new(), PropertyId::new(), s, d("2026-11-21"))
-                .map(|_| ())
+            Reservation::create(
+                ReservationId::new(),
+                PropertyId::new(),
+                s,
+                d("2026-11-21"),
+                chrono::Utc::now(),
+            )
+            .map(|_| ())
         };
         assert!(create(spec("2026-11-21", "2026-11-22", 1, "KING")).is_ok());
         assert_eq!(
@@ -1195,7 +1209,14 @@ mod tests {
             status: ReservationStatus::Tentative,
             overbooked: true,
         };
-        let (_, created) = Reservation::create(r.id, r.property_id, spec, d("2026-11-21")).unwrap();
+        let (_, created) = Reservation::create(
+            r.id,
+            r.property_id,
+            spec,
+            d("2026-11-21"),
+            chrono::Utc::now(),
+        )
+        .unwrap();
         let v = serde_json::to_value(&created).unwrap();
         assert_eq!(v["kind"], "reservation_created");
         assert_eq!(v["status"], "tentative");

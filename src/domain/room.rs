@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{PropertyId, RoomId, RoomNumber};
+use super::ids::{PropertyId, ReservationId, RoomId, RoomNumber};
 
 /// How clean the room is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -196,7 +196,19 @@ pub struct StatusChange {
 pub enum RoomCommand {
     ChangeStatus(StatusChange),
     PlaceBlock(NewBlock),
-    ReleaseBlock { return_status: Option<Cleanliness> },
+    ReleaseBlock {
+        return_status: Option<Cleanliness>,
+    },
+    /// A guest checks in (or moves in): the room becomes occupied for the front office.
+    /// Refused unless the room is free and ready (clean, or inspected when required).
+    Occupy {
+        reservation: ReservationId,
+        require_inspected: bool,
+    },
+    /// The guest left (check-out or a move away): vacant for the front office, and dirty.
+    Vacate {
+        reservation: ReservationId,
+    },
 }
 
 /// Facts about a room, appended to its stream `room:<id>`. The serialized form (tagged by
@@ -233,6 +245,14 @@ pub enum RoomEvent {
     RushChanged {
         rush: bool,
     },
+    /// Front-office occupancy from a check-in or a move in.
+    GuestCheckedIn {
+        reservation: ReservationId,
+    },
+    /// Front-office occupancy ended (check-out or a move away).
+    GuestCheckedOut {
+        reservation: ReservationId,
+    },
 }
 
 impl RoomEvent {
@@ -247,6 +267,8 @@ impl RoomEvent {
             Self::BlockReleased { .. } => "block_released",
             Self::ServiceFlagChanged { .. } => "service_flag_changed",
             Self::RushChanged { .. } => "rush_changed",
+            Self::GuestCheckedIn { .. } => "guest_checked_in",
+            Self::GuestCheckedOut { .. } => "guest_checked_out",
         }
     }
 }
@@ -275,6 +297,12 @@ pub enum RoomRefusal {
     ServiceNeedsOccupancy,
     #[error("an inspected room needs no rush")]
     RushNotNeeded,
+    #[error("the room is blocked (out of order or out of service)")]
+    Blocked,
+    #[error("the room is {0}, not ready for a guest")]
+    NotReady(&'static str),
+    #[error("the room is not occupied")]
+    NotOccupied,
 }
 
 impl RoomRefusal {
@@ -291,6 +319,9 @@ impl RoomRefusal {
             Self::Occupied => "room_occupied",
             Self::ServiceNeedsOccupancy => "service_needs_occupancy",
             Self::RushNotNeeded => "rush_not_needed",
+            Self::Blocked => "room_blocked",
+            Self::NotReady(_) => "room_not_ready",
+            Self::NotOccupied => "room_not_occupied",
         }
     }
 }
@@ -392,6 +423,54 @@ impl Room {
                     block_kind: block.kind,
                     return_status: return_status.unwrap_or(block.return_status),
                 }])
+            }
+            RoomCommand::Occupy {
+                reservation,
+                require_inspected,
+            } => {
+                if self
+                    .block
+                    .as_ref()
+                    .is_some_and(|b| b.from <= now && now < b.to)
+                {
+                    return Err(RoomRefusal::Blocked);
+                }
+                if self.fo_occupancy == FoOccupancy::Occupied {
+                    return Err(RoomRefusal::Occupied);
+                }
+                let ready = match self.cleanliness {
+                    Cleanliness::Inspected => true,
+                    Cleanliness::Clean => !require_inspected,
+                    Cleanliness::Dirty | Cleanliness::Pickup => false,
+                };
+                if !ready {
+                    return Err(RoomRefusal::NotReady(self.cleanliness.as_str()));
+                }
+                Ok(vec![RoomEvent::GuestCheckedIn {
+                    reservation: *reservation,
+                }])
+            }
+            RoomCommand::Vacate { reservation } => {
+                if self.fo_occupancy == FoOccupancy::Vacant {
+                    return Err(RoomRefusal::NotOccupied);
+                }
+                let mut events = vec![RoomEvent::GuestCheckedOut {
+                    reservation: *reservation,
+                }];
+                // A departure leaves a room to be cleaned, whatever it looked like before.
+                if self.cleanliness != Cleanliness::Dirty {
+                    events.push(RoomEvent::CleanlinessChanged {
+                        from: self.cleanliness,
+                        to: Cleanliness::Dirty,
+                    });
+                }
+                if self.service != ServiceFlag::None && self.hk_occupancy != HkOccupancy::Occupied {
+                    events.push(RoomEvent::ServiceFlagChanged {
+                        from: self.service,
+                        to: ServiceFlag::None,
+                    });
+                }
+                Ok(events)
             }
         }
     }
@@ -516,6 +595,8 @@ impl Room {
             }
             RoomEvent::ServiceFlagChanged { to, .. } => self.service = *to,
             RoomEvent::RushChanged { rush } => self.rush = *rush,
+            RoomEvent::GuestCheckedIn { .. } => self.fo_occupancy = FoOccupancy::Occupied,
+            RoomEvent::GuestCheckedOut { .. } => self.fo_occupancy = FoOccupancy::Vacant,
         }
         self.version += 1;
         self.updated_at = at;
@@ -903,5 +984,37 @@ mod tests {
         spec.floor = 1;
         spec.room_type = "king size".into();
         assert!(spec.validate().is_err());
+    }
+
+    #[test]
+    fn check_in_occupies_a_ready_room_and_check_out_leaves_it_dirty() {
+        let rid = ReservationId::new();
+        let occupy = |require_inspected| RoomCommand::Occupy {
+            reservation: rid,
+            require_inspected,
+        };
+        let mut r = room(Cleanliness::Dirty);
+        assert_eq!(
+            run(&mut r, &occupy(false)),
+            Err(RoomRefusal::NotReady("dirty"))
+        );
+        let mut r = room(Cleanliness::Clean);
+        assert_eq!(
+            run(&mut r, &occupy(true)),
+            Err(RoomRefusal::NotReady("clean"))
+        );
+        run(&mut r, &occupy(false)).unwrap();
+        assert_eq!(r.fo_occupancy, FoOccupancy::Occupied);
+        assert_eq!(run(&mut r, &occupy(false)), Err(RoomRefusal::Occupied));
+        let events = run(&mut r, &RoomCommand::Vacate { reservation: rid }).unwrap();
+        assert_eq!(events.len(), 2, "vacant, then dirty: {events:?}");
+        assert_eq!(
+            (r.fo_occupancy, r.cleanliness),
+            (FoOccupancy::Vacant, Cleanliness::Dirty)
+        );
+        assert_eq!(
+            run(&mut r, &RoomCommand::Vacate { reservation: rid }),
+            Err(RoomRefusal::NotOccupied)
+        );
     }
 }

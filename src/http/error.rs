@@ -124,7 +124,19 @@ impl From<CommandError> for ApiError {
                 code: "room_not_found",
                 message: "no such room in this property".into(),
             },
+            CommandError::ReservationNotFound => Self::NotFound {
+                code: "reservation_not_found",
+                message: "no such reservation".into(),
+            },
+            CommandError::GuestNotFound => Self::NotFound {
+                code: "guest_not_found",
+                message: "no such guest in this property".into(),
+            },
             CommandError::Refused(r) => Self::Unprocessable {
+                code: r.code(),
+                message: r.to_string(),
+            },
+            CommandError::ReservationRefused(r) => Self::Unprocessable {
                 code: r.code(),
                 message: r.to_string(),
             },

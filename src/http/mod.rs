@@ -9,6 +9,7 @@ pub mod error;
 mod guests;
 mod health;
 mod properties;
+mod reservations;
 mod rooms;
 mod users;
 
@@ -68,6 +69,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/properties/{pid}/availability",
                 web::get().to(guests::availability),
+            )
+            .route(
+                "/properties/{pid}/guests/{gid}",
+                web::get().to(reservations::guest),
+            )
+            .route(
+                "/properties/{pid}/reservations",
+                web::post().to(reservations::create),
+            )
+            .route(
+                "/properties/{pid}/reservations",
+                web::get().to(reservations::list),
+            )
+            .route(
+                "/properties/{pid}/night-audit",
+                web::post().to(reservations::night_audit),
+            )
+            .route(
+                "/properties/{pid}/settings",
+                web::post().to(reservations::settings),
+            )
+            .route("/reservations/{rid}", web::get().to(reservations::get))
+            .route(
+                "/reservations/{rid}/{action}",
+                web::post().to(reservations::act),
             )
             .route("/properties/{pid}", web::get().to(properties::get))
             .route("/properties/{pid}/rooms", web::post().to(rooms::create))

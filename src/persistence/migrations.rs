@@ -27,6 +27,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "guests, room types, reservations",
         sql: include_str!("../../migrations/postgres/0003_reservations.sql"),
     },
+    Migration {
+        version: 4,
+        name: "business date, check-in policy, reservation order",
+        sql: include_str!("../../migrations/postgres/0004_operations.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -44,5 +49,10 @@ pub const SQLITE: &[Migration] = &[
         version: 3,
         name: "guests, room types, reservations",
         sql: include_str!("../../migrations/sqlite/0003_reservations.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "business date, check-in policy, reservation order",
+        sql: include_str!("../../migrations/sqlite/0004_operations.sql"),
     },
 ];

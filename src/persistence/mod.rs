@@ -11,6 +11,8 @@
 //! single-node default. SQL lives in this module only.
 
 pub mod migrations;
+
+pub(crate) use rows::BUSINESS_DATE_MOVED;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -18,7 +20,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use uuid::Uuid;
@@ -26,8 +28,8 @@ use uuid::Uuid;
 use crate::{
     config::DatabaseConfig,
     domain::{
-        Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Role,
-        Room, RoomId, RoomNumber, RoomType,
+        Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId,
+        ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, reservation::Stay,
     },
 };
 
@@ -147,6 +149,65 @@ pub enum Projection {
         reservation: Reservation,
         at: DateTime<Utc>,
     },
+    /// Fails with `inventory_exhausted` unless one more stay of `room_type` fits every night of
+    /// `stay` (rooms less out-of-order blocks less live reservations, not counting `exclude`).
+    /// Checked under a lock per property and type, so concurrent bookings on any node are
+    /// judged one after the other. Put it before the reservation's upsert.
+    CheckInventory {
+        property_id: PropertyId,
+        room_type: String,
+        stay: Stay,
+        exclude: ReservationId,
+    },
+    /// The night audit: moves the business date from `from` (`None`: never audited) to `to`.
+    /// Fails with `business_date_moved` if the date is no longer `from` (another node ran it).
+    SetBusinessDate {
+        property_id: PropertyId,
+        from: Option<NaiveDate>,
+        to: NaiveDate,
+    },
+    /// Check-in only into inspected rooms, or not.
+    SetRequireInspected {
+        property_id: PropertyId,
+        require_inspected: bool,
+    },
+}
+
+/// Which reservations to read. Built with [`ReservationFilter::property`] and narrowed with
+/// its fields; results are ordered by arrival, then booking time.
+#[derive(Clone, Debug)]
+pub struct ReservationFilter {
+    pub property: PropertyId,
+    /// Stays sharing a night with `[from, to)`.
+    pub nights: Option<(NaiveDate, NaiveDate)>,
+    /// Any of these statuses (empty: any status).
+    pub statuses: Vec<ReservationStatus>,
+    pub room_type: Option<String>,
+    pub room: Option<RoomId>,
+    pub guest: Option<GuestId>,
+    /// Arriving before this date.
+    pub arrival_before: Option<NaiveDate>,
+    /// Not this one.
+    pub exclude: Option<ReservationId>,
+    pub limit: usize,
+}
+
+impl ReservationFilter {
+    /// Every reservation of `property` (up to 10,000).
+    #[must_use]
+    pub fn property(property: PropertyId) -> Self {
+        Self {
+            property,
+            nights: None,
+            statuses: Vec::new(),
+            room_type: None,
+            room: None,
+            guest: None,
+            arrival_before: None,
+            exclude: None,
+            limit: 10_000,
+        }
+    }
 }
 
 /// What can go wrong in the store, sorted by what the caller should do about it.
@@ -259,6 +320,15 @@ pub trait Store: Send + Sync + 'static {
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
     ) -> Result<Vec<Reservation>, StoreError>;
+
+    /// Reservations matching `filter`, by arrival then booking time.
+    async fn reservations(
+        &self,
+        filter: &ReservationFilter,
+    ) -> Result<Vec<Reservation>, StoreError>;
+
+    /// The seq of the last event of `stream` (0 if it has none).
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;
 
     async fn audit(
         &self,

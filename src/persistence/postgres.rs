@@ -13,21 +13,22 @@ use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::{NoTls, Row, error::SqlState};
+use tokio_postgres::{NoTls, Row, error::SqlState, types::ToSql};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord, Store,
-    StoreError, StoredEvent, UserRecord, migrations,
+    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord,
+    ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
     rows::{
-        actions_text, assigned_room, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum,
+        BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
+        inventory_fits, reservation_where, seq_to_i64, text_actions, text_enum,
     },
 };
 use crate::domain::{
-    Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Room, RoomId, RoomNumber,
-    RoomType,
+    Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
+    RoomId, RoomNumber, RoomType,
     reservation::{Party, Stay},
 };
 
@@ -188,8 +189,9 @@ async fn upsert_reservation(
     let stmt = tx
         .prepare_cached(
             "INSERT INTO reservations (id, property_id, guest_id, status, room_type, arrival,
-                 departure, adults, children, room_id, overbooked, version, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 departure, adults, children, room_id, overbooked, version, updated_at,
+                 created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (id) DO UPDATE SET
                  status = EXCLUDED.status, room_type = EXCLUDED.room_type,
                  arrival = EXCLUDED.arrival, departure = EXCLUDED.departure,
@@ -218,6 +220,7 @@ async fn upsert_reservation(
                 &r.overbooked,
                 &seq_to_i64(r.version)?,
                 at,
+                &r.created_at,
             ],
         )
         .await
@@ -231,7 +234,7 @@ async fn upsert_reservation(
 /// The columns [`reservation_from_row`] reads (`r`: reservations, `ro`: the assigned room).
 const RESERVATION_COLUMNS: &str = "r.id, r.property_id, r.guest_id, r.status, r.room_type, \
     r.arrival, r.departure, r.adults, r.children, r.room_id, ro.number AS room_number, \
-    r.overbooked, r.version";
+    r.overbooked, r.version, r.created_at";
 
 fn reservation_from_row(row: &Row) -> Result<Reservation, StoreError> {
     let small = |column: &str| -> Result<u8, StoreError> {
@@ -256,6 +259,7 @@ fn reservation_from_row(row: &Row) -> Result<Reservation, StoreError> {
         room,
         overbooked: row.get("overbooked"),
         version: i64_to_seq(row.get("version"))?,
+        created_at: row.get("created_at"),
     })
 }
 
@@ -272,13 +276,107 @@ fn guest_from_row(row: &Row) -> Result<Guest, StoreError> {
     })
 }
 
+const PROPERTY_COLUMNS: &str = "id, name, timezone, created_at, business_date, require_inspected";
+
 fn property_from_row(row: &Row) -> Property {
     Property {
         id: PropertyId(row.get("id")),
         name: row.get("name"),
         timezone: row.get("timezone"),
         created_at: row.get("created_at"),
+        business_date: row.get("business_date"),
+        require_inspected: row.get("require_inspected"),
     }
+}
+
+fn pg_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Uuid(u) => Box::new(*u),
+                Param::Date(d) => Box::new(*d),
+                Param::Text(t) => Box::new(t.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Reservations matching `filter`, on a connection or inside a transaction.
+async fn select_reservations<C: GenericClient>(
+    client: &C,
+    filter: &ReservationFilter,
+) -> Result<Vec<Reservation>, StoreError> {
+    let (clause, params) = reservation_where(filter, |n| format!("${n}"));
+    let params = pg_params(&params);
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {RESERVATION_COLUMNS} FROM reservations r
+                 LEFT JOIN rooms ro ON ro.id = r.room_id
+                 WHERE {clause}
+                 ORDER BY r.arrival, r.created_at, r.id LIMIT {}",
+                filter.limit.min(100_000)
+            ),
+            &refs,
+        )
+        .await
+        .map_err(pg_error)?;
+    rows.iter().map(reservation_from_row).collect()
+}
+
+/// See [`Projection::CheckInventory`]. The advisory lock serializes every booking of this
+/// property and type until the transaction ends; READ COMMITTED then lets the reads below see
+/// whatever the previous holder committed.
+async fn check_inventory(
+    tx: &deadpool_postgres::Transaction<'_>,
+    property_id: PropertyId,
+    room_type: &str,
+    stay: &Stay,
+    exclude: ReservationId,
+) -> Result<(), StoreError> {
+    let key = format!("inventory:{property_id}:{room_type}");
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&key],
+    )
+    .await
+    .map_err(pg_error)?;
+    let property = tx
+        .query_opt(
+            &format!("SELECT {PROPERTY_COLUMNS} FROM properties WHERE id = $1"),
+            &[&property_id.0],
+        )
+        .await
+        .map_err(pg_error)?
+        .map(|r| property_from_row(&r))
+        .ok_or_else(|| StoreError::Constraint("reservations_property_id_fkey".into()))?;
+    let rooms = tx
+        .query(
+            &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE property_id = $1 AND room_type = $2"),
+            &[&property_id.0, &room_type],
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(room_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let sold = select_reservations(
+        tx,
+        &ReservationFilter {
+            nights: Some((stay.arrival, stay.departure)),
+            statuses: ReservationStatus::HOLDING.to_vec(),
+            room_type: Some(room_type.to_owned()),
+            exclude: Some(exclude),
+            ..ReservationFilter::property(property_id)
+        },
+    )
+    .await?;
+    inventory_fits(&property, &rooms, &sold, room_type, stay)
 }
 
 const USER_COLUMNS: &str = "id, property_id, email, name, role, password_hash, totp_secret, \
@@ -525,6 +623,40 @@ impl Store for PgStore {
                     .await
                     .map_err(pg_error)?;
                 }
+                Projection::CheckInventory {
+                    property_id,
+                    room_type,
+                    stay,
+                    exclude,
+                } => check_inventory(&tx, *property_id, room_type, stay, *exclude).await?,
+                Projection::SetBusinessDate {
+                    property_id,
+                    from,
+                    to,
+                } => {
+                    let moved = tx
+                        .execute(
+                            "UPDATE properties SET business_date = $3
+                             WHERE id = $1 AND business_date IS NOT DISTINCT FROM $2",
+                            &[&property_id.0, from, to],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    if moved == 0 {
+                        return Err(StoreError::Constraint(BUSINESS_DATE_MOVED.into()));
+                    }
+                }
+                Projection::SetRequireInspected {
+                    property_id,
+                    require_inspected,
+                } => {
+                    tx.execute(
+                        "UPDATE properties SET require_inspected = $2 WHERE id = $1",
+                        &[&property_id.0, require_inspected],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
                 Projection::UpsertReservation { reservation, at } => {
                     upsert_reservation(&tx, reservation, at).await?;
                 }
@@ -537,7 +669,7 @@ impl Store for PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT id, name, timezone, created_at FROM properties WHERE id = $1",
+                &format!("SELECT {PROPERTY_COLUMNS} FROM properties WHERE id = $1"),
                 &[&id.0],
             )
             .await
@@ -549,7 +681,7 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, name, timezone, created_at FROM properties ORDER BY created_at, id",
+                &format!("SELECT {PROPERTY_COLUMNS} FROM properties ORDER BY created_at, id"),
                 &[],
             )
             .await
@@ -693,6 +825,26 @@ impl Store for PgStore {
             .await
             .map_err(pg_error)?;
         rows.iter().map(reservation_from_row).collect()
+    }
+
+    async fn reservations(
+        &self,
+        filter: &ReservationFilter,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let client = self.client().await?;
+        select_reservations(&client, filter).await
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE stream = $1",
+                &[&stream],
+            )
+            .await
+            .map_err(pg_error)?;
+        i64_to_seq(row.get(0))
     }
 
     async fn read_stream(

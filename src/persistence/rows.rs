@@ -51,3 +51,88 @@ pub(crate) fn assigned_room(
             .map_err(|e| StoreError::Other(anyhow::anyhow!("bad room number in store: {e}")))?,
     }))
 }
+
+/// A query parameter of [`reservation_where`], converted by each backend.
+pub(crate) enum Param {
+    Uuid(uuid::Uuid),
+    Date(chrono::NaiveDate),
+    Text(String),
+}
+
+/// The `WHERE` clause (over `reservations r`) and parameters for `filter`; `placeholder(n)`
+/// spells the n-th parameter in the backend's dialect (`$n` or `?n`). Statuses are inlined:
+/// they come from our own enum, never from a caller's text.
+pub(crate) fn reservation_where(
+    filter: &super::ReservationFilter,
+    placeholder: fn(usize) -> String,
+) -> (String, Vec<Param>) {
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    let mut push = |sql: &str, p: Param, params: &mut Vec<Param>| {
+        params.push(p);
+        clauses.push(sql.replace('#', &placeholder(params.len())));
+    };
+    push(
+        "r.property_id = #",
+        Param::Uuid(filter.property.0),
+        &mut params,
+    );
+    if let Some((from, to)) = filter.nights {
+        push("r.arrival < #", Param::Date(to), &mut params);
+        push("# < r.departure", Param::Date(from), &mut params);
+    }
+    if let Some(t) = &filter.room_type {
+        push("r.room_type = #", Param::Text(t.clone()), &mut params);
+    }
+    if let Some(room) = filter.room {
+        push("r.room_id = #", Param::Uuid(room.0), &mut params);
+    }
+    if let Some(guest) = filter.guest {
+        push("r.guest_id = #", Param::Uuid(guest.0), &mut params);
+    }
+    if let Some(d) = filter.arrival_before {
+        push("r.arrival < #", Param::Date(d), &mut params);
+    }
+    if let Some(id) = filter.exclude {
+        push("r.id <> #", Param::Uuid(id.0), &mut params);
+    }
+    if !filter.statuses.is_empty() {
+        let list: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        clauses.push(format!("r.status IN ({})", list.join(", ")));
+    }
+    (clauses.join(" AND "), params)
+}
+
+/// Whether one more stay of `room_type` fits every night of `stay`, given what the store
+/// holds (read inside the writing transaction, after the inventory lock).
+pub(crate) fn inventory_fits(
+    property: &crate::domain::Property,
+    rooms: &[crate::domain::Room],
+    sold: &[crate::domain::Reservation],
+    room_type: &str,
+    stay: &crate::domain::reservation::Stay,
+) -> Result<(), StoreError> {
+    let nights = crate::domain::availability::nights(
+        rooms,
+        sold,
+        stay.arrival,
+        stay.departure,
+        Some(room_type),
+        |d| property.night(d),
+    )
+    .map_err(|e| StoreError::Other(anyhow::anyhow!("inventory check: {e}")))?;
+    if crate::domain::availability::fits(&nights, room_type, stay) {
+        Ok(())
+    } else {
+        Err(StoreError::Constraint(INVENTORY_EXHAUSTED.into()))
+    }
+}
+
+/// The constraint name a write gets when a room type is sold out on one of its nights.
+pub(crate) const INVENTORY_EXHAUSTED: &str = "inventory_exhausted";
+/// The constraint name a night audit gets when another node rolled the date first.
+pub(crate) const BUSINESS_DATE_MOVED: &str = "business_date_moved";

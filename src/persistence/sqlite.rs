@@ -19,15 +19,16 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, param
 use uuid::Uuid;
 
 use super::{
-    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord, Store,
-    StoreError, StoredEvent, UserRecord, migrations,
+    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord,
+    ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
     rows::{
-        actions_text, assigned_room, enum_text, i64_to_seq, seq_to_i64, text_actions, text_enum,
+        BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
+        inventory_fits, reservation_where, seq_to_i64, text_actions, text_enum,
     },
 };
 use crate::domain::{
-    Guest, GuestId, Property, PropertyId, Reservation, ReservationId, Room, RoomId, RoomNumber,
-    RoomType,
+    Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
+    RoomId, RoomNumber, RoomType,
     reservation::{Party, Stay},
 };
 
@@ -245,7 +246,82 @@ where
     T::try_from(r)
 }
 
-type RawProperty = (String, String, String, String);
+type RawProperty = (String, String, String, String, Option<String>, bool);
+
+const PROPERTY_COLUMNS: &str = "id, name, timezone, created_at, business_date, require_inspected";
+
+fn sqlite_params(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    params
+        .into_iter()
+        .map(|p| match p {
+            Param::Uuid(u) => Value::Text(u.to_string()),
+            Param::Date(d) => Value::Text(d.to_string()),
+            Param::Text(t) => Value::Text(t),
+        })
+        .collect()
+}
+
+/// Reservations matching `filter` (on the connection or inside a transaction).
+fn select_reservations(
+    conn: &Connection,
+    filter: &ReservationFilter,
+) -> Result<Vec<Reservation>, StoreError> {
+    let (clause, params) = reservation_where(filter, |n| format!("?{n}"));
+    query_all(
+        conn,
+        &format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations r
+             LEFT JOIN rooms ro ON ro.id = r.room_id
+             WHERE {clause}
+             ORDER BY r.arrival, r.created_at, r.id LIMIT {}",
+            filter.limit.min(100_000)
+        ),
+        rusqlite::params_from_iter(sqlite_params(params)),
+        columns::<RawReservation>,
+        decode_reservation,
+    )
+}
+
+/// See [`Projection::CheckInventory`]. SQLite has one writer at a time and this runs inside
+/// the writing (IMMEDIATE) transaction, so nothing can book between the check and the write.
+fn check_inventory(
+    conn: &Connection,
+    property_id: PropertyId,
+    room_type: &str,
+    stay: &Stay,
+    exclude: ReservationId,
+) -> Result<(), StoreError> {
+    let property = conn
+        .query_row(
+            &format!("SELECT {PROPERTY_COLUMNS} FROM properties WHERE id = ?1"),
+            [property_id.0.to_string()],
+            columns::<RawProperty>,
+        )
+        .optional()
+        .map_err(sql_error)?
+        .map(decode_property)
+        .transpose()?
+        .ok_or_else(|| StoreError::Constraint("reservations_property_id_fkey".into()))?;
+    let rooms = query_all(
+        conn,
+        &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE property_id = ?1 AND room_type = ?2"),
+        params![property_id.0.to_string(), room_type],
+        columns::<RawRoom>,
+        decode_room,
+    )?;
+    let sold = select_reservations(
+        conn,
+        &ReservationFilter {
+            nights: Some((stay.arrival, stay.departure)),
+            statuses: ReservationStatus::HOLDING.to_vec(),
+            room_type: Some(room_type.to_owned()),
+            exclude: Some(exclude),
+            ..ReservationFilter::property(property_id)
+        },
+    )?;
+    inventory_fits(&property, &rooms, &sold, room_type, stay)
+}
 
 /// Runs a query and decodes every row: rusqlite reads the raw columns inside the closure,
 /// `decode` turns them into domain values (with our errors) afterwards.
@@ -272,8 +348,9 @@ fn upsert_reservation(
     let written = tx
         .prepare_cached(
             "INSERT INTO reservations (id, property_id, guest_id, status, room_type, arrival,
-                 departure, adults, children, room_id, overbooked, version, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 departure, adults, children, room_id, overbooked, version, updated_at,
+                 created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (id) DO UPDATE SET
                  status = excluded.status, room_type = excluded.room_type,
                  arrival = excluded.arrival, departure = excluded.departure,
@@ -297,6 +374,7 @@ fn upsert_reservation(
                 r.overbooked,
                 seq_to_i64(r.version).unwrap_or(i64::MAX),
                 ts(at),
+                ts(&r.created_at),
             ])
         })
         .map_err(sql_error)?;
@@ -308,7 +386,8 @@ fn upsert_reservation(
 
 /// The columns of a reservation read (`r`: reservations, `ro`: the assigned room).
 const RESERVATION_COLUMNS: &str = "r.id, r.property_id, r.guest_id, r.status, r.room_type, \
-    r.arrival, r.departure, r.adults, r.children, r.room_id, ro.number, r.overbooked, r.version";
+    r.arrival, r.departure, r.adults, r.children, r.room_id, ro.number, r.overbooked, r.version, \
+    r.created_at";
 
 type RawReservation = (
     String,
@@ -324,6 +403,7 @@ type RawReservation = (
     Option<String>,
     bool,
     i64,
+    Option<String>,
 );
 
 fn decode_reservation(raw: RawReservation) -> Result<Reservation, StoreError> {
@@ -341,6 +421,7 @@ fn decode_reservation(raw: RawReservation) -> Result<Reservation, StoreError> {
         room_number,
         overbooked,
         version,
+        created_at,
     ) = raw;
     let date = |column: &str, s: &str| {
         s.parse::<chrono::NaiveDate>()
@@ -364,6 +445,10 @@ fn decode_reservation(raw: RawReservation) -> Result<Reservation, StoreError> {
         room,
         overbooked,
         version: i64_to_seq(version)?,
+        created_at: parse_ts(
+            "reservations.created_at",
+            created_at.as_deref().unwrap_or(""),
+        )?,
     })
 }
 
@@ -448,12 +533,18 @@ fn decode_room(raw: RawRoom) -> Result<Room, StoreError> {
     })
 }
 
-fn decode_property(raw: (String, String, String, String)) -> Result<Property, StoreError> {
+fn decode_property(raw: RawProperty) -> Result<Property, StoreError> {
     Ok(Property {
         id: PropertyId(parse_uuid("properties.id", &raw.0)?),
         name: raw.1,
         timezone: raw.2,
         created_at: parse_ts("properties.created_at", &raw.3)?,
+        business_date: raw
+            .4
+            .map(|d| d.parse::<chrono::NaiveDate>())
+            .transpose()
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("bad business_date: {e}")))?,
+        require_inspected: raw.5,
     })
 }
 
@@ -638,6 +729,42 @@ impl Store for SqliteStore {
                         )
                         .map_err(sql_error)?;
                     }
+                    Projection::CheckInventory {
+                        property_id,
+                        room_type,
+                        stay,
+                        exclude,
+                    } => check_inventory(&tx, *property_id, room_type, stay, *exclude)?,
+                    Projection::SetBusinessDate {
+                        property_id,
+                        from,
+                        to,
+                    } => {
+                        let moved = tx
+                            .execute(
+                                "UPDATE properties SET business_date = ?3
+                                 WHERE id = ?1 AND business_date IS ?2",
+                                params![
+                                    property_id.0.to_string(),
+                                    from.map(|d| d.to_string()),
+                                    to.to_string()
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        if moved == 0 {
+                            return Err(StoreError::Constraint(BUSINESS_DATE_MOVED.into()));
+                        }
+                    }
+                    Projection::SetRequireInspected {
+                        property_id,
+                        require_inspected,
+                    } => {
+                        tx.execute(
+                            "UPDATE properties SET require_inspected = ?2 WHERE id = ?1",
+                            params![property_id.0.to_string(), require_inspected],
+                        )
+                        .map_err(sql_error)?;
+                    }
                     Projection::UpsertReservation { reservation, at } => {
                         upsert_reservation(&tx, reservation, at)?;
                     }
@@ -651,7 +778,7 @@ impl Store for SqliteStore {
     async fn property(&self, id: PropertyId) -> Result<Option<Property>, StoreError> {
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT id, name, timezone, created_at FROM properties WHERE id = ?1",
+                &format!("SELECT {PROPERTY_COLUMNS} FROM properties WHERE id = ?1"),
                 [id.0.to_string()],
                 columns::<RawProperty>,
             )
@@ -667,7 +794,7 @@ impl Store for SqliteStore {
         self.with_conn(|conn| {
             query_all(
                 conn,
-                "SELECT id, name, timezone, created_at FROM properties ORDER BY created_at, id",
+                &format!("SELECT {PROPERTY_COLUMNS} FROM properties ORDER BY created_at, id"),
                 [],
                 columns::<RawProperty>,
                 decode_property,
@@ -826,6 +953,30 @@ impl Store for SqliteStore {
                 columns::<RawReservation>,
                 decode_reservation,
             )
+        })
+        .await
+    }
+
+    async fn reservations(
+        &self,
+        filter: &ReservationFilter,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let filter = filter.clone();
+        self.with_conn(move |conn| select_reservations(conn, &filter))
+            .await
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        let stream = stream.to_owned();
+        self.with_conn(move |conn| {
+            let v: i64 = conn
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE stream = ?1",
+                    [stream],
+                    |r| r.get(0),
+                )
+                .map_err(sql_error)?;
+            i64_to_seq(v)
         })
         .await
     }

@@ -8,16 +8,24 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{PropertyId, RoomNumber};
+use crate::domain::{PropertyId, ReservationId, RoomNumber};
 
-/// A topic a session can subscribe to. Other names from DESIGN §4 (reservations, tasks,
-/// chat, …) arrive with their features; until then they answer `unknown_topic`.
+/// A topic a session can subscribe to. Other names from DESIGN §4 (tasks, chat, …) arrive
+/// with their features; until then they answer `unknown_topic`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Topic {
     /// `rooms:<pid>`: the room board of a property.
     Rooms(PropertyId),
     /// `room:<pid>:<number>`: one room.
     Room(PropertyId, RoomNumber),
+    /// `reservations:<pid>`: the front desk's day (arrivals, departures, in house) and every
+    /// reservation change of the property.
+    Reservations(PropertyId),
+    /// `reservation:<rid>`: one reservation.
+    Reservation(ReservationId),
+    /// `availability:<pid>`: availability by type and night; every booking change that moves
+    /// inventory arrives as the reservation's event (refetch the nights it names).
+    Availability(PropertyId),
 }
 
 impl Topic {
@@ -32,6 +40,12 @@ impl Topic {
         };
         match (kind, rest) {
             ("rooms", None) => Ok(Self::Rooms(parse_pid(pid)?)),
+            ("reservations", None) => Ok(Self::Reservations(parse_pid(pid)?)),
+            ("availability", None) => Ok(Self::Availability(parse_pid(pid)?)),
+            ("reservation", None) => pid
+                .and_then(|r| r.parse().ok())
+                .map(Self::Reservation)
+                .ok_or_else(|| format!("topic {s:?}: expected a reservation id")),
             ("room", Some(number)) => Ok(Self::Room(
                 parse_pid(pid)?,
                 RoomNumber::parse(number).map_err(|e| format!("topic {s:?}: {e}"))?,
@@ -46,6 +60,9 @@ impl Topic {
         match self {
             Self::Rooms(pid) => rooms_topic(*pid),
             Self::Room(pid, n) => room_topic(*pid, n),
+            Self::Reservations(pid) => reservations_topic(*pid),
+            Self::Reservation(rid) => reservation_topic(rid),
+            Self::Availability(pid) => availability_topic(*pid),
         }
     }
 }
@@ -53,6 +70,21 @@ impl Topic {
 #[must_use]
 pub fn rooms_topic(pid: PropertyId) -> String {
     format!("rooms:{pid}")
+}
+
+#[must_use]
+pub fn reservations_topic(pid: PropertyId) -> String {
+    format!("reservations:{pid}")
+}
+
+#[must_use]
+pub fn reservation_topic(rid: &ReservationId) -> String {
+    format!("reservation:{rid}")
+}
+
+#[must_use]
+pub fn availability_topic(pid: PropertyId) -> String {
+    format!("availability:{pid}")
 }
 
 #[must_use]

@@ -747,10 +747,28 @@ impl Session {
             Err(msg) => return self.send_error(id, "unknown_topic", &msg),
         };
         let name = topic.name();
-        let property = match &topic {
-            Topic::Rooms(pid) | Topic::Room(pid, _) => *pid,
+        // A guest follows their own reservation and nothing else.
+        let mut own_stay = false;
+        let (property, action) = match &topic {
+            Topic::Rooms(pid) | Topic::Room(pid, _) => (*pid, Action::RoomRead),
+            Topic::Reservations(pid) | Topic::Availability(pid) => (*pid, Action::ReservationRead),
+            Topic::Reservation(rid) => match self.state.store.reservation(*rid).await {
+                Ok(Some(r)) => {
+                    own_stay = matches!(&self.caller.principal,
+                        crate::domain::Principal::Guest { reservation_id, property }
+                            if *reservation_id == rid.0 && *property == r.property_id);
+                    (r.property_id, Action::ReservationRead)
+                }
+                Ok(None) => return self.send_error(id, "not_found", "no such reservation"),
+                Err(_) => return self.send_error(id, "unavailable", "the store is unavailable"),
+            },
         };
-        match self.caller.principal.authorize(Action::RoomRead, property) {
+        let allowed = if own_stay {
+            Ok(())
+        } else {
+            self.caller.principal.authorize(action, property)
+        };
+        match allowed {
             Ok(()) => {}
             // Another hotel's topic reads exactly like one that does not exist.
             Err(Denial::NotFound) => {

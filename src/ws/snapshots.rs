@@ -158,6 +158,54 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
             let views: Vec<_> = rooms.iter().map(RoomView::of).collect();
             (json!({ "property": property, "rooms": views }), versions)
         }
+        Topic::Reservations(pid) => {
+            let Some(property) = store.property(*pid).await? else {
+                return Ok(None);
+            };
+            // The front desk's day: whoever slept here last night or sleeps here tonight.
+            let today = property.business_date(crate::persistence::now());
+            let found = store
+                .reservations(&crate::persistence::ReservationFilter {
+                    nights: Some((today - chrono::Days::new(1), today + chrono::Days::new(1))),
+                    ..crate::persistence::ReservationFilter::property(*pid)
+                })
+                .await?;
+            let versions = found
+                .iter()
+                .map(|r| (r.id.stream().into_boxed_str(), r.version))
+                .collect();
+            (
+                json!({ "business_date": today, "reservations": found }),
+                versions,
+            )
+        }
+        Topic::Reservation(rid) => {
+            let Some(r) = store.reservation(*rid).await? else {
+                return Ok(None);
+            };
+            let versions = HashMap::from([(r.id.stream().into_boxed_str(), r.version)]);
+            (json!({ "reservation": r }), versions)
+        }
+        Topic::Availability(pid) => {
+            let Some(property) = store.property(*pid).await? else {
+                return Ok(None);
+            };
+            // The next four weeks; further nights are a query away.
+            let from = property.business_date(crate::persistence::now());
+            let to = from + chrono::Days::new(28);
+            let (rooms, sold) = tokio::try_join!(
+                store.rooms(*pid),
+                store.reservations_between(*pid, from, to)
+            )?;
+            let nights = crate::domain::availability::nights(&rooms, &sold, from, to, None, |d| {
+                property.night(d)
+            })
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("availability: {e}")))?;
+            (
+                json!({ "from": from, "to": to, "nights": nights }),
+                HashMap::new(),
+            )
+        }
         Topic::Room(pid, number) => {
             let Some(room) = store.room(*pid, number).await? else {
                 return Ok(None);

@@ -10,6 +10,7 @@ mod helpers;
 mod occ;
 mod outage;
 mod processes;
+mod reservations;
 mod restart;
 mod rooms_http;
 mod store_contract;

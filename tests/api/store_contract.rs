@@ -25,6 +25,8 @@ fn property() -> Property {
         name: "Contract".into(),
         timezone: "UTC".into(),
         created_at: persistence::now(),
+        business_date: None,
+        require_inspected: false,
     }
 }
 
@@ -340,6 +342,7 @@ fn stay_in(
         }),
         overbooked: false,
         version: 1,
+        created_at: bellhop::persistence::now(),
     }
 }
 

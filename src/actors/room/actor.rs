@@ -7,7 +7,7 @@ use actix::{
     Actor, ActorFutureExt as _, AtomicResponse, Context, Handler, MessageResult, WrapFuture as _,
 };
 
-use super::messages::{ApplyRemote, Execute, GetState, Passivate, Reload};
+use super::messages::{ApplyRemote, Coordinate, Execute, GetState, Passivate, Reload};
 use crate::{
     actors::{
         CommandError,
@@ -286,6 +286,123 @@ impl Handler<Execute> for RoomActor {
                         Err(e)
                     }
                 }
+            },
+        )))
+    }
+}
+
+/// Judges and commits a [`Coordinate`] on `room`. A lost race on the room's stream reloads the
+/// room and tries again; a lost race on the reservation's stream (the room did not move) is the
+/// reservation actor's to retry, so it answers `Contention`.
+async fn coordinate(
+    store: &dyn Store,
+    mut room: Room,
+    msg: &Coordinate,
+    max_retries: u32,
+    metrics: &Metrics,
+) -> (Room, Result<Committed, CommandError>) {
+    let mut attempt = 0;
+    loop {
+        if let Some(stay) = msg.overlap {
+            let filter = crate::persistence::ReservationFilter {
+                nights: Some((stay.arrival, stay.departure)),
+                statuses: crate::domain::ReservationStatus::HOLDING.to_vec(),
+                room: Some(room.id),
+                exclude: Some(msg.reservation.id),
+                limit: 1,
+                ..crate::persistence::ReservationFilter::property(room.property_id)
+            };
+            match store.reservations(&filter).await {
+                Ok(found) if !found.is_empty() => {
+                    return (room, Err(CommandError::room_unavailable()));
+                }
+                Ok(_) => {}
+                Err(e) => return (room, Err(e.into())),
+            }
+        }
+        let events = match &msg.command {
+            Some(cmd) => match room.decide(cmd, msg.at) {
+                Ok(events) => events,
+                Err(refusal) => return (room, Err(refusal.into())),
+            },
+            None => Vec::new(),
+        };
+        let mut next = room.clone();
+        let mut rows = msg.rows.clone();
+        let mut applied = Vec::with_capacity(events.len());
+        for event in events {
+            next.apply(&event, msg.at);
+            rows.push(NewEvent {
+                stream: next.id.stream(),
+                seq: next.version,
+                property_id: Some(next.property_id),
+                kind: event.kind().into(),
+                payload: serde_json::to_value(&event).unwrap_or_default(),
+                actor: msg.agent.clone(),
+                at: msg.at,
+            });
+            applied.push((
+                SeqEvent {
+                    seq: next.version,
+                    event,
+                },
+                next.clone(),
+            ));
+        }
+        let mut projections = msg.checks.clone();
+        projections.push(Projection::UpsertReservation {
+            reservation: msg.reservation.clone(),
+            at: msg.at,
+        });
+        if !applied.is_empty() {
+            projections.push(Projection::UpsertRoom(next.clone()));
+        }
+        match store.commit(rows, projections).await {
+            Ok(()) => {
+                return (
+                    next,
+                    Ok(Committed {
+                        events: applied,
+                        agent: msg.agent.clone(),
+                        at: msg.at,
+                    }),
+                );
+            }
+            Err(StoreError::Conflict) => {
+                Metrics::inc(&metrics.store_conflicts);
+                let latest = match store.room_by_id(room.id).await {
+                    Ok(Some(latest)) => latest,
+                    Ok(None) => return (room, Err(CommandError::RoomNotFound)),
+                    Err(e) => return (room, Err(e.into())),
+                };
+                if latest.version == room.version || attempt >= max_retries {
+                    return (latest, Err(CommandError::Contention));
+                }
+                attempt += 1;
+                room = latest;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) => return (room, Err(e.into())),
+        }
+    }
+}
+
+impl Handler<Coordinate> for RoomActor {
+    type Result = AtomicResponse<Self, Result<Room, CommandError>>;
+
+    fn handle(&mut self, msg: Coordinate, _ctx: &mut Self::Context) -> Self::Result {
+        let store = Arc::clone(&self.store);
+        let metrics = Arc::clone(&self.metrics);
+        let room = self.room.clone();
+        let max_retries = self.max_retries;
+        let work =
+            async move { coordinate(store.as_ref(), room, &msg, max_retries, &metrics).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |(latest, result), act, _ctx| {
+                act.room = latest;
+                let committed = result?;
+                act.publish(&committed);
+                Ok(act.room.clone())
             },
         )))
     }

@@ -4,7 +4,7 @@ use actix::{Addr, MailboxError};
 
 use super::{
     RoomActor,
-    messages::{Execute, GetState},
+    messages::{Coordinate, Execute, GetState},
 };
 use crate::{
     actors::CommandError,
@@ -34,6 +34,12 @@ impl RoomHandle {
             })
             .await
             .map_err(mailbox_error)?
+    }
+
+    /// Commits a reservation's change that involves this room (see [`Coordinate`]); answers
+    /// the room after it.
+    pub(crate) async fn coordinate(&self, msg: Coordinate) -> Result<Room, CommandError> {
+        self.addr.send(msg).await.map_err(mailbox_error)?
     }
 
     /// The room's current state as this node knows it.

@@ -1,0 +1,515 @@
+//! The actor itself: `(state, version)` of one reservation and the command path
+//! resolve rooms → decide → commit (through the room when one is involved) → apply → publish.
+
+use std::sync::Arc;
+
+use actix::{
+    Actor, ActorFutureExt as _, AtomicResponse, Context, Handler, MessageResult, WrapFuture as _,
+};
+
+use super::messages::{ApplyRemote, Execute, GetState, Passivate, Reload, Request};
+use crate::{
+    actors::{
+        CommandError, RoomHandle, RoomRegistry,
+        registry::{Entity, Shared},
+        room::messages::Coordinate,
+    },
+    domain::{
+        Agent, FoOccupancy, Reservation, ReservationId, Room, RoomCommand, Stay,
+        reservation::{
+            AssignedRoom, Context as Day, ReservationCommand, ReservationEvent, ReservationRefusal,
+            RoomReadiness,
+        },
+    },
+    metrics::Metrics,
+    persistence::{self, NewEvent, Projection, Store, StoreError},
+    ws::bus::Bus,
+};
+
+/// Commands waiting for a busy reservation beyond this make their senders wait.
+const MAILBOX_CAPACITY: usize = 64;
+
+pub(crate) struct ReservationActor {
+    reservation: Reservation,
+    rooms: RoomRegistry,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    max_retries: u32,
+}
+
+impl Entity for ReservationActor {
+    type Key = ReservationId;
+    type State = (Reservation, RoomRegistry);
+    const KIND: &'static str = "reservation";
+
+    fn build((reservation, rooms): Self::State, shared: &Shared) -> Self {
+        Self {
+            reservation,
+            rooms,
+            store: Arc::clone(&shared.store),
+            bus: Arc::clone(&shared.bus),
+            metrics: Arc::clone(&shared.metrics),
+            max_retries: shared.config.max_conflict_retries,
+        }
+    }
+}
+
+impl Actor for ReservationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
+}
+
+/// What a successful command committed.
+pub(crate) struct Committed {
+    pub(crate) events: Vec<(u64, ReservationEvent, Reservation)>,
+    pub(crate) agent: Agent,
+    pub(crate) at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How a decided command is written.
+struct Plan {
+    command: ReservationCommand,
+    /// The room whose actor commits it, with the room's own change and overlap check.
+    room: Option<(RoomHandle, Option<RoomCommand>, Option<Stay>)>,
+    /// An inventory check before the write.
+    inventory: bool,
+    /// The room a move leaves (vacated after the move committed).
+    vacate: Option<AssignedRoom>,
+}
+
+fn readiness(room: &Room, at: chrono::DateTime<chrono::Utc>) -> RoomReadiness {
+    RoomReadiness {
+        cleanliness: room.cleanliness,
+        occupied: room.fo_occupancy == FoOccupancy::Occupied,
+        blocked: room
+            .block
+            .as_ref()
+            .is_some_and(|b| b.from <= at && at < b.to),
+    }
+}
+
+/// The room a reservation may be given: it must be of the reservation's type (an upgrade is
+/// an amendment of the type first, so inventory stays right).
+async fn room_for(
+    rooms: &RoomRegistry,
+    reservation: &Reservation,
+    number: &crate::domain::RoomNumber,
+) -> Result<(RoomHandle, Room), CommandError> {
+    let handle = rooms.room(reservation.property_id, number).await?;
+    let room = handle.state().await?;
+    if room.room_type != reservation.room_type {
+        return Err(CommandError::Conflict {
+            code: "room_type_mismatch",
+            message: format!(
+                "room {} is a {} room; the reservation is for {} (amend the room type first)",
+                room.number, room.room_type, reservation.room_type
+            ),
+        });
+    }
+    Ok((handle, room))
+}
+
+/// Resolves the rooms a request names and decides how it is written.
+async fn plan(
+    rooms: &RoomRegistry,
+    r: &Reservation,
+    request: &Request,
+    day: &Day,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Plan, CommandError> {
+    let plain = |command| Plan {
+        command,
+        room: None,
+        inventory: false,
+        vacate: None,
+    };
+    Ok(match request {
+        Request::Confirm => plain(ReservationCommand::Confirm),
+        Request::Promote => Plan {
+            inventory: true,
+            ..plain(ReservationCommand::Promote)
+        },
+        Request::Unassign => plain(ReservationCommand::Unassign),
+        Request::Cancel { reason } => plain(ReservationCommand::Cancel {
+            reason: reason.clone(),
+        }),
+        Request::NoShow => plain(ReservationCommand::NoShow),
+        Request::Assign { room } => {
+            // Judge the status first: a clear 422 beats looking up a room for nothing.
+            r.guard(crate::domain::reservation::ReservationAction::Assign, day)?;
+            let (handle, state) = room_for(rooms, r, room).await?;
+            Plan {
+                command: ReservationCommand::Assign(AssignedRoom {
+                    room_id: state.id,
+                    number: state.number,
+                }),
+                room: Some((handle, None, Some(r.stay))),
+                inventory: false,
+                vacate: None,
+            }
+        }
+        Request::CheckIn => {
+            r.guard(crate::domain::reservation::ReservationAction::CheckIn, day)?;
+            let assigned = r.room.as_ref().ok_or(ReservationRefusal::NoRoomAssigned)?;
+            let handle = rooms.room_by_id(assigned.room_id).await?;
+            let state = handle.state().await?;
+            Plan {
+                command: ReservationCommand::CheckIn(readiness(&state, at)),
+                room: Some((
+                    handle,
+                    Some(RoomCommand::Occupy {
+                        reservation: r.id,
+                        require_inspected: day.require_inspected,
+                    }),
+                    None,
+                )),
+                inventory: false,
+                vacate: None,
+            }
+        }
+        Request::Move { room } => {
+            r.guard(crate::domain::reservation::ReservationAction::Move, day)?;
+            let (handle, state) = room_for(rooms, r, room).await?;
+            // The nights left: from today (the guest moves now) to the departure.
+            let left = Stay {
+                arrival: day.business_date.max(r.stay.arrival),
+                departure: r.stay.departure,
+            };
+            let overlap = (left.departure > left.arrival).then_some(left);
+            Plan {
+                command: ReservationCommand::Move(AssignedRoom {
+                    room_id: state.id,
+                    number: state.number,
+                }),
+                room: Some((
+                    handle,
+                    Some(RoomCommand::Occupy {
+                        reservation: r.id,
+                        require_inspected: day.require_inspected,
+                    }),
+                    overlap,
+                )),
+                inventory: false,
+                vacate: r.room.clone(),
+            }
+        }
+        Request::CheckOut => {
+            r.guard(crate::domain::reservation::ReservationAction::CheckOut, day)?;
+            let assigned = r.room.as_ref().ok_or(ReservationRefusal::NoRoomAssigned)?;
+            let handle = rooms.room_by_id(assigned.room_id).await?;
+            Plan {
+                command: ReservationCommand::CheckOut,
+                room: Some((
+                    handle,
+                    Some(RoomCommand::Vacate { reservation: r.id }),
+                    None,
+                )),
+                inventory: false,
+                vacate: None,
+            }
+        }
+        Request::Amend(change) => {
+            let command = ReservationCommand::Amend(change.clone());
+            // Decided here only to know what changes; decided again when written.
+            let after = match r.decide(&command, day)?.first() {
+                Some(ReservationEvent::Amended {
+                    stay, room_type, ..
+                }) => (*stay, room_type.clone()),
+                _ => (r.stay, r.room_type.clone()),
+            };
+            let more_nights = after.0.arrival < r.stay.arrival
+                || after.0.departure > r.stay.departure
+                || after.1 != r.room_type;
+            let inventory = more_nights && r.status.holds_inventory();
+            // An assigned room keeps the stay only if the new nights are free in it.
+            let room = match (&r.room, after.1 == r.room_type && after.0 != r.stay) {
+                (Some(assigned), true) => Some((
+                    rooms.room_by_id(assigned.room_id).await?,
+                    None,
+                    Some(after.0),
+                )),
+                _ => None,
+            };
+            Plan {
+                command,
+                room,
+                inventory,
+                vacate: None,
+            }
+        }
+    })
+}
+
+/// Decides and commits `msg` starting from `r`, retrying lost races a bounded number of
+/// times. Always returns the newest reservation it knows.
+async fn decide_and_commit(
+    store: &dyn Store,
+    rooms: &RoomRegistry,
+    mut r: Reservation,
+    msg: &Execute,
+    max_retries: u32,
+    metrics: &Metrics,
+) -> (Reservation, Result<Committed, CommandError>) {
+    let mut attempt = 0;
+    loop {
+        let outcome = attempt_once(store, rooms, &r, msg).await;
+        let retry = match &outcome {
+            Ok(_) => false,
+            Err(CommandError::Contention) => {
+                Metrics::inc(&metrics.store_conflicts);
+                true
+            }
+            // A refusal is only as good as the state it was judged on (another node may have
+            // moved the reservation on): judge again on the store's state before saying no.
+            Err(
+                CommandError::ReservationRefused(_)
+                | CommandError::Refused(_)
+                | CommandError::VersionMismatch { .. },
+            ) => true,
+            Err(_) => false,
+        };
+        if retry && attempt < max_retries {
+            match store.reservation(r.id).await {
+                Ok(Some(latest)) if latest.version != r.version => {
+                    attempt += 1;
+                    r = latest;
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Ok(Some(_)) if matches!(outcome, Err(CommandError::Contention)) => {
+                    // The room's stream moved, not ours: try again as is.
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        return match outcome {
+            Ok((next, committed)) => (next, Ok(committed)),
+            Err(e) => (r, Err(e)),
+        };
+    }
+}
+
+async fn attempt_once(
+    store: &dyn Store,
+    rooms: &RoomRegistry,
+    r: &Reservation,
+    msg: &Execute,
+) -> Result<(Reservation, Committed), CommandError> {
+    if let Some(expected) = msg.expected_version
+        && expected != r.version
+    {
+        return Err(CommandError::VersionMismatch {
+            expected,
+            actual: r.version,
+        });
+    }
+    let at = persistence::now();
+    let property = store
+        .property(r.property_id)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)?;
+    let day = Day {
+        business_date: property.business_date(at),
+        require_inspected: property.require_inspected,
+    };
+    let plan = plan(rooms, r, &msg.request, &day, at).await?;
+    let events = r.decide(&plan.command, &day)?;
+    let mut next = r.clone();
+    let mut rows = Vec::with_capacity(events.len());
+    let mut applied = Vec::with_capacity(events.len());
+    for event in events {
+        next.apply(&event);
+        rows.push(NewEvent {
+            stream: next.id.stream(),
+            seq: next.version,
+            property_id: Some(next.property_id),
+            kind: event.kind().into(),
+            payload: serde_json::to_value(&event).unwrap_or_default(),
+            actor: msg.agent.clone(),
+            at,
+        });
+        applied.push((next.version, event, next.clone()));
+    }
+    let checks = if plan.inventory && !next.overbooked {
+        vec![Projection::CheckInventory {
+            property_id: next.property_id,
+            room_type: next.room_type.clone(),
+            stay: next.stay,
+            exclude: next.id,
+        }]
+    } else {
+        Vec::new()
+    };
+    match plan.room {
+        Some((room, command, overlap)) => {
+            room.coordinate(Coordinate {
+                rows,
+                checks,
+                reservation: next.clone(),
+                overlap,
+                command,
+                agent: msg.agent.clone(),
+                at,
+            })
+            .await?;
+        }
+        None => {
+            let mut projections = checks;
+            projections.push(Projection::UpsertReservation {
+                reservation: next.clone(),
+                at,
+            });
+            store.commit(rows, projections).await.map_err(|e| match e {
+                StoreError::Conflict => CommandError::Contention,
+                other => other.into(),
+            })?;
+        }
+    }
+    if let Some(old) = plan.vacate {
+        // The move is committed; the old room is vacated (and dirty) by its own actor. If
+        // that fails the board shows the old room occupied until someone corrects it: log
+        // loudly, the guest's move itself stands.
+        let vacated = match rooms.room_by_id(old.room_id).await {
+            Ok(h) => h
+                .execute(
+                    RoomCommand::Vacate { reservation: r.id },
+                    None,
+                    msg.agent.clone(),
+                )
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = vacated {
+            tracing::error!(reservation = %r.id, room = %old.number, error = %e,
+                "room move committed but the old room could not be vacated");
+        }
+    }
+    Ok((
+        next,
+        Committed {
+            events: applied,
+            agent: msg.agent.clone(),
+            at,
+        },
+    ))
+}
+
+/// A random pause in `[0, 2^attempt)` ms, capped at 64 ms.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::BuildHasher as _;
+    let ceiling = 1u64 << attempt.min(6);
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % ceiling;
+    std::time::Duration::from_millis(jitter)
+}
+
+impl Handler<Execute> for ReservationActor {
+    type Result = AtomicResponse<Self, Result<Reservation, CommandError>>;
+
+    fn handle(&mut self, msg: Execute, _ctx: &mut Self::Context) -> Self::Result {
+        let store = Arc::clone(&self.store);
+        let metrics = Arc::clone(&self.metrics);
+        let rooms = self.rooms.clone();
+        let r = self.reservation.clone();
+        let max_retries = self.max_retries;
+        let work = async move {
+            decide_and_commit(store.as_ref(), &rooms, r, &msg, max_retries, &metrics).await
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |(latest, result), act, _ctx| {
+                act.reservation = latest;
+                match result {
+                    Ok(committed) => {
+                        Metrics::inc(&act.metrics.commands_ok);
+                        if let Some(batch) = super::super::reservations::publication(&committed) {
+                            act.bus.publish(batch);
+                        }
+                        Ok(act.reservation.clone())
+                    }
+                    Err(e) => {
+                        let counter = match e {
+                            CommandError::Unavailable(_)
+                            | CommandError::Internal(_)
+                            | CommandError::Contention => &act.metrics.commands_failed,
+                            _ => &act.metrics.commands_refused,
+                        };
+                        Metrics::inc(counter);
+                        Err(e)
+                    }
+                }
+            },
+        )))
+    }
+}
+
+impl ReservationActor {
+    /// Replaces the state with the store's (atomically: no command runs meanwhile).
+    fn reload(&mut self) -> AtomicResponse<Self, ()> {
+        let store = Arc::clone(&self.store);
+        let id = self.reservation.id;
+        AtomicResponse::new(Box::pin(
+            async move { store.reservation(id).await }
+                .into_actor(self)
+                .map(move |loaded, act, _ctx| match loaded {
+                    Ok(Some(r)) if r.version >= act.reservation.version => act.reservation = r,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(reservation = %id, error = %e, "reload failed"),
+                }),
+        ))
+    }
+}
+
+impl Handler<ApplyRemote> for ReservationActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: ApplyRemote, _ctx: &mut Self::Context) -> Self::Result {
+        let version = self.reservation.version;
+        if msg.to_seq <= version {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        if msg.from_seq == version + 1 {
+            match serde_json::from_value::<Reservation>(msg.state) {
+                Ok(r) if r.id == self.reservation.id && r.version == msg.to_seq => {
+                    self.reservation = r;
+                    return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+                }
+                _ => {
+                    tracing::warn!(reservation = %self.reservation.id, "unreadable remote state; reloading")
+                }
+            }
+        }
+        self.reload()
+    }
+}
+
+impl Handler<Reload> for ReservationActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: Reload, _ctx: &mut Self::Context) -> Self::Result {
+        self.reload()
+    }
+}
+
+impl Handler<GetState> for ReservationActor {
+    type Result = MessageResult<GetState>;
+
+    fn handle(&mut self, _msg: GetState, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.reservation.clone())
+    }
+}
+
+impl Handler<Passivate> for ReservationActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Passivate, ctx: &mut Self::Context) {
+        use actix::ActorContext as _;
+        ctx.stop();
+    }
+}

@@ -1,0 +1,439 @@
+//! Reservations on this node: booking (with the inventory guarantee), the actors of existing
+//! reservations, the waitlist, and the night audit.
+//!
+//! Booking needs no actor: the reservation does not exist yet, and what must not be oversold
+//! (a room type's nights) belongs to no single entity. The store judges it instead, under a
+//! lock per property and room type inside the writing transaction
+//! ([`Projection::CheckInventory`]), which holds across nodes.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::{
+    CommandError, RoomRegistry,
+    messages::ApplyRemote,
+    registry::{Registry, Shared},
+    reservation::{Committed, Request, ReservationActor, ReservationHandle},
+};
+use crate::{
+    domain::{
+        Agent, PropertyId, Reservation, ReservationId, ReservationStatus, Stay,
+        reservation::{GuestId, NewReservation, Party, ReservationEvent},
+    },
+    persistence::{self, NewEvent, Projection, ReservationFilter, StoreError},
+    ws::{
+        hub::{Published, PublishedEvent},
+        protocol::{availability_topic, reservation_topic, reservations_topic},
+    },
+};
+
+/// A booking as the front desk enters it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Booking {
+    pub guest_id: GuestId,
+    pub room_type: String,
+    pub arrival: NaiveDate,
+    pub departure: NaiveDate,
+    #[serde(default = "one")]
+    pub adults: u8,
+    #[serde(default)]
+    pub children: u8,
+    /// `true` books a tentative (held, not guaranteed) reservation.
+    #[serde(default)]
+    pub tentative: bool,
+    /// When the type is sold out: put the booking on the waitlist instead of refusing it.
+    #[serde(default)]
+    pub waitlist: bool,
+    /// When the type is sold out: sell it anyway (managers only; recorded as overbooked).
+    #[serde(default)]
+    pub overbook: bool,
+}
+
+fn one() -> u8 {
+    1
+}
+
+/// Finds or activates reservation actors, and books new reservations. Cheap to clone.
+#[derive(Clone)]
+pub struct Reservations {
+    inner: Registry<ReservationActor>,
+    rooms: RoomRegistry,
+}
+
+impl Reservations {
+    pub(crate) fn start(shared: Arc<Shared>, rooms: RoomRegistry) -> Self {
+        Self {
+            inner: Registry::start(shared),
+            rooms,
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        self.inner.shared()
+    }
+
+    /// The actor of a reservation, activating it from the store if needed.
+    pub async fn get(&self, id: ReservationId) -> Result<ReservationHandle, CommandError> {
+        let store = &self.shared().store;
+        let rooms = self.rooms.clone();
+        let addr = self
+            .inner
+            .get(&id, async {
+                Ok::<_, CommandError>(store.reservation(id).await?.map(|r| (r, rooms)))
+            })
+            .await?
+            .ok_or(CommandError::ReservationNotFound)?;
+        Ok(ReservationHandle { addr })
+    }
+
+    /// Executes `request` on a reservation; a change that frees inventory offers it to the
+    /// waitlist.
+    pub async fn execute(
+        &self,
+        id: ReservationId,
+        request: Request,
+        expected_version: Option<u64>,
+        agent: Agent,
+    ) -> Result<Reservation, CommandError> {
+        let before = self.get(id).await?.state().await?;
+        let frees = matches!(
+            request,
+            Request::Cancel { .. } | Request::NoShow | Request::CheckOut | Request::Amend(_)
+        );
+        let after = self
+            .get(id)
+            .await?
+            .execute(request, expected_version, agent)
+            .await?;
+        if frees && before.status.holds_inventory() {
+            self.offer_to_waitlist(before.property_id, &before.room_type, before.stay)
+                .await;
+        }
+        Ok(after)
+    }
+
+    /// Books a reservation: within inventory, or waitlisted / overbooked when the caller
+    /// asked for that and the type is sold out.
+    pub async fn book(
+        &self,
+        property: PropertyId,
+        booking: Booking,
+        agent: &Agent,
+    ) -> Result<Reservation, CommandError> {
+        let store = &self.shared().store;
+        let p = store
+            .property(property)
+            .await?
+            .ok_or(CommandError::PropertyNotFound)?;
+        let guest = store.guest(booking.guest_id).await?;
+        if guest.is_none_or(|g| g.property_id != property) {
+            return Err(CommandError::GuestNotFound);
+        }
+        let at = persistence::now();
+        let mut spec = NewReservation {
+            guest_id: booking.guest_id,
+            room_type: booking.room_type.trim().to_owned(),
+            stay: Stay {
+                arrival: booking.arrival,
+                departure: booking.departure,
+            },
+            party: Party {
+                adults: booking.adults,
+                children: booking.children,
+            },
+            status: if booking.tentative {
+                ReservationStatus::Tentative
+            } else {
+                ReservationStatus::Confirmed
+            },
+            overbooked: false,
+        };
+        let id = ReservationId::new();
+        match self
+            .write_new(property, spec.clone(), p.business_date(at), true, agent)
+            .await
+        {
+            Err(CommandError::Conflict {
+                code: "sold_out", ..
+            }) if booking.overbook => {
+                spec.overbooked = true;
+                tracing::info!(%property, agent = agent.as_str(), room_type = %spec.room_type,
+                    "overbooking on a manager's decision");
+                self.write_new(property, spec, p.business_date(at), false, agent)
+                    .await
+            }
+            Err(CommandError::Conflict {
+                code: "sold_out", ..
+            }) if booking.waitlist => {
+                spec.status = ReservationStatus::Waitlisted;
+                self.write_new(property, spec, p.business_date(at), false, agent)
+                    .await
+            }
+            other => other,
+        }
+        .inspect(|r| tracing::debug!(reservation = %r.id, %id, "booked"))
+    }
+
+    async fn write_new(
+        &self,
+        property: PropertyId,
+        spec: NewReservation,
+        business_date: NaiveDate,
+        check: bool,
+        agent: &Agent,
+    ) -> Result<Reservation, CommandError> {
+        let at = persistence::now();
+        let (reservation, event) =
+            Reservation::create(ReservationId::new(), property, spec, business_date, at)?;
+        let mut projections = Vec::new();
+        if check {
+            projections.push(Projection::CheckInventory {
+                property_id: property,
+                room_type: reservation.room_type.clone(),
+                stay: reservation.stay,
+                exclude: reservation.id,
+            });
+        }
+        projections.push(Projection::UpsertReservation {
+            reservation: reservation.clone(),
+            at,
+        });
+        let row = NewEvent {
+            stream: reservation.id.stream(),
+            seq: 1,
+            property_id: Some(property),
+            kind: event.kind().into(),
+            payload: serde_json::to_value(&event).unwrap_or_default(),
+            actor: agent.clone(),
+            at,
+        };
+        self.shared().store.commit(vec![row], projections).await?;
+        let committed = Committed {
+            events: vec![(1, event, reservation.clone())],
+            agent: agent.clone(),
+            at,
+        };
+        if let Some(batch) = publication(&committed) {
+            self.shared().bus.publish(batch);
+        }
+        Ok(reservation)
+    }
+
+    /// Promotes, oldest first, every waitlisted reservation of `room_type` sharing a night with
+    /// `freed` that fits now. Failures are logged: the freeing command itself has succeeded.
+    pub async fn offer_to_waitlist(&self, property: PropertyId, room_type: &str, freed: Stay) {
+        let filter = ReservationFilter {
+            nights: Some((freed.arrival, freed.departure)),
+            statuses: vec![ReservationStatus::Waitlisted],
+            room_type: Some(room_type.to_owned()),
+            ..ReservationFilter::property(property)
+        };
+        let mut waiting = match self.shared().store.reservations(&filter).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(%property, error = %e, "reading the waitlist failed");
+                return;
+            }
+        };
+        waiting.sort_by_key(|r| (r.created_at, r.id.0));
+        for r in waiting {
+            let promoted = match self.get(r.id).await {
+                Ok(h) => {
+                    h.execute(Request::Promote, None, Agent::system("waitlist"))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match promoted {
+                Ok(_) => tracing::info!(reservation = %r.id, "promoted from the waitlist"),
+                Err(CommandError::Conflict {
+                    code: "sold_out", ..
+                }) => {}
+                Err(e) => tracing::warn!(reservation = %r.id, error = %e, "promotion failed"),
+            }
+        }
+    }
+
+    /// Runs the night audit of `property` if it is due at `now` (or, with `force`, now): every
+    /// reservation due before the next business date that never arrived becomes a no-show, then
+    /// the business date moves on by one day. Safe to run on several nodes at once: each step
+    /// is a command that a second runner finds already done. Answers the new business date if
+    /// this call rolled it.
+    pub async fn night_audit(
+        &self,
+        property: PropertyId,
+        now: chrono::DateTime<chrono::Utc>,
+        force: bool,
+    ) -> Result<Option<NaiveDate>, CommandError> {
+        let store = &self.shared().store;
+        let p = store
+            .property(property)
+            .await?
+            .ok_or(CommandError::PropertyNotFound)?;
+        let closing = p.business_date(now);
+        if !force && now < p.audit_due(closing) {
+            return Ok(None);
+        }
+        let next = closing + chrono::Days::new(1);
+        let filter = ReservationFilter {
+            statuses: vec![ReservationStatus::Confirmed, ReservationStatus::Tentative],
+            arrival_before: Some(next),
+            ..ReservationFilter::property(property)
+        };
+        // First roll the date (so the no-show guard, "after the arrival date", holds), then
+        // mark. A crash in between leaves no-shows for the next run to find: the filter takes
+        // every arrival before the business date, not only yesterday's.
+        let agent = Agent::system("night-audit");
+        let seq = store.stream_version(&property.stream()).await? + 1;
+        let row = NewEvent {
+            stream: property.stream(),
+            seq,
+            property_id: Some(property),
+            kind: "business_date_rolled".into(),
+            payload: serde_json::json!({ "from": closing, "to": next }),
+            actor: agent.clone(),
+            at: persistence::now(),
+        };
+        let rolled = store
+            .commit(
+                vec![row],
+                vec![Projection::SetBusinessDate {
+                    property_id: property,
+                    from: p.business_date,
+                    to: next,
+                }],
+            )
+            .await;
+        match rolled {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(StoreError::Constraint(c)) if c == persistence::BUSINESS_DATE_MOVED => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(%property, from = %closing, to = %next, "night audit rolled the business date");
+        self.mark_no_shows(property, filter, &agent).await;
+        Ok(Some(next))
+    }
+
+    async fn mark_no_shows(&self, property: PropertyId, filter: ReservationFilter, agent: &Agent) {
+        let due = match self.shared().store.reservations(&filter).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(%property, error = %e, "reading no-shows failed");
+                return;
+            }
+        };
+        for r in due {
+            match self
+                .execute(r.id, Request::NoShow, None, agent.clone())
+                .await
+            {
+                Ok(_) => tracing::info!(reservation = %r.id, "marked a no-show"),
+                Err(e) => tracing::warn!(reservation = %r.id, error = %e, "no-show failed"),
+            }
+        }
+    }
+
+    /// The audits that are due, for every property (the background job's tick).
+    pub async fn run_due_audits(&self) {
+        let props = match self.shared().store.properties().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "night audit: reading properties failed");
+                return;
+            }
+        };
+        for p in props {
+            // Catch up one day per tick at most: a node that was down for days rolls them one
+            // by one, each with its no-shows.
+            if let Err(e) = self.night_audit(p.id, chrono::Utc::now(), false).await {
+                tracing::warn!(property = %p.id, error = %e, "night audit failed");
+            }
+        }
+    }
+
+    pub(crate) fn live_topics(&self) -> Vec<String> {
+        self.inner.keys().iter().map(reservation_topic).collect()
+    }
+
+    pub(crate) fn apply_remote(&self, msg: &Published) {
+        let (Some(last), Some(id)) = (
+            msg.events.last(),
+            msg.stream
+                .strip_prefix("reservation:")
+                .and_then(|id| id.parse::<ReservationId>().ok()),
+        ) else {
+            return;
+        };
+        self.inner.apply_remote(
+            &id,
+            ApplyRemote {
+                from_seq: msg.from_seq,
+                to_seq: msg.to_seq,
+                state: last.state.clone(),
+            },
+        );
+    }
+
+    pub(crate) fn reload_all(&self) {
+        self.inner.reload_all();
+    }
+
+    pub(crate) async fn passivate_all(&self) {
+        self.inner.passivate_all().await;
+    }
+}
+
+/// Whether an event changes what is sold.
+fn moves_inventory(e: &ReservationEvent) -> bool {
+    matches!(
+        e,
+        ReservationEvent::ReservationCreated { .. }
+            | ReservationEvent::Promoted
+            | ReservationEvent::Canceled { .. }
+            | ReservationEvent::MarkedNoShow { .. }
+            | ReservationEvent::Amended { .. }
+            | ReservationEvent::CheckedOut { .. }
+    )
+}
+
+/// The bus message for a committed batch of one reservation's events: on the property's
+/// reservations topic, the reservation's own, and availability when inventory moved.
+pub(crate) fn publication(c: &Committed) -> Option<Published> {
+    let (_, _, last) = c.events.last()?;
+    let mut topics = vec![
+        reservations_topic(last.property_id),
+        reservation_topic(&last.id),
+    ];
+    if c.events.iter().any(|(_, e, _)| moves_inventory(e)) {
+        topics.push(availability_topic(last.property_id));
+    }
+    let events: Vec<PublishedEvent> = c
+        .events
+        .iter()
+        .map(|(seq, event, after)| {
+            let mut event = serde_json::to_value(event).unwrap_or_default();
+            if let Some(obj) = event.as_object_mut() {
+                obj.insert("actor".into(), c.agent.as_str().into());
+                obj.insert("at".into(), serde_json::to_value(c.at).unwrap_or_default());
+            }
+            PublishedEvent {
+                seq: *seq,
+                event,
+                state: serde_json::to_value(after).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Some(Published {
+        topics,
+        stream: last.id.stream(),
+        from_seq: events.first()?.seq,
+        to_seq: last.version,
+        events,
+    })
+}

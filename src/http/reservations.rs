@@ -1,0 +1,327 @@
+//! Reservations (DESIGN §5): booking, lists, one reservation with its allowed actions, the
+//! actions themselves; the night audit and the check-in policy of a property.
+
+use actix_web::{HttpResponse, web};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, access::Caller};
+use crate::{
+    actors::{Booking, CommandError, Request},
+    domain::{
+        Action, Denial, GuestId, Principal, PropertyId, Reservation, ReservationId,
+        ReservationStatus, RoomNumber,
+        reservation::{Amendment, Context, Party},
+    },
+    persistence::{self, Projection, ReservationFilter},
+    state::AppState,
+};
+
+/// A reservation as clients see it: its state, its stream, and (for single reads and after
+/// actions) what may be done with it now.
+fn view(r: &Reservation, ctx: Option<&Context>) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("stream".into(), r.id.stream().into());
+        if let Some(ctx) = ctx {
+            obj.insert("business_date".into(), json!(ctx.business_date));
+            obj.insert("allowed_actions".into(), json!(r.allowed_actions(ctx)));
+        }
+    }
+    v
+}
+
+async fn context(state: &AppState, property: PropertyId) -> Result<Context, ApiError> {
+    let p = state
+        .store
+        .property(property)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)?;
+    Ok(Context {
+        business_date: p.business_date(persistence::now()),
+        require_inspected: p.require_inspected,
+    })
+}
+
+/// `POST /api/v1/properties/<pid>/reservations`: 201 with the reservation. A sold-out type is
+/// 409 `sold_out`, unless the booking asks for the waitlist or (managers) an overbooking.
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    body: web::Json<Booking>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ReservationManage, *pid)?;
+    let booking = body.into_inner();
+    if booking.overbook {
+        caller.may(Action::ReservationOverbook, *pid)?;
+    }
+    let r = state
+        .actors
+        .reservations
+        .book(*pid, booking, &caller.principal().agent())
+        .await?;
+    let ctx = context(&state, *pid).await?;
+    Ok(HttpResponse::Created().json(view(&r, Some(&ctx))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// The front desk's day: arrivals, departures and stays over on it (default: the business
+    /// date).
+    #[serde(default)]
+    date: Option<NaiveDate>,
+    #[serde(default)]
+    status: Option<ReservationStatus>,
+}
+
+/// `GET /api/v1/properties/<pid>/reservations?date=&status=`: every reservation touching
+/// `date` (arriving, departing or staying over), by arrival.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ReservationRead, *pid)?;
+    let ctx = context(&state, *pid).await?;
+    let q = query.into_inner();
+    let date = q.date.unwrap_or(ctx.business_date);
+    // Nights `date - 1` and `date`: whoever slept here last night or sleeps here tonight.
+    let filter = ReservationFilter {
+        nights: Some((date - chrono::Days::new(1), date + chrono::Days::new(1))),
+        statuses: q.status.into_iter().collect(),
+        ..ReservationFilter::property(*pid)
+    };
+    let found = state.store.reservations(&filter).await?;
+    let views: Vec<_> = found.iter().map(|r| view(r, None)).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "date": date,
+        "business_date": ctx.business_date,
+        "reservations": views,
+    })))
+}
+
+/// A reservation the caller may `action` on; another hotel's reads as not found.
+async fn authorized(
+    state: &AppState,
+    caller: &Caller,
+    rid: ReservationId,
+    action: Action,
+) -> Result<Reservation, ApiError> {
+    let r = state
+        .store
+        .reservation(rid)
+        .await?
+        .ok_or(CommandError::ReservationNotFound)?;
+    // A guest reads their own reservation and nothing else.
+    if let Principal::Guest { reservation_id, .. } = caller.principal()
+        && action == Action::ReservationRead
+        && *reservation_id == rid.0
+    {
+        return Ok(r);
+    }
+    match caller.principal().authorize(action, r.property_id) {
+        Ok(()) => Ok(r),
+        Err(Denial::NotFound) => Err(CommandError::ReservationNotFound.into()),
+        Err(d) => Err(d.into()),
+    }
+}
+
+/// `GET /api/v1/reservations/<rid>`: the reservation with `allowed_actions`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    rid: web::Path<ReservationId>,
+) -> Result<HttpResponse, ApiError> {
+    let stored = authorized(&state, &caller, *rid, Action::ReservationRead).await?;
+    // The actor (if active here) may be ahead of a replica's store read; it is never behind.
+    let r = state
+        .actors
+        .reservations
+        .get(stored.id)
+        .await?
+        .state()
+        .await?;
+    let ctx = context(&state, r.property_id).await?;
+    Ok(HttpResponse::Ok().json(view(&r, Some(&ctx))))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    #[serde(default)]
+    expected_version: Option<u64>,
+    #[serde(default)]
+    room: Option<RoomNumber>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    arrival: Option<NaiveDate>,
+    #[serde(default)]
+    departure: Option<NaiveDate>,
+    #[serde(default)]
+    room_type: Option<String>,
+    #[serde(default)]
+    adults: Option<u8>,
+    #[serde(default)]
+    children: Option<u8>,
+}
+
+fn request(action: &str, body: ActionBody, current: &Reservation) -> Result<Request, ApiError> {
+    let room = |b: &ActionBody| {
+        b.room.clone().ok_or_else(|| ApiError::BadRequest {
+            code: "invalid_body",
+            message: "give the room number: {\"room\": \"101\"}".into(),
+        })
+    };
+    Ok(match action {
+        "confirm" => Request::Confirm,
+        "promote" => Request::Promote,
+        "assign" => Request::Assign { room: room(&body)? },
+        "unassign" => Request::Unassign,
+        "check-in" => Request::CheckIn,
+        "move" => Request::Move { room: room(&body)? },
+        "check-out" => Request::CheckOut,
+        "cancel" => Request::Cancel {
+            reason: body.reason.unwrap_or_default(),
+        },
+        "no-show" => Request::NoShow,
+        "amend" => Request::Amend(Amendment {
+            arrival: body.arrival,
+            departure: body.departure,
+            room_type: body.room_type.map(|t| t.trim().to_owned()),
+            party: (body.adults.is_some() || body.children.is_some()).then(|| Party {
+                adults: body.adults.unwrap_or(current.party.adults),
+                children: body.children.unwrap_or(current.party.children),
+            }),
+        }),
+        _ => {
+            return Err(ApiError::NotFound {
+                code: "unknown_action",
+                message: "actions are confirm, promote, assign, unassign, check-in, move, \
+                          check-out, cancel, no-show, amend"
+                    .into(),
+            });
+        }
+    })
+}
+
+/// `POST /api/v1/reservations/<rid>/<action>`: 200 with the reservation after it.
+pub async fn act(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(ReservationId, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, action) = path.into_inner();
+    let stored = authorized(&state, &caller, rid, Action::ReservationManage).await?;
+    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "invalid_body",
+            message: e.to_string(),
+        })?
+    };
+    let expected = body.expected_version;
+    let req = request(&action, body, &stored)?;
+    let r = state
+        .actors
+        .reservations
+        .execute(rid, req, expected, caller.principal().agent())
+        .await?;
+    let ctx = context(&state, r.property_id).await?;
+    Ok(HttpResponse::Ok().json(view(&r, Some(&ctx))))
+}
+
+/// `POST /api/v1/properties/<pid>/night-audit`: closes the business date now (the background
+/// job does it at 03:00 hotel time): no-shows marked, the date moved on by one day.
+pub async fn night_audit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::NightAudit, *pid)?;
+    let rolled = state
+        .actors
+        .reservations
+        .night_audit(*pid, persistence::now(), true)
+        .await?;
+    let ctx = context(&state, *pid).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "rolled": rolled.is_some(),
+        "business_date": ctx.business_date,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    require_inspected: bool,
+}
+
+/// `POST /api/v1/properties/<pid>/settings`: the check-in policy. 200 with the property.
+pub async fn settings(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    body: web::Json<Settings>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::PropertySettings, *pid)?;
+    let store = &state.store;
+    if store.property(*pid).await?.is_none() {
+        return Err(CommandError::PropertyNotFound.into());
+    }
+    let stream = pid.stream();
+    let row = persistence::NewEvent {
+        seq: store.stream_version(&stream).await? + 1,
+        stream,
+        property_id: Some(*pid),
+        kind: "settings_changed".into(),
+        payload: json!({ "require_inspected": body.require_inspected }),
+        actor: caller.principal().agent(),
+        at: persistence::now(),
+    };
+    store
+        .commit(
+            vec![row],
+            vec![Projection::SetRequireInspected {
+                property_id: *pid,
+                require_inspected: body.require_inspected,
+            }],
+        )
+        .await?;
+    let p = store
+        .property(*pid)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)?;
+    Ok(HttpResponse::Ok().json(p))
+}
+
+/// `GET /api/v1/properties/<pid>/guests/<gid>`: the profile with its stay history.
+pub async fn guest(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(PropertyId, GuestId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (pid, gid) = path.into_inner();
+    caller.may(Action::GuestManage, pid)?;
+    let guest = state
+        .store
+        .guest(gid)
+        .await?
+        .filter(|g| g.property_id == pid)
+        .ok_or(CommandError::GuestNotFound)?;
+    let stays = state
+        .store
+        .reservations(&ReservationFilter {
+            guest: Some(gid),
+            ..ReservationFilter::property(pid)
+        })
+        .await?;
+    let views: Vec<_> = stays.iter().map(|r| view(r, None)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "guest": guest, "stays": views })))
+}
