@@ -29,6 +29,11 @@ fn allowed(who: &str, action: &str) -> bool {
             "audit_read",
             "guest_manage",
             "room_type_manage",
+            "reservation_read",
+            "reservation_manage",
+            "reservation_overbook",
+            "night_audit",
+            "property_settings",
         ],
         "front_desk" => &[
             "property_read",
@@ -36,6 +41,9 @@ fn allowed(who: &str, action: &str) -> bool {
             "room_status",
             "room_block",
             "guest_manage",
+            "reservation_read",
+            "reservation_manage",
+            "night_audit",
         ],
         "housekeeper" => &["property_read", "room_read", "room_status"],
         "maintenance" => &["property_read", "room_read", "room_block"],
@@ -200,6 +208,55 @@ fn routes() -> Vec<Route> {
             action: "room_read",
             success: 200,
         },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/reservations",
+            body: |_| json!({"guest_id": "{gid}", "room_type": "KING", "arrival": "2099-03-01", "departure": "2099-03-02"}),
+            action: "reservation_manage",
+            success: 201,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/reservations",
+            body: none,
+            action: "reservation_read",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/guests/{gid}",
+            body: none,
+            action: "guest_manage",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/reservations/{rid}",
+            body: none,
+            action: "reservation_read",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/reservations/{res}/confirm",
+            body: |_| json!({}),
+            action: "reservation_manage",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/night-audit",
+            body: |_| json!({}),
+            action: "night_audit",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/settings",
+            body: |_| json!({"require_inspected": false}),
+            action: "property_settings",
+            success: 200,
+        },
     ]
 }
 
@@ -210,6 +267,11 @@ struct World {
     pids: [String; 2],
     /// Per property, per caller: an API key id that caller may try to revoke.
     keys: [Vec<String>; 2],
+    /// Per property: a guest and a reservation of theirs.
+    guests: [String; 2],
+    stays: [String; 2],
+    /// Per property, per caller: a tentative reservation to confirm.
+    tentative: [Vec<String>; 2],
     tokens: Vec<(&'static str, Option<String>)>,
 }
 
@@ -217,6 +279,7 @@ async fn world(b: Backend) -> World {
     let app = spawn_app(b).await;
     let mut pids = Vec::new();
     let mut keys = Vec::new();
+    let (mut guests, mut stays, mut tentative) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..2 {
         let pid = app.hotel(&["101"]).await;
         // Per caller i: a room to change (S), to block (B), a blocked one to release (R).
@@ -256,6 +319,29 @@ async fn world(b: Backend) -> World {
             ids.push(k.body["id"].as_str().unwrap().to_owned());
         }
         keys.push(ids);
+        let g = app
+            .post(
+                &format!("/api/v1/properties/{pid}/guests"),
+                &json!({"name": "Guest"}),
+            )
+            .await;
+        assert_eq!(g.status, 201, "{}", g.body);
+        let gid = g.body["id"].as_str().unwrap().to_owned();
+        let mut holds = Vec::new();
+        for _ in 0..=CALLERS.len() {
+            let r = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/reservations"),
+                    &json!({"guest_id": gid, "room_type": "KING", "arrival": "2099-02-01",
+                            "departure": "2099-02-02", "tentative": true}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            holds.push(r.body["id"].as_str().unwrap().to_owned());
+        }
+        stays.push(holds.pop().unwrap());
+        tentative.push(holds);
+        guests.push(gid);
         pids.push(pid);
     }
     let home = &pids[0];
@@ -304,6 +390,9 @@ async fn world(b: Backend) -> World {
         app,
         pids: [pids[0].clone(), pids[1].clone()],
         keys: [keys[0].clone(), keys[1].clone()],
+        guests: [guests[0].clone(), guests[1].clone()],
+        stays: [stays[0].clone(), stays[1].clone()],
+        tentative: [tentative[0].clone(), tentative[1].clone()],
         tokens,
     }
 }
@@ -318,8 +407,14 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
                     .path
                     .replace("{pid}", pid)
                     .replace("{i}", &i.to_string())
-                    .replace("{kid}", &w.keys[p][i]);
-                let body = (route.body)(i);
+                    .replace("{kid}", &w.keys[p][i])
+                    .replace("{gid}", &w.guests[p])
+                    .replace("{rid}", &w.stays[p])
+                    .replace("{res}", &w.tentative[p][i]);
+                let body: Value = serde_json::from_str(
+                    &(route.body)(i).to_string().replace("{gid}", &w.guests[p]),
+                )
+                .unwrap();
                 let reply = match route.method {
                     "GET" => w.app.get_as(token.as_deref(), &path).await,
                     _ => w.app.post_as(token.as_deref(), &path, &body).await,
@@ -339,9 +434,14 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
                     ));
                 }
                 if expected == 404 {
+                    let nonexistent = if path.starts_with("/api/v1/reservations/") {
+                        "reservation_not_found"
+                    } else {
+                        "property_not_found"
+                    };
                     assert_eq!(
                         reply.code(),
-                        "property_not_found",
+                        nonexistent,
                         "another hotel reads as nonexistent"
                     );
                 }
@@ -413,14 +513,20 @@ both!(
             }
             let mut ws = WsClient::connect(w.app.port, token).await;
             for (p, pid) in w.pids.iter().enumerate() {
-                for topic in [format!("rooms:{pid}"), format!("room:{pid}:101")] {
+                for (topic, action) in [
+                    (format!("rooms:{pid}"), "room_read"),
+                    (format!("room:{pid}:101"), "room_read"),
+                    (format!("reservations:{pid}"), "reservation_read"),
+                    (format!("availability:{pid}"), "reservation_read"),
+                    (format!("reservation:{}", w.stays[p]), "reservation_read"),
+                ] {
                     ws.send(json!({"op": "subscribe", "topic": topic, "id": topic}))
                         .await;
                     let f = ws.next_json().await;
                     let expected = match *who {
                         "admin" => "subscribed",
                         _ if p == 1 => "not_found",
-                        _ if allowed(who, "room_read") => "subscribed",
+                        _ if allowed(who, action) => "subscribed",
                         _ => "forbidden",
                     };
                     let got = if f["type"] == "subscribed" {

@@ -435,3 +435,77 @@ async fn a_node_holds_a_redis_subscription_only_while_a_local_session_needs_it()
         n.stop().await;
     }
 }
+
+/// Posts `body` to `path` on `app` (any node), answering (status, code).
+async fn post_on(app: &TestApp, path: String, body: Value) -> (u16, String) {
+    let resp = app
+        .http
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(&app.token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
+    (status, code)
+}
+
+#[actix_web::test]
+async fn two_nodes_never_double_book_a_room_nor_oversell_a_type() {
+    use crate::reservations::{book, guest, today};
+    let (_db, nodes) = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let pid = a.hotel(&["101", "102"]).await;
+    let gid = guest(a, &pid).await;
+    let day = today(a, &pid).await;
+    let on = |d: u64| (day + chrono::Days::new(d)).to_string();
+    // 120 overlapping stays of the type (overbooked so they exist), then everyone wants 101.
+    let mut rids = Vec::new();
+    for i in 0..120u64 {
+        let node = if i % 2 == 0 { a } else { b };
+        let r = book(
+            node,
+            &pid,
+            json!({"guest_id": gid, "room_type": "KING", "arrival": on(5 + i % 3),
+                   "departure": on(8), "overbook": true}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        rids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let tasks: Vec<_> = rids
+        .iter()
+        .enumerate()
+        .map(|(i, rid)| {
+            let node = if i % 2 == 0 { a } else { b };
+            post_on(
+                node,
+                format!("/api/v1/reservations/{rid}/assign"),
+                json!({"room": "101"}),
+            )
+        })
+        .collect();
+    let results = futures_util::future::join_all(tasks).await;
+    let won = results.iter().filter(|r| r.0 == 200).count();
+    let refused = results
+        .iter()
+        .filter(|r| *r == &(409, "room_unavailable".to_owned()))
+        .count();
+    assert_eq!((won, refused), (1, 119), "{results:?}");
+
+    // The last two rooms of the type on a fresh night: 100 bookings through both nodes.
+    let body = json!({"guest_id": gid, "room_type": "KING", "arrival": on(20), "departure": on(21)});
+    let path = format!("/api/v1/properties/{pid}/reservations");
+    let tasks: Vec<_> = (0..100)
+        .map(|i| post_on(if i % 2 == 0 { a } else { b }, path.clone(), body.clone()))
+        .collect();
+    let results = futures_util::future::join_all(tasks).await;
+    let won = results.iter().filter(|r| r.0 == 201).count();
+    let sold_out = results
+        .iter()
+        .filter(|r| *r == &(409, "sold_out".to_owned()))
+        .count();
+    assert_eq!((won, sold_out), (2, 98), "{results:?}");
+}
