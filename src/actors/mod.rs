@@ -103,3 +103,25 @@ impl Actors {
         self.shared.stop_arbiters().await;
     }
 }
+
+/// The pause before retry `attempt` of a lost optimistic-concurrency race: random in
+/// `[0, 2^attempt)` ms, capped at 64 ms. The jitter keeps a busy writer on one node from
+/// starving the other node's retries (they would otherwise lose every race).
+pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::BuildHasher as _;
+    let ceiling = 1u64 << attempt.min(6);
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % ceiling;
+    std::time::Duration::from_millis(jitter)
+}
+
+/// Counts a command's outcome: done, refused (the caller's problem) or failed (ours).
+pub(crate) fn count_outcome<T>(metrics: &Metrics, result: &Result<T, CommandError>) {
+    let counter = match result {
+        Ok(_) => &metrics.commands_ok,
+        Err(
+            CommandError::Unavailable(_) | CommandError::Internal(_) | CommandError::Contention,
+        ) => &metrics.commands_failed,
+        Err(_) => &metrics.commands_refused,
+    };
+    Metrics::inc(counter);
+}

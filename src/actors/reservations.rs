@@ -151,7 +151,6 @@ impl Reservations {
             },
             overbooked: false,
         };
-        let id = ReservationId::new();
         match self
             .write_new(property, spec.clone(), p.business_date(at), true, agent)
             .await
@@ -174,7 +173,7 @@ impl Reservations {
             }
             other => other,
         }
-        .inspect(|r| tracing::debug!(reservation = %r.id, %id, "booked"))
+        .inspect(|r| tracing::debug!(reservation = %r.id, status = r.status.as_str(), "booked"))
     }
 
     async fn write_new(

@@ -496,7 +496,8 @@ async fn two_nodes_never_double_book_a_room_nor_oversell_a_type() {
     assert_eq!((won, refused), (1, 119), "{results:?}");
 
     // The last two rooms of the type on a fresh night: 100 bookings through both nodes.
-    let body = json!({"guest_id": gid, "room_type": "KING", "arrival": on(20), "departure": on(21)});
+    let body =
+        json!({"guest_id": gid, "room_type": "KING", "arrival": on(20), "departure": on(21)});
     let path = format!("/api/v1/properties/{pid}/reservations");
     let tasks: Vec<_> = (0..100)
         .map(|i| post_on(if i % 2 == 0 { a } else { b }, path.clone(), body.clone()))

@@ -10,7 +10,7 @@ use actix::{
 use super::messages::{ApplyRemote, Execute, GetState, Passivate, Reload, Request};
 use crate::{
     actors::{
-        CommandError, RoomHandle, RoomRegistry,
+        CommandError, RoomHandle, RoomRegistry, backoff, count_outcome,
         registry::{Entity, Shared},
         room::messages::Coordinate,
     },
@@ -402,14 +402,6 @@ async fn attempt_once(
     ))
 }
 
-/// A random pause in `[0, 2^attempt)` ms, capped at 64 ms.
-fn backoff(attempt: u32) -> std::time::Duration {
-    use std::hash::BuildHasher as _;
-    let ceiling = 1u64 << attempt.min(6);
-    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % ceiling;
-    std::time::Duration::from_millis(jitter)
-}
-
 impl Handler<Execute> for ReservationActor {
     type Result = AtomicResponse<Self, Result<Reservation, CommandError>>;
 
@@ -425,25 +417,12 @@ impl Handler<Execute> for ReservationActor {
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
             |(latest, result), act, _ctx| {
                 act.reservation = latest;
-                match result {
-                    Ok(committed) => {
-                        Metrics::inc(&act.metrics.commands_ok);
-                        if let Some(batch) = super::super::reservations::publication(&committed) {
-                            act.bus.publish(batch);
-                        }
-                        Ok(act.reservation.clone())
-                    }
-                    Err(e) => {
-                        let counter = match e {
-                            CommandError::Unavailable(_)
-                            | CommandError::Internal(_)
-                            | CommandError::Contention => &act.metrics.commands_failed,
-                            _ => &act.metrics.commands_refused,
-                        };
-                        Metrics::inc(counter);
-                        Err(e)
-                    }
+                count_outcome(&act.metrics, &result);
+                let committed = result?;
+                if let Some(batch) = super::super::reservations::publication(&committed) {
+                    act.bus.publish(batch);
                 }
+                Ok(act.reservation.clone())
             },
         )))
     }

@@ -10,7 +10,7 @@ use actix::{
 use super::messages::{ApplyRemote, Coordinate, Execute, GetState, Passivate, Reload};
 use crate::{
     actors::{
-        CommandError,
+        CommandError, backoff, count_outcome,
         registry::{Entity, Shared},
     },
     domain::{Agent, PropertyId, Room, RoomEvent, RoomNumber},
@@ -230,14 +230,6 @@ async fn decide_and_commit(
     }
 }
 
-/// A random pause in `[0, 2^attempt)` ms, capped at 64 ms.
-fn backoff(attempt: u32) -> std::time::Duration {
-    use std::hash::BuildHasher as _;
-    let ceiling = 1u64 << attempt.min(6);
-    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % ceiling;
-    std::time::Duration::from_millis(jitter)
-}
-
 impl Handler<Execute> for RoomActor {
     type Result = AtomicResponse<Self, Result<Room, CommandError>>;
 
@@ -269,23 +261,10 @@ impl Handler<Execute> for RoomActor {
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
             |(latest, result), act, _ctx| {
                 act.room = latest;
-                match result {
-                    Ok(committed) => {
-                        Metrics::inc(&act.metrics.commands_ok);
-                        act.publish(&committed);
-                        Ok(act.room.clone())
-                    }
-                    Err(e) => {
-                        let counter = match e {
-                            CommandError::Unavailable(_)
-                            | CommandError::Internal(_)
-                            | CommandError::Contention => &act.metrics.commands_failed,
-                            _ => &act.metrics.commands_refused,
-                        };
-                        Metrics::inc(counter);
-                        Err(e)
-                    }
-                }
+                count_outcome(&act.metrics, &result);
+                let committed = result?;
+                act.publish(&committed);
+                Ok(act.room.clone())
             },
         )))
     }
