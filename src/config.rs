@@ -139,6 +139,46 @@ impl AuthConfig {
     }
 }
 
+/// Where emails go.
+#[derive(Clone, Debug)]
+pub enum MailTransport {
+    /// `SMTP_URL`, e.g. `smtp://relay:25`, `smtps://user:pass@host:465`,
+    /// `smtp://user:pass@host:587?tls=required` (lettre's connection URL). Secret: it may
+    /// carry a password.
+    Smtp(SecretString),
+    /// No `SMTP_URL`: each email is written as an `.eml` file into this directory
+    /// (`BELLHOP_EMAIL_DIR`, default `./emails`).
+    Files(std::path::PathBuf),
+}
+
+/// The email outbox worker.
+#[derive(Clone, Debug)]
+pub struct EmailConfig {
+    pub transport: MailTransport,
+    /// `BELLHOP_EMAIL_FROM`, default `Bellhop <bellhop@localhost>`.
+    pub from: String,
+    /// `BELLHOP_PUBLIC_URL`: where guests' links point (default `http://<BELLHOP_ADDR>`).
+    pub public_url: String,
+    /// How often the worker looks for due emails.
+    pub poll: Duration,
+    /// The first retry waits this long, doubling per failed attempt up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl EmailConfig {
+    fn for_tests() -> Self {
+        Self {
+            transport: MailTransport::Files(std::env::temp_dir().join("bellhop-test-emails")),
+            from: "Bellhop <bellhop@localhost>".into(),
+            public_url: "http://127.0.0.1".into(),
+            poll: Duration::from_millis(100),
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(2),
+        }
+    }
+}
+
 /// Everything the application needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -159,6 +199,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub ws: WsConfig,
     pub actors: ActorConfig,
+    pub email: EmailConfig,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
 }
@@ -233,6 +274,24 @@ impl Config {
             actors.passivate_after.as_secs(),
         )?);
         actors.arbiters = parse_or(&get, "BELLHOP_ACTOR_THREADS", cores.max(1))?;
+        let email = EmailConfig {
+            transport: match get("SMTP_URL").filter(|u| !u.is_empty()) {
+                Some(url) => MailTransport::Smtp(SecretString::from(url)),
+                None => MailTransport::Files(
+                    get("BELLHOP_EMAIL_DIR")
+                        .unwrap_or_else(|| "emails".into())
+                        .into(),
+                ),
+            },
+            from: get("BELLHOP_EMAIL_FROM").unwrap_or_else(|| "Bellhop <bellhop@localhost>".into()),
+            public_url: get("BELLHOP_PUBLIC_URL")
+                .unwrap_or_else(|| format!("http://{addr}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            poll: Duration::from_secs(1),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(600),
+        };
         if http_workers == 0 || actors.arbiters == 0 || ws.outbound_queue == 0 {
             bail!("BELLHOP_WORKERS, BELLHOP_ACTOR_THREADS and BELLHOP_WS_QUEUE must be > 0");
         }
@@ -246,6 +305,7 @@ impl Config {
             auth,
             ws,
             actors,
+            email,
             shutdown_timeout: Duration::from_secs(10),
         })
     }
@@ -266,6 +326,7 @@ impl Config {
                 arbiters: 2,
                 ..ActorConfig::default()
             },
+            email: EmailConfig::for_tests(),
             shutdown_timeout: Duration::from_secs(5),
         }
     }

@@ -47,6 +47,7 @@ pub struct Application {
     stop: Arc<Notify>,
     ping_interval: Duration,
     shutdown_timeout: Duration,
+    mailer: crate::mail::Mailer,
 }
 
 /// Asks a running [`Application`] to shut down gracefully. Cloneable.
@@ -126,6 +127,14 @@ impl Application {
             ws: config.ws.clone(),
         });
 
+        // Built now so that a bad SMTP_URL or sender address stops the start, not the first
+        // email.
+        let mailer = crate::mail::Mailer::new(
+            Arc::clone(&state.store),
+            config.email.clone(),
+            TokenIssuer::new(&config.auth.jwt_secret, config.auth.access_ttl),
+        )?;
+
         let listener = bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
         let server = serve(listener, &state, &config)?;
@@ -156,6 +165,7 @@ impl Application {
             stop: Arc::new(Notify::new()),
             ping_interval: config.ws.ping_interval,
             shutdown_timeout: config.shutdown_timeout,
+            mailer,
         })
     }
 
@@ -179,8 +189,11 @@ impl Application {
             stop,
             ping_interval,
             shutdown_timeout,
+            mailer,
             ..
         } = self;
+        let (stop_mail, mail_stopped) = watch::channel(false);
+        let mail = actix_rt::spawn(mailer.run(mail_stopped));
         let ticker = actix_rt::spawn(heartbeat(Arc::clone(&state.hub), ping_interval));
         let gaps = actix_rt::spawn(release_gaps(Arc::clone(&state.hub)));
         let audits = actix_rt::spawn(night_audits(state.actors.reservations.clone()));
@@ -206,6 +219,9 @@ impl Application {
         audits.abort();
         // 3. Every actor handles what is queued to it, then stops.
         state.actors.shutdown().await;
+        // 4. The mail worker finishes the email it is sending; the rest wait in the outbox.
+        let _ = stop_mail.send(true);
+        let _ = tokio::time::timeout(shutdown_timeout, mail).await;
         tracing::info!("bellhop stopped");
         result
     }

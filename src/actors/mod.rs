@@ -17,7 +17,7 @@ pub(crate) mod messages;
 pub mod property;
 mod registry;
 pub mod reservation;
-mod reservations;
+pub(crate) mod reservations;
 pub mod room;
 mod rooms;
 

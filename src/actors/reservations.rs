@@ -18,11 +18,12 @@ use super::{
     reservation::{Committed, Request, ReservationActor, ReservationHandle},
 };
 use crate::{
+    domain::notice::Notice,
     domain::{
         Agent, PropertyId, Reservation, ReservationId, ReservationStatus, Stay,
         reservation::{GuestId, NewReservation, Party, ReservationEvent},
     },
-    persistence::{self, NewEvent, Projection, ReservationFilter, StoreError},
+    persistence::{self, NewEvent, OutboxEmail, Projection, ReservationFilter, StoreError},
     ws::{
         hub::{Published, PublishedEvent},
         protocol::{availability_topic, reservation_topic, reservations_topic},
@@ -200,6 +201,8 @@ impl Reservations {
             reservation: reservation.clone(),
             at,
         });
+        let created = [(1, event.clone(), reservation.clone())];
+        projections.extend(notices(self.shared().store.as_ref(), &created, at).await?);
         let row = NewEvent {
             stream: reservation.id.stream(),
             seq: 1,
@@ -386,6 +389,52 @@ impl Reservations {
     pub(crate) async fn passivate_all(&self) {
         self.inner.passivate_all().await;
     }
+}
+
+/// The outbox rows for the emails a batch of a reservation's events causes (read in the
+/// command, written in its transaction). A guest without an email address gets none.
+pub(crate) async fn notices(
+    store: &dyn crate::persistence::Store,
+    events: &[(u64, ReservationEvent, Reservation)],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Projection>, CommandError> {
+    let wanted: Vec<_> = events
+        .iter()
+        .filter_map(|(seq, e, after)| Notice::of(e, after).map(|n| (*seq, n, after)))
+        .collect();
+    let Some((_, _, first)) = wanted.first() else {
+        return Ok(Vec::new());
+    };
+    let Some(guest) = store.guest(first.guest_id).await? else {
+        return Ok(Vec::new());
+    };
+    let Some(email) = guest.email.clone() else {
+        return Ok(Vec::new());
+    };
+    let property = store
+        .property(first.property_id)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)?;
+    Ok(wanted
+        .into_iter()
+        .map(|(seq, notice, r)| {
+            let (subject, body) = notice.compose(&property.name, &guest.name, r);
+            Projection::EnqueueEmail(OutboxEmail {
+                id: uuid::Uuid::new_v4(),
+                property_id: r.property_id,
+                kind: notice.kind().into(),
+                idempotency_key: format!("{}:{seq}", r.id.stream()),
+                recipient: email.clone(),
+                subject,
+                body,
+                reservation_id: Some(r.id),
+                // The link works until the day after departure.
+                link_expires_at: Some(property.night(r.stay.departure).1),
+                created_at: at,
+                attempts: 0,
+            })
+        })
+        .collect())
 }
 
 /// Whether an event changes what is sold.

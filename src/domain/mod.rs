@@ -9,6 +9,7 @@ pub mod access;
 pub mod availability;
 pub mod guest;
 pub mod ids;
+pub mod notice;
 pub mod property;
 pub mod reservation;
 pub mod room;

@@ -32,6 +32,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "business date, check-in policy, reservation order",
         sql: include_str!("../../migrations/postgres/0004_operations.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outbox",
+        sql: include_str!("../../migrations/postgres/0005_outbox.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -54,5 +59,10 @@ pub const SQLITE: &[Migration] = &[
         version: 4,
         name: "business date, check-in policy, reservation order",
         sql: include_str!("../../migrations/sqlite/0004_operations.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "outbox",
+        sql: include_str!("../../migrations/sqlite/0005_outbox.sql"),
     },
 ];

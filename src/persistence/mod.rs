@@ -166,6 +166,9 @@ pub enum Projection {
         from: Option<NaiveDate>,
         to: NaiveDate,
     },
+    /// An email to send once the transaction has committed (nothing if its idempotency key
+    /// is already queued).
+    EnqueueEmail(OutboxEmail),
     /// Check-in only into inspected rooms, or not.
     SetRequireInspected {
         property_id: PropertyId,
@@ -208,6 +211,24 @@ impl ReservationFilter {
             limit: 10_000,
         }
     }
+}
+
+/// An email waiting in (or delivered from) the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEmail {
+    pub id: Uuid,
+    pub property_id: PropertyId,
+    pub kind: String,
+    pub idempotency_key: String,
+    pub recipient: String,
+    pub subject: String,
+    /// May contain `{guest_link}`, filled in when sent.
+    pub body: String,
+    pub reservation_id: Option<ReservationId>,
+    pub link_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Delivery attempts so far (including the one a claim starts).
+    pub attempts: u32,
 }
 
 /// What can go wrong in the store, sorted by what the caller should do about it.
@@ -326,6 +347,26 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &ReservationFilter,
     ) -> Result<Vec<Reservation>, StoreError>;
+
+    /// Claims up to `limit` due, unsent emails for this worker until `lease_until` (no other
+    /// worker takes them meanwhile) and counts the attempt.
+    async fn claim_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEmail>, StoreError>;
+
+    /// The email was accepted by the mail server (or written): never send it again.
+    async fn email_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The attempt failed: release the claim and try again at `next_attempt_at`.
+    async fn email_failed(
+        &self,
+        id: Uuid,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
 
     /// The seq of the last event of `stream` (0 if it has none).
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;

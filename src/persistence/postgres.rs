@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord,
+    ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
     ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
@@ -646,6 +646,29 @@ impl Store for PgStore {
                         return Err(StoreError::Constraint(BUSINESS_DATE_MOVED.into()));
                     }
                 }
+                Projection::EnqueueEmail(m) => {
+                    tx.execute(
+                        "INSERT INTO outbox (id, property_id, kind, idempotency_key, recipient,
+                             subject, body, reservation_id, link_expires_at, created_at,
+                             next_attempt_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                         ON CONFLICT (idempotency_key) DO NOTHING",
+                        &[
+                            &m.id,
+                            &m.property_id.0,
+                            &m.kind,
+                            &m.idempotency_key,
+                            &m.recipient,
+                            &m.subject,
+                            &m.body,
+                            &m.reservation_id.map(|r| r.0),
+                            &m.link_expires_at,
+                            &m.created_at,
+                        ],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
                 Projection::SetRequireInspected {
                     property_id,
                     require_inspected,
@@ -833,6 +856,82 @@ impl Store for PgStore {
     ) -> Result<Vec<Reservation>, StoreError> {
         let client = self.client().await?;
         select_reservations(&client, filter).await
+    }
+
+    async fn claim_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let client = self.client().await?;
+        // SKIP LOCKED: workers on several nodes take disjoint rows instead of queueing
+        // behind each other; the lease covers a worker that dies mid-send.
+        let rows = client
+            .query(
+                "UPDATE outbox SET locked_until = $2, attempts = attempts + 1
+                 WHERE id IN (
+                     SELECT id FROM outbox
+                     WHERE sent_at IS NULL AND next_attempt_at <= $1
+                       AND (locked_until IS NULL OR locked_until < $1)
+                     ORDER BY next_attempt_at
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING id, property_id, kind, idempotency_key, recipient, subject, body,
+                     reservation_id, link_expires_at, created_at, attempts",
+                &[&now, &lease_until, &i64::try_from(limit).unwrap_or(100)],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| OutboxEmail {
+                id: r.get("id"),
+                property_id: PropertyId(r.get("property_id")),
+                kind: r.get("kind"),
+                idempotency_key: r.get("idempotency_key"),
+                recipient: r.get("recipient"),
+                subject: r.get("subject"),
+                body: r.get("body"),
+                reservation_id: r
+                    .get::<_, Option<Uuid>>("reservation_id")
+                    .map(ReservationId),
+                link_expires_at: r.get("link_expires_at"),
+                created_at: r.get("created_at"),
+                attempts: u32::try_from(r.get::<_, i32>("attempts")).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn email_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL
+                 WHERE id = $1",
+                &[&id, &at],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn email_failed(
+        &self,
+        id: Uuid,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3
+                 WHERE id = $1 AND sent_at IS NULL",
+                &[&id, &next_attempt_at, &error],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

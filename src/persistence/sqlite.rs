@@ -19,7 +19,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, param
 use uuid::Uuid;
 
 use super::{
-    ApiKeyRecord, AuditQuery, NewEvent, Projection, RefreshOutcome, RefreshRecord,
+    ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
     ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
@@ -244,6 +244,42 @@ where
     T: for<'a> TryFrom<&'a Row<'a>, Error = rusqlite::Error>,
 {
     T::try_from(r)
+}
+
+type RawOutbox = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+);
+
+fn decode_outbox(raw: RawOutbox) -> Result<OutboxEmail, StoreError> {
+    Ok(OutboxEmail {
+        id: parse_uuid("outbox.id", &raw.0)?,
+        property_id: PropertyId(parse_uuid("outbox.property_id", &raw.1)?),
+        kind: raw.2,
+        idempotency_key: raw.3,
+        recipient: raw.4,
+        subject: raw.5,
+        body: raw.6,
+        reservation_id: raw
+            .7
+            .map(|r| parse_uuid("outbox.reservation_id", &r).map(ReservationId))
+            .transpose()?,
+        link_expires_at: raw
+            .8
+            .map(|t| parse_ts("outbox.link_expires_at", &t))
+            .transpose()?,
+        created_at: parse_ts("outbox.created_at", &raw.9)?,
+        attempts: u32::try_from(raw.10).unwrap_or(0),
+    })
 }
 
 type RawProperty = (String, String, String, String, Option<String>, bool);
@@ -755,6 +791,28 @@ impl Store for SqliteStore {
                             return Err(StoreError::Constraint(BUSINESS_DATE_MOVED.into()));
                         }
                     }
+                    Projection::EnqueueEmail(m) => {
+                        tx.execute(
+                            "INSERT INTO outbox (id, property_id, kind, idempotency_key,
+                                 recipient, subject, body, reservation_id, link_expires_at,
+                                 created_at, next_attempt_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                             ON CONFLICT (idempotency_key) DO NOTHING",
+                            params![
+                                m.id.to_string(),
+                                m.property_id.0.to_string(),
+                                m.kind,
+                                m.idempotency_key,
+                                m.recipient,
+                                m.subject,
+                                m.body,
+                                m.reservation_id.map(|r| r.0.to_string()),
+                                m.link_expires_at.as_ref().map(ts),
+                                ts(&m.created_at),
+                            ],
+                        )
+                        .map_err(sql_error)?;
+                    }
                     Projection::SetRequireInspected {
                         property_id,
                         require_inspected,
@@ -964,6 +1022,82 @@ impl Store for SqliteStore {
         let filter = filter.clone();
         self.with_conn(move |conn| select_reservations(conn, &filter))
             .await
+    }
+
+    async fn claim_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        self.with_conn(move |conn| {
+            // One writer at a time: select and lease in one IMMEDIATE transaction.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql_error)?;
+            let raws = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id, property_id, kind, idempotency_key, recipient, subject, body,
+                             reservation_id, link_expires_at, created_at, attempts
+                         FROM outbox
+                         WHERE sent_at IS NULL AND next_attempt_at <= ?1
+                           AND (locked_until IS NULL OR locked_until < ?1)
+                         ORDER BY next_attempt_at LIMIT ?2",
+                    )
+                    .map_err(sql_error)?;
+                stmt.query_map(
+                    params![ts(&now), i64::try_from(limit).unwrap_or(100)],
+                    columns::<RawOutbox>,
+                )
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sql_error)?
+            };
+            let mut out = Vec::with_capacity(raws.len());
+            for raw in raws {
+                tx.execute(
+                    "UPDATE outbox SET locked_until = ?2, attempts = attempts + 1 WHERE id = ?1",
+                    params![raw.0, ts(&lease_until)],
+                )
+                .map_err(sql_error)?;
+                out.push(decode_outbox(raw)?);
+            }
+            tx.commit().map_err(sql_error)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn email_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET sent_at = ?2, locked_until = NULL, last_error = NULL
+                 WHERE id = ?1",
+                params![id.to_string(), ts(&at)],
+            )
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn email_failed(
+        &self,
+        id: Uuid,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE outbox SET next_attempt_at = ?2, locked_until = NULL, last_error = ?3
+                 WHERE id = ?1 AND sent_at IS NULL",
+                params![id.to_string(), ts(&next_attempt_at), error],
+            )
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

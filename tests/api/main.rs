@@ -6,6 +6,7 @@ mod access;
 mod auth;
 mod catalog;
 mod cluster;
+mod email;
 mod helpers;
 mod occ;
 mod outage;

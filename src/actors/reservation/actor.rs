@@ -337,7 +337,7 @@ async fn attempt_once(
         });
         applied.push((next.version, event, next.clone()));
     }
-    let checks = if plan.inventory && !next.overbooked {
+    let mut checks = if plan.inventory && !next.overbooked {
         vec![Projection::CheckInventory {
             property_id: next.property_id,
             room_type: next.room_type.clone(),
@@ -347,6 +347,8 @@ async fn attempt_once(
     } else {
         Vec::new()
     };
+    // The guest's emails go into the outbox in the same transaction as the change.
+    checks.extend(crate::actors::reservations::notices(store, &applied, at).await?);
     match plan.room {
         Some((room, command, overlap)) => {
             room.coordinate(Coordinate {
