@@ -303,6 +303,8 @@ pub enum RoomRefusal {
     NotReady(&'static str),
     #[error("the room is not occupied")]
     NotOccupied,
+    #[error("a guest's stay is assigned to this room during the block; move or unassign it first")]
+    StayAssigned,
 }
 
 impl RoomRefusal {
@@ -322,6 +324,7 @@ impl RoomRefusal {
             Self::Blocked => "room_blocked",
             Self::NotReady(_) => "room_not_ready",
             Self::NotOccupied => "room_not_occupied",
+            Self::StayAssigned => "stay_assigned",
         }
     }
 }

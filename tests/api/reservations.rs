@@ -601,3 +601,37 @@ both!(
         assert_eq!(r.status, 200, "{}", r.body);
     }
 );
+
+both!(
+    a_room_with_an_assigned_stay_cannot_be_blocked_over_it,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101"]).await;
+        let gid = guest(&app, &pid).await;
+        let today = today(&app, &pid).await;
+        let r = book(
+            &app,
+            &pid,
+            json!({"guest_id": gid, "room_type": "KING",
+            "arrival": plus(today, 3), "departure": plus(today, 5)}),
+        )
+        .await;
+        let rid = r.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            act(&app, &rid, "assign", json!({"room": "101"}))
+                .await
+                .status,
+            200
+        );
+        let block = |hours: i64| {
+            json!({"kind": "out_of_order", "reason": "leak",
+                "to": (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()})
+        };
+        let path = format!("/api/v1/properties/{pid}/rooms/101/blocks");
+        let r = app.post(&path, &block(24 * 4)).await;
+        assert_eq!((r.status, r.code()), (422, "stay_assigned"), "{}", r.body);
+        // A repair that is over before the guest arrives is fine.
+        let r = app.post(&path, &block(2)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+);

@@ -13,7 +13,7 @@ use crate::{
         CommandError, backoff, count_outcome,
         registry::{Entity, Shared},
     },
-    domain::{Agent, PropertyId, Room, RoomEvent, RoomNumber},
+    domain::{Agent, PropertyId, Room, RoomCommand, RoomEvent, RoomNumber},
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
     views::RoomView,
@@ -135,6 +135,45 @@ struct Committed {
     at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A block must not take a room from a guest: refused while a live stay (an arrival or an
+/// in-house guest) is assigned to the room on a night the block touches. The guest is moved or
+/// unassigned first; then the room can go out of order.
+async fn no_stay_during(
+    store: &dyn Store,
+    room: &Room,
+    block: &crate::domain::NewBlock,
+) -> Result<(), CommandError> {
+    let Some(property) = store.property(room.property_id).await? else {
+        return Err(CommandError::PropertyNotFound);
+    };
+    // Hotel nights run noon to noon local time: the dates a block can touch are within a day
+    // of its UTC dates; `night` tells exactly.
+    let (first, last) = (
+        block.from.date_naive() - chrono::Days::new(1),
+        block.to.date_naive() + chrono::Days::new(1),
+    );
+    let filter = crate::persistence::ReservationFilter {
+        nights: Some((first, last)),
+        statuses: crate::domain::ReservationStatus::HOLDING.to_vec(),
+        room: Some(room.id),
+        ..crate::persistence::ReservationFilter::property(room.property_id)
+    };
+    let touched = store.reservations(&filter).await?.into_iter().any(|r| {
+        r.stay
+            .arrival
+            .iter_days()
+            .take_while(|d| *d < r.stay.departure)
+            .any(|d| {
+                let (start, end) = property.night(d);
+                block.from < end && start < block.to
+            })
+    });
+    if touched {
+        return Err(crate::domain::RoomRefusal::StayAssigned.into());
+    }
+    Ok(())
+}
+
 /// Validates and commits `msg` starting from `room`. On losing a race for a seq it reloads
 /// the room and tries again, at most `max_retries` times. Always returns the newest room it
 /// knows, so the actor stays current even when the command fails.
@@ -154,6 +193,12 @@ async fn decide_and_commit(
                 actual: room.version,
             }),
             _ => room.decide(&msg.command, at).map_err(CommandError::from),
+        };
+        let decided = match (decided, &msg.command) {
+            (Ok(events), RoomCommand::PlaceBlock(block)) => {
+                no_stay_during(store, &room, block).await.map(|()| events)
+            }
+            (other, _) => other,
         };
         let events = match decided {
             Ok(events) => events,
