@@ -20,7 +20,8 @@ use bellhop::{
     ws::{bus::LocalBus, hub::Hub, outbox::Outbox, protocol::rooms_topic},
 };
 use criterion::{Criterion, Throughput};
-use secrecy::SecretString;
+
+mod common;
 
 const ROOMS: usize = 16;
 
@@ -135,59 +136,12 @@ fn bench_backend(
     system.block_on(s.registry.shutdown());
 }
 
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = base.rfind('/').map_or(base, |i| &base[..i]);
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-async fn admin(url: &str) -> Option<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .ok()?;
-    actix_rt::spawn(async move {
-        let _ = conn.await;
-    });
-    Some(client)
-}
-
 fn main() {
     let mut c = Criterion::default()
         .sample_size(20)
         .measurement_time(Duration::from_secs(8))
         .configure_from_args();
     let system = actix_rt::System::new();
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = DatabaseConfig::Sqlite {
-        path: dir.path().join("bench.db"),
-    };
-    bench_backend(&mut c, &system, "sqlite", &sqlite);
-
-    let admin_url = std::env::var("BELLHOP_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("bellhop_bench_{}", std::process::id());
-    match system.block_on(admin(&admin_url)) {
-        Some(client) => {
-            system
-                .block_on(client.batch_execute(&format!("CREATE DATABASE \"{name}\"")))
-                .expect("create bench database");
-            let pg = DatabaseConfig::Postgres {
-                url: SecretString::from(with_database(&admin_url, &name)),
-            };
-            bench_backend(&mut c, &system, "postgres", &pg);
-            let _ =
-                system
-                    .block_on(client.batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                    )));
-        }
-        None => eprintln!("PostgreSQL unreachable at BELLHOP_BENCH_DATABASE_URL: skipping it"),
-    }
+    common::on_both_backends(&mut c, &system, bench_backend);
     c.final_summary();
 }

@@ -37,6 +37,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "outbox",
         sql: include_str!("../../migrations/postgres/0005_outbox.sql"),
     },
+    Migration {
+        version: 6,
+        name: "live stay indexes",
+        sql: include_str!("../../migrations/postgres/0006_live_stay_indexes.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -64,5 +69,10 @@ pub const SQLITE: &[Migration] = &[
         version: 5,
         name: "outbox",
         sql: include_str!("../../migrations/sqlite/0005_outbox.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "live stay indexes",
+        sql: include_str!("../../migrations/sqlite/0006_live_stay_indexes.sql"),
     },
 ];

@@ -177,7 +177,8 @@ pub enum Projection {
 }
 
 /// Which reservations to read. Built with [`ReservationFilter::property`] and narrowed with
-/// its fields; results are ordered by arrival, then booking time.
+/// its fields; results are ordered by arrival, then booking time. `limit` bounds the answer
+/// (it is not a page: which rows a cut keeps is unspecified).
 #[derive(Clone, Debug)]
 pub struct ReservationFilter {
     pub property: PropertyId,

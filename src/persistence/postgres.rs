@@ -23,7 +23,7 @@ use super::{
     ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
-        inventory_fits, reservation_where, seq_to_i64, text_actions, text_enum,
+        inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
     },
 };
 use crate::domain::{
@@ -319,14 +319,19 @@ async fn select_reservations<C: GenericClient>(
                 "SELECT {RESERVATION_COLUMNS} FROM reservations r
                  LEFT JOIN rooms ro ON ro.id = r.room_id
                  WHERE {clause}
-                 ORDER BY r.arrival, r.created_at, r.id LIMIT {}",
+                 LIMIT {}",
                 filter.limit.min(100_000)
             ),
             &refs,
         )
         .await
         .map_err(pg_error)?;
-    rows.iter().map(reservation_from_row).collect()
+    let mut found = rows
+        .iter()
+        .map(reservation_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    sort_reservations(&mut found);
+    Ok(found)
 }
 
 /// See [`Projection::CheckInventory`]. The advisory lock serializes every booking of this

@@ -52,6 +52,18 @@ pub(crate) fn assigned_room(
     }))
 }
 
+/// The order reservation reads answer in: by arrival, then booking time.
+///
+/// Sorted here rather than by `ORDER BY`: an `ORDER BY arrival` leads SQLite's planner to the
+/// arrival index, which scans a hotel's whole history for "live stays touching these nights",
+/// instead of the partial live-stay indexes (migration 0006) that hold only current stays.
+/// A filter's `limit` therefore bounds the answer; it does not page it.
+pub(crate) fn sort_reservations(found: &mut [crate::domain::Reservation]) {
+    found.sort_by(|a, b| {
+        (a.stay.arrival, a.created_at, a.id.0).cmp(&(b.stay.arrival, b.created_at, b.id.0))
+    });
+}
+
 /// A query parameter of [`reservation_where`], converted by each backend.
 pub(crate) enum Param {
     Uuid(uuid::Uuid),

@@ -23,7 +23,7 @@ use super::{
     ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
-        inventory_fits, reservation_where, seq_to_i64, text_actions, text_enum,
+        inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
     },
 };
 use crate::domain::{
@@ -310,13 +310,17 @@ fn select_reservations(
             "SELECT {RESERVATION_COLUMNS} FROM reservations r
              LEFT JOIN rooms ro ON ro.id = r.room_id
              WHERE {clause}
-             ORDER BY r.arrival, r.created_at, r.id LIMIT {}",
+             LIMIT {}",
             filter.limit.min(100_000)
         ),
         rusqlite::params_from_iter(sqlite_params(params)),
         columns::<RawReservation>,
         decode_reservation,
     )
+    .map(|mut found| {
+        sort_reservations(&mut found);
+        found
+    })
 }
 
 /// See [`Projection::CheckInventory`]. SQLite has one writer at a time and this runs inside
