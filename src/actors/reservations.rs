@@ -276,7 +276,15 @@ impl Reservations {
             .await?
             .ok_or(CommandError::PropertyNotFound)?;
         let closing = p.business_date(now);
-        if !force && now < p.audit_due(closing) {
+        // Due at 03:00 the next morning; run by hand, a day may be closed early (an evening
+        // audit), but never a day that has not begun at the hotel: the business date does not
+        // run ahead of the calendar.
+        let due = if force {
+            closing <= p.local_date(now)
+        } else {
+            now >= p.audit_due(closing)
+        };
+        if !due {
             return Ok(None);
         }
         let next = closing + chrono::Days::new(1);

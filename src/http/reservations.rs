@@ -238,7 +238,8 @@ pub async fn act(
 }
 
 /// `POST /api/v1/properties/<pid>/night-audit`: closes the business date now (the background
-/// job does it at 03:00 hotel time): no-shows marked, the date moved on by one day.
+/// job does it at 03:00 hotel time): no-shows marked, the date moved on by one day. When the
+/// business date is already the hotel's tomorrow, nothing happens (`"rolled": false`).
 pub async fn night_audit(
     state: web::Data<AppState>,
     caller: Caller,

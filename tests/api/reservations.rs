@@ -542,6 +542,15 @@ both!(
             ))
             .await;
         assert_eq!(l.body["status"], "tentative");
+        // Tomorrow has not begun at the hotel: a second audit now changes nothing.
+        let r = app
+            .post(&format!("/api/v1/properties/{pid}/night-audit"), &json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            (r.body["rolled"].as_bool(), r.body["business_date"].as_str()),
+            (Some(false), Some(plus(today, 1).as_str()))
+        );
         // A front desk may run it too; a housekeeper may not.
         let hk = app
             .user_token(&pid, "housekeeper", &format!("hk@{}.test", &pid[..8]))
