@@ -23,8 +23,8 @@ pub enum Topic {
     Reservations(PropertyId),
     /// `reservation:<rid>`: one reservation.
     Reservation(ReservationId),
-    /// `availability:<pid>`: availability by type and night; every booking change that moves
-    /// inventory arrives as the reservation's event (refetch the nights it names).
+    /// `availability:<pid>`: availability by type and night; every change that moves inventory
+    /// arrives as the reservation's or room's event (refetch the nights it names).
     Availability(PropertyId),
 }
 

@@ -378,6 +378,17 @@ both!(
             .await;
         assert_eq!(trail.body["events"][1]["kind"], "promoted");
         assert_eq!(trail.body["events"][1]["actor"], "system:waitlist");
+        // Rooms going out of order change what is sellable too.
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/rooms/101/blocks"),
+                &json!({"kind": "out_of_order", "reason": "leak",
+                    "to": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let f = event_of(&mut avail, &format!("availability:{pid}"), "block_placed").await;
+        assert_eq!(f["state"]["number"], "101");
     }
 );
 

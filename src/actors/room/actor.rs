@@ -20,7 +20,7 @@ use crate::{
     ws::{
         bus::Bus,
         hub::{Published, PublishedEvent},
-        protocol::{room_topic, rooms_topic},
+        protocol::{availability_topic, room_topic, rooms_topic},
     },
 };
 
@@ -85,10 +85,27 @@ pub(crate) fn publication<'a>(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Option<Published> {
     let mut last: Option<&Room> = None;
+    let mut moves_inventory = false;
     let events: Vec<PublishedEvent> = events
         .into_iter()
         .map(|(seq, event, after)| {
             last = Some(after);
+            // What is sellable changes with a new room or an out-of-order block (out of
+            // service rooms stay sellable): availability subscribers hear of it.
+            moves_inventory |= matches!(
+                event,
+                RoomEvent::RoomCreated { .. }
+                    | RoomEvent::BlockPlaced {
+                        block: crate::domain::Block {
+                            kind: crate::domain::BlockKind::OutOfOrder,
+                            ..
+                        }
+                    }
+                    | RoomEvent::BlockReleased {
+                        block_kind: crate::domain::BlockKind::OutOfOrder,
+                        ..
+                    }
+            );
             let mut event = serde_json::to_value(event).unwrap_or_default();
             if let Some(obj) = event.as_object_mut() {
                 obj.insert("actor".into(), agent.as_str().into());
@@ -102,11 +119,15 @@ pub(crate) fn publication<'a>(
         })
         .collect();
     let room = last?;
+    let mut topics = vec![
+        rooms_topic(room.property_id),
+        room_topic(room.property_id, &room.number),
+    ];
+    if moves_inventory {
+        topics.push(availability_topic(room.property_id));
+    }
     Some(Published {
-        topics: vec![
-            rooms_topic(room.property_id),
-            room_topic(room.property_id, &room.number),
-        ],
+        topics,
         stream: room.id.stream(),
         from_seq: events.first()?.seq,
         to_seq: room.version,
