@@ -256,6 +256,20 @@ both!(
             )
             .await;
         assert_eq!(theirs.status, 403);
+        // Live, the guest follows their own reservation and nothing of the hotel's.
+        let mut ws = crate::helpers::WsClient::connect(app.port, &token).await;
+        let own = ws.subscribe(&format!("reservation:{rid}")).await;
+        assert_eq!(own["snapshot"]["reservation"]["id"], rid.as_str());
+        for topic in [format!("reservations:{pid}"), format!("rooms:{pid}")] {
+            ws.send(json!({"op": "subscribe", "topic": topic, "id": 1}))
+                .await;
+            let f = ws.next_json().await;
+            assert_eq!(
+                (f["type"].as_str(), f["code"].as_str()),
+                (Some("error"), Some("forbidden")),
+                "{topic}: {f}"
+            );
+        }
 
         // A change and a cancellation: one email each, in order.
         let r = app
@@ -284,6 +298,16 @@ both!(
             !text(&mail[2].data).contains("token="),
             "no link to a canceled stay"
         );
+        // The guest saw both changes live.
+        for kind in ["amended", "canceled"] {
+            loop {
+                let f = ws.next_json().await;
+                if f["type"] == "event" && f["event"]["kind"] == kind {
+                    assert_eq!(f["topic"], format!("reservation:{rid}"));
+                    break;
+                }
+            }
+        }
         // The tentative booking sent nothing, and nothing is sent twice.
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!(smtp.received().len(), 3, "{:?}", smtp.received());
