@@ -493,3 +493,104 @@ pub(crate) fn publication(c: &Committed) -> Option<Published> {
         events,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        actors::{Actors, catalog, property::create_property},
+        config::ActorConfig,
+        metrics::Metrics,
+        persistence::sqlite::SqliteStore,
+        ws::{bus::LocalBus, hub::Hub},
+    };
+
+    /// The job, not the button: with the stored business date three days behind the hotel's
+    /// calendar, each run of the job closes exactly one day (its no-shows included), so a node
+    /// that was down catches up day by day.
+    #[actix_rt::test]
+    async fn the_audit_job_closes_one_overdue_day_per_run_with_its_no_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn crate::persistence::Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let metrics = Arc::new(Metrics::default());
+        let actors = Actors::start(
+            Arc::clone(&store),
+            Arc::new(LocalBus::new(Arc::new(Hub::new(Arc::clone(&metrics))))),
+            metrics,
+            ActorConfig::default(),
+        );
+        let agent = Agent::system("test");
+        let p = create_property(store.as_ref(), "T", "Europe/Berlin", &agent)
+            .await
+            .unwrap();
+        let local = p.local_date(chrono::Utc::now());
+        let behind = local - chrono::Days::new(3);
+        store
+            .commit(
+                Vec::new(),
+                vec![Projection::SetBusinessDate {
+                    property_id: p.id,
+                    from: None,
+                    to: behind,
+                }],
+            )
+            .await
+            .unwrap();
+        let guest = catalog::create_guest(
+            store.as_ref(),
+            p.id,
+            serde_json::from_value(serde_json::json!({"name": "G"})).unwrap(),
+            &agent,
+        )
+        .await
+        .unwrap();
+        let booking = |arrival: NaiveDate| Booking {
+            guest_id: guest.id,
+            room_type: "KING".into(),
+            arrival,
+            departure: arrival + chrono::Days::new(1),
+            adults: 1,
+            children: 0,
+            tentative: false,
+            waitlist: false,
+            overbook: true,
+        };
+        let r = &actors.reservations;
+        let missed = r.book(p.id, booking(behind), &agent).await.unwrap();
+        let next_day = r
+            .book(p.id, booking(behind + chrono::Days::new(1)), &agent)
+            .await
+            .unwrap();
+
+        let business_date = || async { store.property(p.id).await.unwrap().unwrap() };
+        let status = |id| {
+            let store = Arc::clone(&store);
+            async move { store.reservation(id).await.unwrap().unwrap().status }
+        };
+        r.run_due_audits().await;
+        assert_eq!(
+            business_date().await.business_date,
+            Some(behind + chrono::Days::new(1))
+        );
+        assert_eq!(status(missed.id).await, ReservationStatus::NoShow);
+        assert_eq!(status(next_day.id).await, ReservationStatus::Confirmed);
+
+        r.run_due_audits().await;
+        assert_eq!(status(next_day.id).await, ReservationStatus::NoShow);
+        // Yesterday closes at 03:00 hotel time today; today's never before 03:00 tomorrow.
+        let yesterday = local - chrono::Days::new(1);
+        let due = p.audit_due(yesterday);
+        let before = chrono::Utc::now();
+        r.run_due_audits().await;
+        r.run_due_audits().await;
+        let after = chrono::Utc::now();
+        let got = business_date().await.business_date;
+        if before >= due {
+            assert_eq!(got, Some(local), "caught up, and no further");
+        } else if after < due {
+            assert_eq!(got, Some(yesterday), "yesterday is not closed before 03:00");
+        }
+        actors.shutdown().await;
+    }
+}
