@@ -61,6 +61,19 @@ uuid_id!(
     "A guest profile, shared by the guest's reservations."
 );
 
+uuid_id!(
+    TaskId,
+    "A housekeeping task; its event stream is `task:<id>`."
+);
+
+impl TaskId {
+    /// The event stream of this task.
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("task:{}", self.0)
+    }
+}
+
 impl ReservationId {
     /// The event stream of this reservation.
     #[must_use]

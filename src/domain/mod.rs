@@ -13,10 +13,11 @@ pub mod notice;
 pub mod property;
 pub mod reservation;
 pub mod room;
+pub mod task;
 
 pub use access::{Action, Denial, Principal, Role, role_allows};
 pub use guest::{Guest, RoomType};
-pub use ids::{Agent, GuestId, PropertyId, ReservationId, RoomId, RoomNumber};
+pub use ids::{Agent, GuestId, PropertyId, ReservationId, RoomId, RoomNumber, TaskId};
 pub use property::Property;
 pub use reservation::{Reservation, ReservationStatus, Stay};
 pub use room::{
