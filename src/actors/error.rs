@@ -22,6 +22,11 @@ pub enum CommandError {
     /// A reservation rule refused the command.
     #[error(transparent)]
     ReservationRefused(#[from] ReservationRefusal),
+    /// A task rule refused the command.
+    #[error(transparent)]
+    TaskRefused(#[from] crate::domain::task::TaskRefusal),
+    #[error("task not found")]
+    TaskNotFound,
     /// The input itself is unacceptable (before any rule is consulted).
     #[error("{0}")]
     Invalid(String),

@@ -20,6 +20,8 @@ pub mod reservation;
 pub(crate) mod reservations;
 pub mod room;
 mod rooms;
+pub mod task;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -28,6 +30,8 @@ pub use reservation::{Request, ReservationHandle};
 pub use reservations::{Booking, Reservations};
 pub use room::RoomHandle;
 pub use rooms::{MAX_ROOMS_PER_REQUEST, RoomRegistry};
+pub use task::TaskHandle;
+pub use tasks::{CreateTask, Tasks};
 
 use crate::{
     config::ActorConfig, metrics::Metrics, persistence::Store, ws::bus::Bus, ws::hub::Published,
@@ -39,6 +43,7 @@ pub struct Actors {
     shared: Arc<registry::Shared>,
     pub rooms: RoomRegistry,
     pub reservations: Reservations,
+    pub tasks: Tasks,
 }
 
 impl Actors {
@@ -54,6 +59,7 @@ impl Actors {
         let rooms = RoomRegistry::start(Arc::clone(&shared));
         Self {
             reservations: Reservations::start(Arc::clone(&shared), rooms.clone()),
+            tasks: Tasks::start(Arc::clone(&shared), rooms.clone()),
             rooms,
             shared,
         }
@@ -76,6 +82,7 @@ impl Actors {
     pub fn live_topics(&self) -> Vec<String> {
         let mut topics = self.rooms.live_topics();
         topics.extend(self.reservations.live_topics());
+        topics.extend(self.tasks.live_topics());
         topics
     }
 
@@ -85,6 +92,8 @@ impl Actors {
             self.rooms.apply_remote(msg);
         } else if msg.stream.starts_with("reservation:") {
             self.reservations.apply_remote(msg);
+        } else if msg.stream.starts_with("task:") {
+            self.tasks.apply_remote(msg);
         }
     }
 
@@ -92,6 +101,7 @@ impl Actors {
     pub fn reload_all(&self) {
         self.rooms.reload_all();
         self.reservations.reload_all();
+        self.tasks.reload_all();
     }
 
     /// Stops every actor after the commands already queued to it, then the actor threads.
@@ -99,6 +109,7 @@ impl Actors {
         self.shared.close();
         // Reservations first: their commands may still call rooms.
         self.reservations.passivate_all().await;
+        self.tasks.passivate_all().await;
         self.rooms.passivate_all().await;
         self.shared.stop_arbiters().await;
     }

@@ -217,6 +217,7 @@ impl Reservations {
             events: vec![(1, event, reservation.clone())],
             agent: agent.clone(),
             at,
+            also: Vec::new(),
         };
         if let Some(batch) = publication(&committed) {
             self.shared().bus.publish(batch);

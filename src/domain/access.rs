@@ -84,10 +84,16 @@ pub enum Action {
     NightAudit,
     /// Change property settings (check-in only into inspected rooms).
     PropertySettings,
+    /// The supervisor side of housekeeping: the board (`tasks:<pid>`), creating, assigning,
+    /// prioritizing, canceling and reopening tasks.
+    TaskManage,
+    /// Working one's own tasks: the queue (`tasks:user:<own id>`), start, hold, resume,
+    /// complete, fail an inspection, add notes. Managers may do it on anyone's task.
+    TaskWork,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 18] = [
         Action::PropertyCreate,
         Action::PropertyRead,
         Action::RoomRead,
@@ -104,6 +110,8 @@ impl Action {
         Action::ReservationOverbook,
         Action::NightAudit,
         Action::PropertySettings,
+        Action::TaskManage,
+        Action::TaskWork,
     ];
 
     /// What an API key may be granted: integrations work on rooms, never on people or keys.
@@ -134,10 +142,10 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         (
             FrontDesk,
             RoomRead | RoomStatus | RoomBlock | GuestManage | ReservationRead | ReservationManage
-            | NightAudit,
+            | NightAudit | TaskManage,
         ) => true,
-        (Housekeeper, RoomRead | RoomStatus) => true,
-        (Maintenance, RoomRead | RoomBlock) => true,
+        (Housekeeper, RoomRead | RoomStatus | TaskWork) => true,
+        (Maintenance, RoomRead | RoomBlock | TaskWork) => true,
         // Restaurant staff run tables (a later feature), not the room board.
         _ => false,
     }
@@ -278,6 +286,8 @@ mod tests {
                 ReservationOverbook,
                 NightAudit,
                 PropertySettings,
+                TaskManage,
+                TaskWork,
             ],
         );
         expect(
@@ -291,10 +301,11 @@ mod tests {
                 ReservationRead,
                 ReservationManage,
                 NightAudit,
+                TaskManage,
             ],
         );
-        expect(Housekeeper, &[PropertyRead, RoomRead, RoomStatus]);
-        expect(Maintenance, &[PropertyRead, RoomRead, RoomBlock]);
+        expect(Housekeeper, &[PropertyRead, RoomRead, RoomStatus, TaskWork]);
+        expect(Maintenance, &[PropertyRead, RoomRead, RoomBlock, TaskWork]);
         expect(Restaurant, &[PropertyRead]);
     }
 

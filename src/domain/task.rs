@@ -181,6 +181,11 @@ pub enum TaskCommand {
     Convert {
         to: TaskKind,
     },
+    /// An inspection in progress finds the cleaning not good enough (the cleaning is then
+    /// reopened); completing an inspection is passing it.
+    FailInspection {
+        reason: String,
+    },
 }
 
 /// Facts about a task, appended to its stream `task:<id>`.
@@ -189,8 +194,8 @@ pub enum TaskCommand {
 pub enum TaskEvent {
     TaskCreated {
         property_id: PropertyId,
-        #[serde(flatten)]
-        spec: NewTask,
+        /// Not flattened: the task's own `kind` would collide with the event's tag.
+        task: NewTask,
     },
     TaskAssigned {
         to: Uuid,
@@ -222,6 +227,9 @@ pub enum TaskEvent {
         from: TaskKind,
         to: TaskKind,
     },
+    InspectionFailed {
+        reason: String,
+    },
 }
 
 impl TaskEvent {
@@ -241,6 +249,7 @@ impl TaskEvent {
             Self::NoteAdded { .. } => "note_added",
             Self::PriorityChanged { .. } => "priority_changed",
             Self::TaskConverted { .. } => "task_converted",
+            Self::InspectionFailed { .. } => "inspection_failed",
         }
     }
 }
@@ -267,6 +276,8 @@ pub enum TaskRefusal {
     NotConvertible,
     #[error("an inspection needs a room")]
     NoRoom,
+    #[error("only an inspection can fail")]
+    NotAnInspection,
 }
 
 impl TaskRefusal {
@@ -281,6 +292,7 @@ impl TaskRefusal {
             Self::NoChange => "no_change",
             Self::NotConvertible => "not_convertible",
             Self::NoRoom => "no_room",
+            Self::NotAnInspection => "not_an_inspection",
         }
     }
 }
@@ -311,6 +323,9 @@ pub struct Task {
     pub inspects: Option<TaskId>,
     pub arrival_today: bool,
     pub notes: Vec<Note>,
+    /// An inspection that found the cleaning not good enough.
+    #[serde(default)]
+    pub failed: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -351,6 +366,7 @@ impl Task {
                 })
                 .into_iter()
                 .collect(),
+            failed: false,
             created_at: at,
             updated_at: at,
             version: 1,
@@ -359,7 +375,13 @@ impl Task {
             note: task.notes.first().map(|n| n.text.clone()),
             ..spec
         };
-        Ok((task, TaskEvent::TaskCreated { property_id, spec }))
+        Ok((
+            task,
+            TaskEvent::TaskCreated {
+                property_id,
+                task: spec,
+            },
+        ))
     }
 
     fn wrong(&self, action: &'static str) -> TaskRefusal {
@@ -464,6 +486,17 @@ impl Task {
                     to: *to,
                 }
             }
+            TaskCommand::FailInspection { reason } => {
+                if self.kind != TaskKind::Inspection {
+                    return Err(TaskRefusal::NotAnInspection);
+                }
+                if self.status != S::InProgress {
+                    return Err(self.wrong("fail"));
+                }
+                TaskEvent::InspectionFailed {
+                    reason: text(reason)?,
+                }
+            }
         };
         Ok(vec![e])
     }
@@ -507,6 +540,10 @@ impl Task {
                 self.rush = *rush;
             }
             TaskEvent::TaskConverted { to, .. } => self.kind = *to,
+            TaskEvent::InspectionFailed { .. } => {
+                self.status = S::Done;
+                self.failed = true;
+            }
         }
         self.version += 1;
         self.updated_at = at;

@@ -140,6 +140,14 @@ impl From<CommandError> for ApiError {
                 code: r.code(),
                 message: r.to_string(),
             },
+            CommandError::TaskRefused(r) => Self::Unprocessable {
+                code: r.code(),
+                message: r.to_string(),
+            },
+            CommandError::TaskNotFound => Self::NotFound {
+                code: "task_not_found",
+                message: "no such task".into(),
+            },
             CommandError::Invalid(message) => Self::Unprocessable {
                 code: "validation_failed",
                 message,

@@ -11,6 +11,7 @@ mod health;
 mod properties;
 mod reservations;
 mod rooms;
+mod tasks;
 mod users;
 
 use actix_web::{HttpResponse, web};
@@ -90,6 +91,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/properties/{pid}/settings",
                 web::post().to(reservations::settings),
             )
+            .route("/properties/{pid}/tasks", web::post().to(tasks::create))
+            .route("/properties/{pid}/tasks", web::get().to(tasks::list))
+            .route("/tasks/{tid}", web::get().to(tasks::get))
+            .route("/tasks/{tid}/{action}", web::post().to(tasks::act))
             .route("/reservations/{rid}", web::get().to(reservations::get))
             .route(
                 "/reservations/{rid}/{action}",

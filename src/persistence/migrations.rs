@@ -42,6 +42,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "live stay indexes",
         sql: include_str!("../../migrations/postgres/0006_live_stay_indexes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "tasks",
+        sql: include_str!("../../migrations/postgres/0007_tasks.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -74,5 +79,10 @@ pub const SQLITE: &[Migration] = &[
         version: 6,
         name: "live stay indexes",
         sql: include_str!("../../migrations/sqlite/0006_live_stay_indexes.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "tasks",
+        sql: include_str!("../../migrations/sqlite/0007_tasks.sql"),
     },
 ];

@@ -29,7 +29,8 @@ use crate::{
     config::DatabaseConfig,
     domain::{
         Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId,
-        ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, reservation::Stay,
+        ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, TaskId, reservation::Stay,
+        task::Task,
     },
 };
 
@@ -166,6 +167,8 @@ pub enum Projection {
         from: Option<NaiveDate>,
         to: NaiveDate,
     },
+    /// A task's state after the events (insert or replace by id, never backwards).
+    UpsertTask(Task),
     /// An email to send once the transaction has committed (nothing if its idempotency key
     /// is already queued).
     EnqueueEmail(OutboxEmail),
@@ -174,6 +177,15 @@ pub enum Projection {
         property_id: PropertyId,
         require_inspected: bool,
     },
+}
+
+/// Which tasks to read: a property's, narrowed to open ones, one assignee's or one room's.
+#[derive(Clone, Debug)]
+pub struct TaskFilter {
+    pub property: PropertyId,
+    pub open_only: bool,
+    pub assignee: Option<Uuid>,
+    pub room: Option<RoomId>,
 }
 
 /// Which reservations to read. Built with [`ReservationFilter::property`] and narrowed with
@@ -368,6 +380,11 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
+
+    /// Tasks matching `filter` (in no particular order; queues sort them).
+    async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError>;
 
     /// The seq of the last event of `stream` (0 if it has none).
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
-    ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
+    ReservationFilter, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
         inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
@@ -28,8 +28,9 @@ use super::{
 };
 use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
-    RoomId, RoomNumber, RoomType,
+    RoomId, RoomNumber, RoomType, TaskId,
     reservation::{Party, Stay},
+    task::Task,
 };
 
 /// Pool size per node. Commands are short transactions; more connections than this mostly
@@ -287,6 +288,11 @@ fn property_from_row(row: &Row) -> Property {
         business_date: row.get("business_date"),
         require_inspected: row.get("require_inspected"),
     }
+}
+
+fn task_from_json(v: serde_json::Value) -> Result<Task, StoreError> {
+    serde_json::from_value(v)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad task in store: {e}")))
 }
 
 fn pg_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
@@ -651,6 +657,38 @@ impl Store for PgStore {
                         return Err(StoreError::Constraint(BUSINESS_DATE_MOVED.into()));
                     }
                 }
+                Projection::UpsertTask(t) => {
+                    let state = serde_json::to_value(t)
+                        .map_err(|e| StoreError::Other(anyhow::anyhow!("encoding a task: {e}")))?;
+                    let written = tx
+                        .execute(
+                            "INSERT INTO tasks (id, property_id, kind, status, room_id, assignee,
+                                 state, version, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                             ON CONFLICT (id) DO UPDATE SET
+                                 kind = EXCLUDED.kind, status = EXCLUDED.status,
+                                 room_id = EXCLUDED.room_id, assignee = EXCLUDED.assignee,
+                                 state = EXCLUDED.state, version = EXCLUDED.version,
+                                 updated_at = EXCLUDED.updated_at
+                             WHERE tasks.version < EXCLUDED.version",
+                            &[
+                                &t.id.0,
+                                &t.property_id.0,
+                                &enum_text(&t.kind),
+                                &t.status.as_str(),
+                                &t.room_id.map(|r| r.0),
+                                &t.assignee,
+                                &state,
+                                &seq_to_i64(t.version)?,
+                                &t.updated_at,
+                            ],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    if written == 0 {
+                        return Err(StoreError::Constraint("tasks_version".into()));
+                    }
+                }
                 Projection::EnqueueEmail(m) => {
                     tx.execute(
                         "INSERT INTO outbox (id, property_id, kind, idempotency_key, recipient,
@@ -937,6 +975,43 @@ impl Store for PgStore {
             .await
             .map_err(pg_error)?;
         Ok(())
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT state FROM tasks WHERE id = $1", &[&id.0])
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| task_from_json(r.get("state"))).transpose()
+    }
+
+    async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
+        let client = self.client().await?;
+        let open = if filter.open_only {
+            "AND status IN ('created', 'assigned', 'in_progress', 'on_hold')"
+        } else {
+            ""
+        };
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT state FROM tasks WHERE property_id = $1
+                     AND ($2::uuid IS NULL OR assignee = $2)
+                     AND ($3::uuid IS NULL OR room_id = $3) {open}
+                     LIMIT 10000"
+                ),
+                &[
+                    &filter.property.0,
+                    &filter.assignee,
+                    &filter.room.map(|r| r.0),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| task_from_json(r.get("state")))
+            .collect()
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

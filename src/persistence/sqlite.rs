@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
-    ReservationFilter, Store, StoreError, StoredEvent, UserRecord, migrations,
+    ReservationFilter, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
         inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
@@ -28,8 +28,9 @@ use super::{
 };
 use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
-    RoomId, RoomNumber, RoomType,
+    RoomId, RoomNumber, RoomType, TaskId,
     reservation::{Party, Stay},
+    task::Task,
 };
 
 /// The SQLite store.
@@ -244,6 +245,11 @@ where
     T: for<'a> TryFrom<&'a Row<'a>, Error = rusqlite::Error>,
 {
     T::try_from(r)
+}
+
+fn task_from_json(s: &str) -> Result<Task, StoreError> {
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad task in store: {e}")))
 }
 
 type RawOutbox = (
@@ -795,6 +801,38 @@ impl Store for SqliteStore {
                             return Err(StoreError::Constraint(BUSINESS_DATE_MOVED.into()));
                         }
                     }
+                    Projection::UpsertTask(t) => {
+                        let state = serde_json::to_string(t).map_err(|e| {
+                            StoreError::Other(anyhow::anyhow!("encoding a task: {e}"))
+                        })?;
+                        let written = tx
+                            .execute(
+                                "INSERT INTO tasks (id, property_id, kind, status, room_id,
+                                     assignee, state, version, updated_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                 ON CONFLICT (id) DO UPDATE SET
+                                     kind = excluded.kind, status = excluded.status,
+                                     room_id = excluded.room_id, assignee = excluded.assignee,
+                                     state = excluded.state, version = excluded.version,
+                                     updated_at = excluded.updated_at
+                                 WHERE tasks.version < excluded.version",
+                                params![
+                                    t.id.0.to_string(),
+                                    t.property_id.0.to_string(),
+                                    enum_text(&t.kind),
+                                    t.status.as_str(),
+                                    t.room_id.map(|r| r.0.to_string()),
+                                    t.assignee.map(|u| u.to_string()),
+                                    state,
+                                    seq_to_i64(t.version)?,
+                                    ts(&t.updated_at),
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        if written == 0 {
+                            return Err(StoreError::Constraint("tasks_version".into()));
+                        }
+                    }
                     Projection::EnqueueEmail(m) => {
                         tx.execute(
                             "INSERT INTO outbox (id, property_id, kind, idempotency_key,
@@ -1100,6 +1138,50 @@ impl Store for SqliteStore {
             )
             .map_err(sql_error)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT state FROM tasks WHERE id = ?1",
+                [id.0.to_string()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(|s| task_from_json(&s))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
+        let filter = filter.clone();
+        self.with_conn(move |conn| {
+            let open = if filter.open_only {
+                "AND status IN ('created', 'assigned', 'in_progress', 'on_hold')"
+            } else {
+                ""
+            };
+            let states = query_all(
+                conn,
+                &format!(
+                    "SELECT state FROM tasks WHERE property_id = ?1
+                     AND (?2 IS NULL OR assignee = ?2)
+                     AND (?3 IS NULL OR room_id = ?3) {open}
+                     LIMIT 10000"
+                ),
+                params![
+                    filter.property.0.to_string(),
+                    filter.assignee.map(|u| u.to_string()),
+                    filter.room.map(|r| r.0.to_string())
+                ],
+                |r| r.get::<_, String>(0),
+                Ok,
+            )?;
+            states.iter().map(|s| task_from_json(s)).collect()
         })
         .await
     }

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::domain::{PropertyId, ReservationId, RoomNumber};
 
-/// A topic a session can subscribe to. Other names from DESIGN §4 (tasks, chat, …) arrive
-/// with their features; until then they answer `unknown_topic`.
+/// A topic a session can subscribe to. Other names from DESIGN §4 (chat, floor plans, …)
+/// arrive with their features; until then they answer `unknown_topic`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Topic {
     /// `rooms:<pid>`: the room board of a property.
@@ -26,6 +26,10 @@ pub enum Topic {
     /// `availability:<pid>`: availability by type and night; every change that moves inventory
     /// arrives as the reservation's or room's event (refetch the nights it names).
     Availability(PropertyId),
+    /// `tasks:<pid>`: the housekeeping supervisor's board, every open task.
+    Tasks(PropertyId),
+    /// `tasks:user:<uid>`: one person's queue, in order.
+    UserTasks(uuid::Uuid),
 }
 
 impl Topic {
@@ -42,6 +46,11 @@ impl Topic {
             ("rooms", None) => Ok(Self::Rooms(parse_pid(pid)?)),
             ("reservations", None) => Ok(Self::Reservations(parse_pid(pid)?)),
             ("availability", None) => Ok(Self::Availability(parse_pid(pid)?)),
+            ("tasks", None) => Ok(Self::Tasks(parse_pid(pid)?)),
+            ("tasks", Some(user)) if pid == Some("user") => user
+                .parse()
+                .map(Self::UserTasks)
+                .map_err(|_| format!("topic {s:?}: expected a user id after 'tasks:user:'")),
             ("reservation", None) => pid
                 .and_then(|r| r.parse().ok())
                 .map(Self::Reservation)
@@ -63,6 +72,8 @@ impl Topic {
             Self::Reservations(pid) => reservations_topic(*pid),
             Self::Reservation(rid) => reservation_topic(rid),
             Self::Availability(pid) => availability_topic(*pid),
+            Self::Tasks(pid) => tasks_topic(*pid),
+            Self::UserTasks(user) => user_tasks_topic(*user),
         }
     }
 }
@@ -85,6 +96,16 @@ pub fn reservation_topic(rid: &ReservationId) -> String {
 #[must_use]
 pub fn availability_topic(pid: PropertyId) -> String {
     format!("availability:{pid}")
+}
+
+#[must_use]
+pub fn tasks_topic(pid: PropertyId) -> String {
+    format!("tasks:{pid}")
+}
+
+#[must_use]
+pub fn user_tasks_topic(user: uuid::Uuid) -> String {
+    format!("tasks:user:{user}")
 }
 
 #[must_use]

@@ -762,6 +762,27 @@ impl Session {
                 Ok(None) => return self.send_error(id, "not_found", "no such reservation"),
                 Err(_) => return self.send_error(id, "unavailable", "the store is unavailable"),
             },
+            Topic::Tasks(pid) => (*pid, Action::TaskManage),
+            // One's own queue is work; anyone else's is supervision.
+            Topic::UserTasks(user) => match self.state.store.user(*user).await {
+                Ok(Some(u)) => {
+                    let mine = matches!(&self.caller.principal,
+                        crate::domain::Principal::Staff { user_id, .. } if user_id == user);
+                    let Some(pid) = u.property_id else {
+                        return self.send_error(id, "not_found", "no such queue");
+                    };
+                    (
+                        pid,
+                        if mine {
+                            Action::TaskWork
+                        } else {
+                            Action::TaskManage
+                        },
+                    )
+                }
+                Ok(None) => return self.send_error(id, "not_found", "no such queue"),
+                Err(_) => return self.send_error(id, "unavailable", "the store is unavailable"),
+            },
         };
         let allowed = if own_stay {
             Ok(())

@@ -206,6 +206,18 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
                 HashMap::new(),
             )
         }
+        Topic::Tasks(pid) => {
+            if store.property(*pid).await?.is_none() {
+                return Ok(None);
+            }
+            task_snapshot(store, *pid, None).await?
+        }
+        Topic::UserTasks(user) => {
+            let Some(property) = store.user(*user).await?.and_then(|u| u.property_id) else {
+                return Ok(None);
+            };
+            task_snapshot(store, property, Some(*user)).await?
+        }
         Topic::Room(pid, number) => {
             let Some(room) = store.room(*pid, number).await? else {
                 return Ok(None);
@@ -223,6 +235,28 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
         versions,
         read_at,
     })))
+}
+
+/// Open tasks of a property (or of one assignee), in queue order, with their versions.
+async fn task_snapshot(
+    store: &dyn Store,
+    property: crate::domain::PropertyId,
+    assignee: Option<uuid::Uuid>,
+) -> Result<(serde_json::Value, HashMap<Box<str>, u64>), StoreError> {
+    let mut tasks = store
+        .tasks(&crate::persistence::TaskFilter {
+            property,
+            open_only: true,
+            assignee,
+            room: None,
+        })
+        .await?;
+    crate::domain::task::order_queue(&mut tasks);
+    let versions = tasks
+        .iter()
+        .map(|t| (t.id.stream().into_boxed_str(), t.version))
+        .collect();
+    Ok((json!({ "tasks": tasks }), versions))
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ fn allowed(who: &str, action: &str) -> bool {
             "reservation_overbook",
             "night_audit",
             "property_settings",
+            "task_manage",
+            "task_work",
+            "task_work_any",
         ],
         "front_desk" => &[
             "property_read",
@@ -44,16 +47,19 @@ fn allowed(who: &str, action: &str) -> bool {
             "reservation_read",
             "reservation_manage",
             "night_audit",
+            "task_manage",
         ],
-        "housekeeper" => &["property_read", "room_read", "room_status"],
-        "maintenance" => &["property_read", "room_read", "room_block"],
+        // `task_work` is on their own tasks only; `task_work_any` (anyone's) is a manager's.
+        "housekeeper" => &["property_read", "room_read", "room_status", "task_work"],
+        "maintenance" => &["property_read", "room_read", "room_block", "task_work"],
         "restaurant" => &["property_read"],
         // The key below is granted exactly these.
         "api_key" => &["room_read", "room_status"],
         "guest" => &[],
         other => panic!("unknown caller {other}"),
     };
-    list.contains(&action)
+    // "a|b": either suffices (a route that serves supervisors and workers alike).
+    action.split('|').any(|a| list.contains(&a))
 }
 
 const CALLERS: [&str; 10] = [
@@ -252,6 +258,41 @@ fn routes() -> Vec<Route> {
         },
         Route {
             method: "POST",
+            path: "/api/v1/properties/{pid}/tasks",
+            body: |_| json!({"kind": "check", "room": "101"}),
+            action: "task_manage",
+            success: 201,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/tasks",
+            body: none,
+            action: "task_manage|task_work",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/tasks/{task}",
+            body: none,
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/tasks/{task}/priority",
+            body: |_| json!({"rush": true}),
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/tasks/{task}/note",
+            body: |_| json!({"text": "towels"}),
+            action: "task_work_any",
+            success: 200,
+        },
+        Route {
+            method: "POST",
             path: "/api/v1/properties/{pid}/settings",
             body: |_| json!({"require_inspected": false}),
             action: "property_settings",
@@ -272,6 +313,10 @@ struct World {
     stays: [String; 2],
     /// Per property, per caller: a tentative reservation to confirm.
     tentative: [Vec<String>; 2],
+    /// Per property, per caller: an unassigned task.
+    tasks: [Vec<String>; 2],
+    /// Per property: a housekeeper (whose queue topic others may or may not follow).
+    housekeepers: [String; 2],
     tokens: Vec<(&'static str, Option<String>)>,
 }
 
@@ -280,6 +325,7 @@ async fn world(b: Backend) -> World {
     let mut pids = Vec::new();
     let mut keys = Vec::new();
     let (mut guests, mut stays, mut tentative) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut task_ids, mut housekeepers) = (Vec::new(), Vec::new());
     for _ in 0..2 {
         let pid = app.hotel(&["101"]).await;
         // Per caller i: a room to change (S), to block (B), a blocked one to release (R).
@@ -341,6 +387,27 @@ async fn world(b: Backend) -> World {
         }
         stays.push(holds.pop().unwrap());
         tentative.push(holds);
+        let mut own = Vec::new();
+        for _ in 0..CALLERS.len() {
+            let t = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/tasks"),
+                    &json!({"kind": "pickup", "room": "101"}),
+                )
+                .await;
+            assert_eq!(t.status, 201, "{}", t.body);
+            own.push(t.body["id"].as_str().unwrap().to_owned());
+        }
+        task_ids.push(own);
+        let hk = app
+            .post(
+                &format!("/api/v1/properties/{pid}/users"),
+                &json!({"email": format!("queue@{}.test", &pid[..8]), "name": "Q",
+                        "role": "housekeeper", "password": "password-for-tests"}),
+            )
+            .await;
+        assert_eq!(hk.status, 201, "{}", hk.body);
+        housekeepers.push(hk.body["id"].as_str().unwrap().to_owned());
         guests.push(gid);
         pids.push(pid);
     }
@@ -393,6 +460,8 @@ async fn world(b: Backend) -> World {
         guests: [guests[0].clone(), guests[1].clone()],
         stays: [stays[0].clone(), stays[1].clone()],
         tentative: [tentative[0].clone(), tentative[1].clone()],
+        tasks: [task_ids[0].clone(), task_ids[1].clone()],
+        housekeepers: [housekeepers[0].clone(), housekeepers[1].clone()],
         tokens,
     }
 }
@@ -410,7 +479,8 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
                     .replace("{kid}", &w.keys[p][i])
                     .replace("{gid}", &w.guests[p])
                     .replace("{rid}", &w.stays[p])
-                    .replace("{res}", &w.tentative[p][i]);
+                    .replace("{res}", &w.tentative[p][i])
+                    .replace("{task}", &w.tasks[p][i]);
                 let body: Value = serde_json::from_str(
                     &(route.body)(i).to_string().replace("{gid}", &w.guests[p]),
                 )
@@ -436,6 +506,8 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
                 if expected == 404 {
                     let nonexistent = if path.starts_with("/api/v1/reservations/") {
                         "reservation_not_found"
+                    } else if path.starts_with("/api/v1/tasks/") {
+                        "task_not_found"
                     } else {
                         "property_not_found"
                     };
@@ -519,6 +591,9 @@ both!(
                     (format!("reservations:{pid}"), "reservation_read"),
                     (format!("availability:{pid}"), "reservation_read"),
                     (format!("reservation:{}", w.stays[p]), "reservation_read"),
+                    (format!("tasks:{pid}"), "task_manage"),
+                    // Someone else's queue is supervision.
+                    (format!("tasks:user:{}", w.housekeepers[p]), "task_manage"),
                 ] {
                     ws.send(json!({"op": "subscribe", "topic": topic, "id": topic}))
                         .await;

@@ -15,4 +15,5 @@ mod reservations;
 mod restart;
 mod rooms_http;
 mod store_contract;
+mod tasks;
 mod ws;

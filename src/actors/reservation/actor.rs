@@ -68,6 +68,96 @@ pub(crate) struct Committed {
     pub(crate) events: Vec<(u64, ReservationEvent, Reservation)>,
     pub(crate) agent: Agent,
     pub(crate) at: chrono::DateTime<chrono::Utc>,
+    /// Other entities' batches committed in the same transaction (a check-out's task).
+    pub(crate) also: Vec<crate::ws::hub::Published>,
+}
+
+/// The housekeeping a check-out causes, in its transaction: the room's open stayover becomes
+/// a departure clean, or a departure clean is created. Wanted first when someone arrives in
+/// the room today.
+async fn departure_task(
+    store: &dyn Store,
+    r: &Reservation,
+    room: &AssignedRoom,
+    today: chrono::NaiveDate,
+    agent: &Agent,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<NewEvent>, Vec<Projection>, crate::ws::hub::Published), CommandError> {
+    use crate::domain::task::{NewTask, Priority, TaskCommand, TaskKind};
+    let arriving = store
+        .reservations(&crate::persistence::ReservationFilter {
+            nights: Some((today, today + chrono::Days::new(1))),
+            statuses: vec![crate::domain::ReservationStatus::Confirmed],
+            room: Some(room.room_id),
+            exclude: Some(r.id),
+            ..crate::persistence::ReservationFilter::property(r.property_id)
+        })
+        .await?
+        .iter()
+        .any(|o| o.stay.arrival == today);
+    let open = store
+        .tasks(&crate::persistence::TaskFilter {
+            property: r.property_id,
+            open_only: true,
+            assignee: None,
+            room: Some(room.room_id),
+        })
+        .await?;
+    let (task, rows, batch) = match open.into_iter().find(|t| t.kind == TaskKind::Stayover) {
+        Some(mut stayover) => {
+            let events = stayover
+                .decide(
+                    &TaskCommand::Convert {
+                        to: TaskKind::Departure,
+                    },
+                    agent.as_str(),
+                    at,
+                )
+                .map_err(CommandError::TaskRefused)?;
+            let mut rows = Vec::new();
+            let mut applied = Vec::new();
+            for e in events {
+                stayover.apply(&e, at);
+                rows.push(NewEvent {
+                    stream: stayover.id.stream(),
+                    seq: stayover.version,
+                    property_id: Some(stayover.property_id),
+                    kind: e.kind().into(),
+                    payload: serde_json::to_value(&e).unwrap_or_default(),
+                    actor: agent.clone(),
+                    at,
+                });
+                applied.push((stayover.version, e, stayover.clone()));
+            }
+            let batch = crate::actors::task::Batch {
+                events: applied,
+                agent: agent.clone(),
+                at,
+            };
+            (stayover, rows, batch)
+        }
+        None => {
+            let spec = NewTask {
+                kind: TaskKind::Departure,
+                room: Some((room.room_id, room.number.clone())),
+                priority: if arriving {
+                    Priority::High
+                } else {
+                    Priority::Normal
+                },
+                rush: false,
+                reservation_id: Some(r.id),
+                inspects: None,
+                arrival_today: arriving,
+                note: None,
+            };
+            let (task, row, batch) = crate::actors::task::new_task(r.property_id, spec, agent, at)?;
+            (task, vec![row], batch)
+        }
+    };
+    let published = crate::actors::task::publication(&batch)
+        .ok_or_else(|| CommandError::Internal(anyhow::anyhow!("an empty task batch")))?;
+    Ok((rows, vec![Projection::UpsertTask(task)], published))
 }
 
 /// How a decided command is written.
@@ -349,13 +439,25 @@ async fn attempt_once(
     };
     // The guest's emails go into the outbox in the same transaction as the change.
     checks.extend(crate::actors::reservations::notices(store, &applied, at).await?);
+    let mut also = Vec::new();
+    if let (ReservationCommand::CheckOut, Some(assigned)) = (&plan.command, &r.room) {
+        let (task_rows, task_projections, published) =
+            departure_task(store, r, assigned, day.business_date, &msg.agent, at).await?;
+        rows.extend(task_rows);
+        checks.extend(task_projections);
+        also.push(published);
+    }
     match plan.room {
         Some((room, command, overlap)) => {
+            let mut projections = checks;
+            projections.push(Projection::UpsertReservation {
+                reservation: next.clone(),
+                at,
+            });
             room.coordinate(Coordinate {
                 rows,
-                checks,
-                reservation: next.clone(),
-                overlap,
+                projections,
+                overlap: overlap.map(|stay| (next.id, stay)),
                 command,
                 agent: msg.agent.clone(),
                 at,
@@ -400,6 +502,7 @@ async fn attempt_once(
             events: applied,
             agent: msg.agent.clone(),
             at,
+            also,
         },
     ))
 }
@@ -423,6 +526,9 @@ impl Handler<Execute> for ReservationActor {
                 let committed = result?;
                 if let Some(batch) = super::super::reservations::publication(&committed) {
                     act.bus.publish(batch);
+                }
+                for other in committed.also {
+                    act.bus.publish(other);
                 }
                 Ok(act.reservation.clone())
             },

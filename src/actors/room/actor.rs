@@ -337,8 +337,8 @@ impl Handler<Execute> for RoomActor {
 }
 
 /// Judges and commits a [`Coordinate`] on `room`. A lost race on the room's stream reloads the
-/// room and tries again; a lost race on the reservation's stream (the room did not move) is the
-/// reservation actor's to retry, so it answers `Contention`.
+/// room and tries again; a lost race on the other entity's stream (the room did not move) is
+/// its actor's to retry, so it answers `Contention`.
 async fn coordinate(
     store: &dyn Store,
     mut room: Room,
@@ -348,12 +348,12 @@ async fn coordinate(
 ) -> (Room, Result<Committed, CommandError>) {
     let mut attempt = 0;
     loop {
-        if let Some(stay) = msg.overlap {
+        if let Some((reservation, stay)) = msg.overlap {
             let filter = crate::persistence::ReservationFilter {
                 nights: Some((stay.arrival, stay.departure)),
                 statuses: crate::domain::ReservationStatus::HOLDING.to_vec(),
                 room: Some(room.id),
-                exclude: Some(msg.reservation.id),
+                exclude: Some(reservation),
                 limit: 1,
                 ..crate::persistence::ReservationFilter::property(room.property_id)
             };
@@ -394,11 +394,7 @@ async fn coordinate(
                 next.clone(),
             ));
         }
-        let mut projections = msg.checks.clone();
-        projections.push(Projection::UpsertReservation {
-            reservation: msg.reservation.clone(),
-            at: msg.at,
-        });
+        let mut projections = msg.projections.clone();
         if !applied.is_empty() {
             projections.push(Projection::UpsertRoom(next.clone()));
         }

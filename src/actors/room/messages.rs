@@ -31,21 +31,20 @@ pub struct GetState;
 #[rtype(result = "()")]
 pub(crate) struct InjectFault(pub(crate) super::Fault);
 
-/// A reservation's change that involves this room, committed by the room's actor so that it
-/// is judged and written while nothing else happens to the room on this node: the room's own
-/// events (if `command`) and the reservation's, in one transaction.
+/// A change of another entity (a reservation, a task) that involves this room, committed by
+/// the room's actor so that it is judged and written while nothing else happens to the room on
+/// this node: the room's own events (if `command`) and the other entity's, in one transaction.
 #[derive(Message)]
 #[rtype(result = "Result<Room, CommandError>")]
 pub struct Coordinate {
-    /// The reservation's events, already numbered on its stream.
+    /// The other entity's events, already numbered on its stream.
     pub rows: Vec<crate::persistence::NewEvent>,
-    /// Projections before the reservation's upsert (an inventory check).
-    pub checks: Vec<crate::persistence::Projection>,
-    /// The reservation after its events.
-    pub reservation: crate::domain::Reservation,
-    /// Refuse with `room_unavailable` if another live stay holds this room on these nights.
-    pub overlap: Option<crate::domain::Stay>,
-    /// The room's own change (occupy on check-in, vacate on check-out).
+    /// Its projections (checks first, then its upsert); the room's upsert is added.
+    pub projections: Vec<crate::persistence::Projection>,
+    /// Refuse with `room_unavailable` if a live stay other than this reservation holds the
+    /// room on these nights.
+    pub overlap: Option<(crate::domain::ReservationId, crate::domain::Stay)>,
+    /// The room's own change (occupy on check-in, vacate on check-out, clean after a task).
     pub command: Option<RoomCommand>,
     pub agent: Agent,
     pub at: chrono::DateTime<chrono::Utc>,

@@ -1,0 +1,230 @@
+//! Housekeeping tasks on this node: creation (by staff, or by other events such as a
+//! check-out), and the actors of existing tasks.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    CommandError, RoomRegistry,
+    messages::ApplyRemote,
+    registry::{Registry, Shared},
+    task::{TaskActor, TaskHandle, publication},
+};
+use crate::{
+    domain::{
+        Agent, PropertyId, Role, RoomNumber, TaskId,
+        task::{NewTask, Priority, Task, TaskCommand, TaskKind},
+    },
+    persistence::{self, Projection},
+};
+
+/// A task as staff create it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    pub kind: TaskKind,
+    #[serde(default)]
+    pub room: Option<RoomNumber>,
+    #[serde(default)]
+    pub priority: Priority,
+    #[serde(default)]
+    pub rush: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Assign it at once.
+    #[serde(default)]
+    pub assignee: Option<Uuid>,
+}
+
+/// Finds or activates task actors, and creates tasks. Cheap to clone.
+#[derive(Clone)]
+pub struct Tasks {
+    inner: Registry<TaskActor>,
+    rooms: RoomRegistry,
+}
+
+impl Tasks {
+    pub(crate) fn start(shared: Arc<Shared>, rooms: RoomRegistry) -> Self {
+        Self {
+            inner: Registry::start(shared),
+            rooms,
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        self.inner.shared()
+    }
+
+    /// The actor of a task, activating it from the store if needed.
+    pub async fn get(&self, id: TaskId) -> Result<TaskHandle, CommandError> {
+        let store = &self.shared().store;
+        let rooms = self.rooms.clone();
+        let addr = self
+            .inner
+            .get(&id, async {
+                Ok::<_, CommandError>(store.task(id).await?.map(|t| (t, rooms)))
+            })
+            .await?
+            .ok_or(CommandError::TaskNotFound)?;
+        Ok(TaskHandle { addr })
+    }
+
+    /// Whether `user` may be given work in `property`: staff of it who clean or repair.
+    pub async fn check_assignee(
+        &self,
+        property: PropertyId,
+        user: Uuid,
+    ) -> Result<(), CommandError> {
+        let ok = self.shared().store.user(user).await?.is_some_and(|u| {
+            u.property_id == Some(property)
+                && matches!(
+                    u.role,
+                    Role::Housekeeper | Role::Maintenance | Role::Manager
+                )
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(CommandError::Invalid(
+                "the assignee must be a housekeeper, maintenance user or manager of this property"
+                    .into(),
+            ))
+        }
+    }
+
+    /// Executes a command on a task. A failed inspection reopens the cleaning it inspected.
+    pub async fn execute(
+        &self,
+        id: TaskId,
+        command: TaskCommand,
+        expected_version: Option<u64>,
+        agent: Agent,
+    ) -> Result<Task, CommandError> {
+        let handle = self.get(id).await?;
+        if let TaskCommand::Assign { to } = command {
+            let t = handle.state().await?;
+            self.check_assignee(t.property_id, to).await?;
+        }
+        let reopen = match &command {
+            TaskCommand::FailInspection { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let after = handle.execute(command, expected_version, agent).await?;
+        if let (Some(reason), Some(cleaning)) = (reopen, after.inspects) {
+            let reopened = match self.get(cleaning).await {
+                Ok(h) => {
+                    h.execute(
+                        TaskCommand::Reopen { reason },
+                        None,
+                        Agent::system("inspection"),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = reopened {
+                tracing::warn!(task = %cleaning, error = %e, "reopening an inspected cleaning failed");
+            }
+        }
+        Ok(after)
+    }
+
+    /// Creates a task (assigned at once if asked).
+    pub async fn create(
+        &self,
+        property: PropertyId,
+        new: CreateTask,
+        agent: &Agent,
+    ) -> Result<Task, CommandError> {
+        let store = &self.shared().store;
+        if store.property(property).await?.is_none() {
+            return Err(CommandError::PropertyNotFound);
+        }
+        let room = match &new.room {
+            Some(n) => {
+                let r = store
+                    .room(property, n)
+                    .await?
+                    .ok_or(CommandError::RoomNotFound)?;
+                Some((r.id, r.number))
+            }
+            None => None,
+        };
+        if let Some(user) = new.assignee {
+            self.check_assignee(property, user).await?;
+        }
+        let at = persistence::now();
+        let spec = NewTask {
+            kind: new.kind,
+            room,
+            priority: new.priority,
+            rush: new.rush,
+            reservation_id: None,
+            inspects: None,
+            arrival_today: false,
+            note: new.note,
+        };
+        let (mut task, row, mut batch) = super::task::new_task(property, spec, agent, at)?;
+        let mut rows = vec![row];
+        if let Some(user) = new.assignee {
+            let events = task
+                .decide(&TaskCommand::Assign { to: user }, agent.as_str(), at)
+                .map_err(CommandError::TaskRefused)?;
+            for e in events {
+                task.apply(&e, at);
+                rows.push(persistence::NewEvent {
+                    stream: task.id.stream(),
+                    seq: task.version,
+                    property_id: Some(property),
+                    kind: e.kind().into(),
+                    payload: serde_json::to_value(&e).unwrap_or_default(),
+                    actor: agent.clone(),
+                    at,
+                });
+                batch.events.push((task.version, e, task.clone()));
+            }
+        }
+        store
+            .commit(rows, vec![Projection::UpsertTask(task.clone())])
+            .await?;
+        if let Some(p) = publication(&batch) {
+            self.shared().bus.publish(p);
+        }
+        Ok(task)
+    }
+
+    pub(crate) fn live_topics(&self) -> Vec<String> {
+        // A task's replica hears its stream through the supervisor board of its property;
+        // one topic per property is enough (and far fewer channels than one per task).
+        Vec::new()
+    }
+
+    pub(crate) fn apply_remote(&self, msg: &crate::ws::hub::Published) {
+        let (Some(last), Some(id)) = (
+            msg.events.last(),
+            msg.stream
+                .strip_prefix("task:")
+                .and_then(|id| id.parse::<TaskId>().ok()),
+        ) else {
+            return;
+        };
+        self.inner.apply_remote(
+            &id,
+            ApplyRemote {
+                from_seq: msg.from_seq,
+                to_seq: msg.to_seq,
+                state: last.state.clone(),
+            },
+        );
+    }
+
+    pub(crate) fn reload_all(&self) {
+        self.inner.reload_all();
+    }
+
+    pub(crate) async fn passivate_all(&self) {
+        self.inner.passivate_all().await;
+    }
+}

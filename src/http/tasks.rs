@@ -1,0 +1,261 @@
+//! Housekeeping tasks (DESIGN §5): the supervisor's board and creation, a housekeeper's queue,
+//! and the actions on one task.
+//!
+//! Supervisors (`task_manage`: managers, front desk) see and steer every task of the property.
+//! Housekeepers and maintenance (`task_work`) see their own queue and work only the tasks
+//! assigned to them; a manager may work any.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{ApiError, access::Caller};
+use crate::{
+    actors::{CommandError, CreateTask},
+    domain::{
+        Action, Denial, Principal, PropertyId, Role, TaskId,
+        task::{HoldReason, Priority, Task, TaskCommand, order_queue},
+    },
+    persistence::TaskFilter,
+    state::AppState,
+};
+
+/// The staff user behind the caller, with their role (API keys and guests have none).
+fn staff(caller: &Caller) -> Option<(Uuid, Role)> {
+    match caller.principal() {
+        Principal::Staff { user_id, role, .. } => Some((*user_id, *role)),
+        _ => None,
+    }
+}
+
+/// Whether the caller works only their own tasks (not a supervisor of the property).
+fn own_tasks_only(caller: &Caller) -> bool {
+    matches!(
+        staff(caller),
+        Some((_, Role::Housekeeper | Role::Maintenance))
+    )
+}
+
+/// `POST /api/v1/properties/<pid>/tasks`: 201 with the task.
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    body: web::Json<CreateTask>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::TaskManage, *pid)?;
+    let task = state
+        .actors
+        .tasks
+        .create(*pid, body.into_inner(), &caller.principal().agent())
+        .await?;
+    Ok(HttpResponse::Created().json(task))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this person's tasks (a housekeeper always gets their own).
+    #[serde(default)]
+    assignee: Option<Uuid>,
+    /// Include done and canceled tasks (default: open ones only).
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /api/v1/properties/<pid>/tasks?assignee=&all=`: the board, or a queue, in queue
+/// order (work in hand, rush, arrivals, priority, age; holds last).
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let assignee = if own_tasks_only(&caller) {
+        caller.may(Action::TaskWork, *pid)?;
+        let me = staff(&caller).map(|(u, _)| u).unwrap_or_default();
+        if q.assignee.is_some_and(|a| a != me) {
+            return Err(Denial::Forbidden.into());
+        }
+        Some(me)
+    } else {
+        caller.may(Action::TaskManage, *pid)?;
+        q.assignee
+    };
+    let mut tasks = state
+        .store
+        .tasks(&TaskFilter {
+            property: *pid,
+            open_only: !q.all,
+            assignee,
+            room: None,
+        })
+        .await?;
+    order_queue(&mut tasks);
+    Ok(HttpResponse::Ok().json(json!({ "tasks": tasks })))
+}
+
+/// The task, if the caller may `action` on it: supervisors on any task of their property;
+/// housekeepers and maintenance only on their own. Another hotel's reads as not found.
+async fn authorized(
+    state: &AppState,
+    caller: &Caller,
+    tid: TaskId,
+    action: Action,
+) -> Result<Task, ApiError> {
+    let task = state
+        .store
+        .task(tid)
+        .await?
+        .ok_or(CommandError::TaskNotFound)?;
+    match caller.principal().authorize(action, task.property_id) {
+        Ok(()) => {}
+        Err(Denial::NotFound) => return Err(CommandError::TaskNotFound.into()),
+        Err(d) => return Err(d.into()),
+    }
+    if action == Action::TaskWork
+        && own_tasks_only(caller)
+        && task.assignee != staff(caller).map(|(u, _)| u)
+    {
+        return Err(ApiError::Forbidden {
+            code: "not_your_task",
+            message: "this task is assigned to someone else".into(),
+        });
+    }
+    Ok(task)
+}
+
+/// `GET /api/v1/tasks/<tid>`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    tid: web::Path<TaskId>,
+) -> Result<HttpResponse, ApiError> {
+    let action = if own_tasks_only(&caller) {
+        Action::TaskWork
+    } else {
+        Action::TaskManage
+    };
+    let stored = authorized(&state, &caller, *tid, action).await?;
+    let task = state.actors.tasks.get(stored.id).await?.state().await?;
+    Ok(HttpResponse::Ok().json(task))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    #[serde(default)]
+    expected_version: Option<u64>,
+    #[serde(default)]
+    to: Option<Uuid>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    hold: Option<HoldReason>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    priority: Option<Priority>,
+    #[serde(default)]
+    rush: Option<bool>,
+}
+
+/// The command an action names, and whether it is the supervisor's or the worker's.
+fn command(action: &str, body: ActionBody, task: &Task) -> Result<(TaskCommand, Action), ApiError> {
+    let missing = |what: &str| ApiError::BadRequest {
+        code: "invalid_body",
+        message: format!("this action needs {what}"),
+    };
+    Ok(match action {
+        "assign" => (
+            TaskCommand::Assign {
+                to: body.to.ok_or_else(|| missing("\"to\": a user id"))?,
+            },
+            Action::TaskManage,
+        ),
+        "unassign" => (TaskCommand::Unassign, Action::TaskManage),
+        "cancel" => (
+            TaskCommand::Cancel {
+                reason: body.reason.unwrap_or_default(),
+            },
+            Action::TaskManage,
+        ),
+        "reopen" => (
+            TaskCommand::Reopen {
+                reason: body.reason.unwrap_or_default(),
+            },
+            Action::TaskManage,
+        ),
+        "priority" => (
+            TaskCommand::SetPriority {
+                priority: body.priority.unwrap_or(task.priority),
+                rush: body.rush.unwrap_or(task.rush),
+            },
+            Action::TaskManage,
+        ),
+        "start" => (TaskCommand::Start, Action::TaskWork),
+        "hold" => (
+            TaskCommand::Hold {
+                reason: body.hold.unwrap_or(HoldReason::Other),
+            },
+            Action::TaskWork,
+        ),
+        "resume" => (TaskCommand::Resume, Action::TaskWork),
+        "complete" => (TaskCommand::Complete, Action::TaskWork),
+        "fail" => (
+            TaskCommand::FailInspection {
+                reason: body.reason.unwrap_or_default(),
+            },
+            Action::TaskWork,
+        ),
+        "note" => (
+            TaskCommand::AddNote {
+                text: body.text.unwrap_or_default(),
+            },
+            Action::TaskWork,
+        ),
+        _ => {
+            return Err(ApiError::NotFound {
+                code: "unknown_action",
+                message: "actions are assign, unassign, cancel, reopen, priority, start, hold, \
+                          resume, complete, fail, note"
+                    .into(),
+            });
+        }
+    })
+}
+
+/// `POST /api/v1/tasks/<tid>/<action>`: 200 with the task after it.
+pub async fn act(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(TaskId, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (tid, action) = path.into_inner();
+    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "invalid_body",
+            message: e.to_string(),
+        })?
+    };
+    // Judge the action's kind on the stored task first (404/403 before anything else).
+    let stored = state
+        .store
+        .task(tid)
+        .await?
+        .ok_or(CommandError::TaskNotFound)?;
+    let expected = body.expected_version;
+    let (cmd, needs) = command(&action, body, &stored)?;
+    authorized(&state, &caller, tid, needs).await?;
+    let task = state
+        .actors
+        .tasks
+        .execute(tid, cmd, expected, caller.principal().agent())
+        .await?;
+    Ok(HttpResponse::Ok().json(task))
+}

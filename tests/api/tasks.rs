@@ -1,0 +1,378 @@
+//! Housekeeping tasks: the end-to-end story from a check-out to an inspected room on the front
+//! desk's board, live on every screen; who may do what with a task; a failed inspection.
+
+use serde_json::{Value, json};
+
+use crate::{
+    both,
+    helpers::{TestApp, WsClient, spawn_app},
+    reservations::{book, guest, today},
+};
+
+/// A staff user of `pid`: (user id, access token).
+async fn staff(app: &TestApp, pid: &str, role: &str) -> (String, String) {
+    let email = format!("{role}-{}@{}.test", uuid::Uuid::new_v4(), &pid[..8]);
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/users"),
+            &json!({"email": email, "name": role, "role": role, "password": "password-for-tests"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let login = app.login(&email, "password-for-tests", None).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    (id, login.body["access_token"].as_str().unwrap().to_owned())
+}
+
+/// Reads the room board until room `number` reaches `cleanliness`.
+async fn room_becomes(ws: &mut WsClient, pid: &str, number: &str, cleanliness: &str) {
+    loop {
+        let f = event_of(ws, &format!("rooms:{pid}"), "cleanliness_changed").await;
+        if f["state"]["number"] == number && f["state"]["cleanliness"] == cleanliness {
+            return;
+        }
+    }
+}
+
+/// Reads frames until an event of `kind` on `topic` arrives.
+async fn event_of(ws: &mut WsClient, topic: &str, kind: &str) -> Value {
+    loop {
+        let f = ws.next_json().await;
+        if f["type"] == "event" && f["topic"] == topic && f["event"]["kind"] == kind {
+            return f;
+        }
+    }
+}
+
+async fn task_act(
+    app: &TestApp,
+    token: &str,
+    tid: &str,
+    action: &str,
+    body: Value,
+) -> crate::helpers::Reply {
+    app.post_as(Some(token), &format!("/api/v1/tasks/{tid}/{action}"), &body)
+        .await
+}
+
+both!(
+    a_check_out_reaches_the_housekeepers_phone_and_ends_with_an_inspected_room_on_the_board,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101"]).await;
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/settings"),
+                &json!({"require_inspected": true}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let (ann, ann_token) = staff(&app, &pid, "housekeeper").await;
+        let (_, desk) = staff(&app, &pid, "front_desk").await;
+        let (sup, sup_token) = staff(&app, &pid, "manager").await;
+        let gid = guest(&app, &pid).await;
+        let day = today(&app, &pid).await;
+        // A guest in house in 101.
+        let res = book(
+            &app,
+            &pid,
+            json!({"guest_id": gid, "room_type": "KING",
+            "arrival": day.to_string(), "departure": (day + chrono::Days::new(1)).to_string()}),
+        )
+        .await;
+        let rid = res.body["id"].as_str().unwrap().to_owned();
+        for (action, body) in [("assign", json!({"room": "101"})), ("check-in", json!({}))] {
+            if action == "check-in" {
+                app.set_status(&pid, "101", json!({"cleanliness": "clean"}))
+                    .await;
+                app.set_status(&pid, "101", json!({"cleanliness": "inspected"}))
+                    .await;
+            }
+            let r = app
+                .post(&format!("/api/v1/reservations/{rid}/{action}"), &body)
+                .await;
+            assert_eq!(r.status, 200, "{action}: {}", r.body);
+        }
+        // Three screens: the housekeeper's phone, the supervisor's board, the front desk.
+        let mut phone = WsClient::connect(app.port, &ann_token).await;
+        let queue = phone.subscribe(&format!("tasks:user:{ann}")).await;
+        assert_eq!(queue["snapshot"]["tasks"], json!([]));
+        let mut board = WsClient::connect(app.port, &sup_token).await;
+        board.subscribe(&format!("tasks:{pid}")).await;
+        let mut front = WsClient::connect(app.port, &desk).await;
+        front.subscribe(&format!("rooms:{pid}")).await;
+
+        // Check-out: the room is dirty and a departure clean exists, unassigned.
+        let r = app
+            .post(&format!("/api/v1/reservations/{rid}/check-out"), &json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let listed = app.get(&format!("/api/v1/properties/{pid}/tasks")).await;
+        assert_eq!(
+            listed.body["tasks"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            listed.body
+        );
+        let created = event_of(&mut board, &format!("tasks:{pid}"), "task_created").await;
+        let task = created["state"].clone();
+        assert_eq!(
+            (task["kind"].as_str(), task["status"].as_str()),
+            (Some("departure"), Some("created"))
+        );
+        assert_eq!(task["room_number"], "101");
+        assert_eq!(task["reservation_id"], rid.as_str());
+        let tid = task["id"].as_str().unwrap().to_owned();
+
+        // The supervisor assigns it: it appears on Ann's phone.
+        let r = task_act(&app, &sup_token, &tid, "assign", json!({"to": ann})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let f = event_of(&mut phone, &format!("tasks:user:{ann}"), "task_assigned").await;
+        assert_eq!(f["state"]["id"], tid.as_str());
+        // Ann works it from her phone.
+        for action in ["start", "complete"] {
+            let r = task_act(&app, &ann_token, &tid, action, json!({})).await;
+            assert_eq!(r.status, 200, "{action}: {}", r.body);
+        }
+        event_of(&mut phone, &format!("tasks:user:{ann}"), "task_completed").await;
+        // The front desk sees 101 clean at once; an inspection waits on the board.
+        room_becomes(&mut front, &pid, "101", "dirty").await;
+        room_becomes(&mut front, &pid, "101", "clean").await;
+        let f = event_of(&mut board, &format!("tasks:{pid}"), "task_created").await;
+        assert_eq!(f["state"]["kind"], "inspection");
+        assert_eq!(f["state"]["inspects"], tid.as_str());
+        let inspection = f["state"]["id"].as_str().unwrap().to_owned();
+
+        // The supervisor inspects and passes it: the board shows 101 inspected.
+        for (action, body) in [
+            ("assign", json!({"to": sup})),
+            ("start", json!({})),
+            ("complete", json!({})),
+        ] {
+            let r = task_act(&app, &sup_token, &inspection, action, body).await;
+            assert_eq!(r.status, 200, "{action}: {}", r.body);
+        }
+        room_becomes(&mut front, &pid, "101", "inspected").await;
+        let board_now = app.get(&format!("/api/v1/properties/{pid}/tasks")).await;
+        assert_eq!(board_now.body["tasks"], json!([]), "nothing left open");
+        // Each task is a stream in the audit trail.
+        let trail = app
+            .get(&format!("/api/v1/properties/{pid}/audit?stream=task:{tid}"))
+            .await;
+        let kinds: Vec<_> = trail.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "task_created",
+                "task_assigned",
+                "task_started",
+                "task_completed"
+            ]
+        );
+    }
+);
+
+both!(
+    housekeepers_work_only_their_own_tasks_and_a_failed_inspection_reopens_the_cleaning,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101", "102"]).await;
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/settings"),
+                &json!({"require_inspected": true}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let (ann, ann_token) = staff(&app, &pid, "housekeeper").await;
+        let (bob, bob_token) = staff(&app, &pid, "housekeeper").await;
+        let (sup, sup_token) = staff(&app, &pid, "manager").await;
+        let (_, desk) = staff(&app, &pid, "front_desk").await;
+        let create = |room: &str, assignee: &str| json!({"kind": "departure", "room": room, "assignee": assignee, "note": "VIP arriving"});
+        let r = app
+            .post_as(
+                Some(&ann_token),
+                &format!("/api/v1/properties/{pid}/tasks"),
+                &create("101", &ann),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "forbidden"),
+            "housekeepers do not create tasks"
+        );
+        let r = app
+            .post_as(
+                Some(&desk),
+                &format!("/api/v1/properties/{pid}/tasks"),
+                &create("101", &ann),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.body["status"], "assigned");
+        assert_eq!(r.body["notes"][0]["text"], "VIP arriving");
+        let tid = r.body["id"].as_str().unwrap().to_owned();
+        // Bad input: a guest, an unknown room, a restaurant user as assignee.
+        let (waiter, _) = staff(&app, &pid, "restaurant").await;
+        for (body, status, code) in [
+            (json!({"kind": "broom"}), 400, "invalid_body"),
+            (
+                json!({"kind": "check", "room": "999"}),
+                404,
+                "room_not_found",
+            ),
+            (
+                json!({"kind": "check", "assignee": waiter}),
+                422,
+                "validation_failed",
+            ),
+        ] {
+            let r = app
+                .post(&format!("/api/v1/properties/{pid}/tasks"), &body)
+                .await;
+            assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.body);
+        }
+
+        // Bob cannot touch Ann's task, nor see her queue; Ann sees only her own.
+        let r = task_act(&app, &bob_token, &tid, "start", json!({})).await;
+        assert_eq!((r.status, r.code()), (403, "not_your_task"));
+        let r = app
+            .get_as(
+                Some(&bob_token),
+                &format!("/api/v1/properties/{pid}/tasks?assignee={ann}"),
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        let mut bob_ws = WsClient::connect(app.port, &bob_token).await;
+        bob_ws
+            .send(json!({"op": "subscribe", "topic": format!("tasks:user:{ann}"), "id": 1}))
+            .await;
+        let f = bob_ws.next_json().await;
+        assert_eq!(f["code"], "forbidden", "{f}");
+        bob_ws
+            .send(json!({"op": "subscribe", "topic": format!("tasks:{pid}"), "id": 2}))
+            .await;
+        assert_eq!(bob_ws.next_json().await["code"], "forbidden");
+        let mine = app
+            .get_as(Some(&ann_token), &format!("/api/v1/properties/{pid}/tasks"))
+            .await;
+        assert_eq!(mine.body["tasks"].as_array().unwrap().len(), 1);
+        let r = task_act(&app, &ann_token, &tid, "assign", json!({"to": bob})).await;
+        assert_eq!(r.status, 403, "assigning is the supervisor's");
+
+        // Ann: DND puts it on hold; she cannot cancel work; the supervisor cannot reassign it
+        // while in progress.
+        assert_eq!(
+            task_act(&app, &ann_token, &tid, "start", json!({}))
+                .await
+                .status,
+            200
+        );
+        let r = task_act(&app, &sup_token, &tid, "cancel", json!({"reason": "x"})).await;
+        assert_eq!((r.status, r.code()), (422, "cancel_in_progress"));
+        let r = task_act(&app, &ann_token, &tid, "hold", json!({"hold": "dnd"})).await;
+        assert_eq!(
+            (r.status, r.body["status"].as_str(), r.body["hold"].as_str()),
+            (200, Some("on_hold"), Some("dnd"))
+        );
+        assert_eq!(
+            task_act(&app, &ann_token, &tid, "resume", json!({}))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            task_act(
+                &app,
+                &ann_token,
+                &tid,
+                "note",
+                json!({"text": "extra towels"})
+            )
+            .await
+            .status,
+            200
+        );
+        assert_eq!(
+            task_act(&app, &ann_token, &tid, "complete", json!({}))
+                .await
+                .status,
+            200
+        );
+        let room = app
+            .get(&format!("/api/v1/properties/{pid}/rooms/101"))
+            .await;
+        assert_eq!(room.body["cleanliness"], "clean");
+
+        // The property inspects: the finished cleaning left an inspection on the board.
+        let board = app.get(&format!("/api/v1/properties/{pid}/tasks")).await;
+        let inspection = board.body["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["kind"] == "inspection" && t["inspects"] == tid.as_str())
+            .unwrap_or_else(|| panic!("no inspection in {}", board.body));
+        let insp = inspection["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            task_act(&app, &sup_token, &insp, "assign", json!({"to": sup}))
+                .await
+                .status,
+            200
+        );
+        let r = task_act(&app, &sup_token, &insp, "fail", json!({"reason": "dusty"})).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "illegal_transition"),
+            "not started"
+        );
+        assert_eq!(
+            task_act(&app, &sup_token, &insp, "start", json!({}))
+                .await
+                .status,
+            200
+        );
+        // It fails: the cleaning is back in Ann's queue by itself, with the reason.
+        let r = task_act(&app, &sup_token, &insp, "fail", json!({"reason": "dusty"})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            (r.body["status"].as_str(), r.body["failed"].as_bool()),
+            (Some("done"), Some(true))
+        );
+        let cleaning = app.get(&format!("/api/v1/tasks/{tid}")).await;
+        assert_eq!(
+            (
+                cleaning.body["status"].as_str(),
+                cleaning.body["assignee"].as_str()
+            ),
+            (Some("assigned"), Some(ann.as_str()))
+        );
+        let trail = app
+            .get(&format!("/api/v1/properties/{pid}/audit?stream=task:{tid}"))
+            .await;
+        let last = trail.body["events"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (last["kind"].as_str(), last["actor"].as_str()),
+            (Some("task_reopened"), Some("system:inspection"))
+        );
+        assert_eq!(last["payload"]["reason"], "dusty");
+        let queue = app
+            .get_as(Some(&ann_token), &format!("/api/v1/properties/{pid}/tasks"))
+            .await;
+        assert_eq!(queue.body["tasks"][0]["id"], tid.as_str());
+        let r = app
+            .get(&format!("/api/v1/tasks/{}", uuid::Uuid::new_v4()))
+            .await;
+        assert_eq!((r.status, r.code()), (404, "task_not_found"));
+    }
+);
