@@ -195,6 +195,48 @@ impl Tasks {
         Ok(task)
     }
 
+    /// Puts the room's open, assigned tasks on hold (the guest asked not to be disturbed, or
+    /// refused service). Failures are logged: the room's own change has happened.
+    pub async fn hold_room_tasks(
+        &self,
+        property: PropertyId,
+        room: crate::domain::RoomId,
+        reason: crate::domain::task::HoldReason,
+        agent: Agent,
+    ) {
+        let open = match self
+            .shared()
+            .store
+            .tasks(&crate::persistence::TaskFilter {
+                property,
+                open_only: true,
+                assignee: None,
+                room: Some(room),
+            })
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(%room, error = %e, "reading a room's tasks failed");
+                return;
+            }
+        };
+        for t in open.iter().filter(|t| {
+            matches!(
+                t.status,
+                crate::domain::task::TaskStatus::Assigned
+                    | crate::domain::task::TaskStatus::InProgress
+            )
+        }) {
+            if let Err(e) = self
+                .execute(t.id, TaskCommand::Hold { reason }, None, agent.clone())
+                .await
+            {
+                tracing::warn!(task = %t.id, error = %e, "holding a task failed");
+            }
+        }
+    }
+
     pub(crate) fn live_topics(&self) -> Vec<String> {
         // A task's replica hears its stream through the supervisor board of its property;
         // one topic per property is enough (and far fewer channels than one per task).

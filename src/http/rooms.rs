@@ -13,7 +13,7 @@ use crate::{
     actors::CommandError,
     domain::{
         Action, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, PropertyId, RoomCommand,
-        RoomNumber, ServiceFlag, StatusChange,
+        RoomId, RoomNumber, ServiceFlag, StatusChange, task::HoldReason,
     },
     persistence,
     state::AppState,
@@ -136,7 +136,7 @@ pub async fn change_status(
         service: b.service,
         rush: b.rush,
     });
-    execute(
+    let room = execute(
         &state,
         &caller,
         Action::RoomStatus,
@@ -144,8 +144,26 @@ pub async fn change_status(
         command,
         b.expected_version,
     )
-    .await
-    .map(|room| HttpResponse::Ok().json(room))
+    .await?;
+    // Do not disturb, or service refused: the room's work in hand waits (end of the queue).
+    if let Some(service @ (ServiceFlag::Dnd | ServiceFlag::Refused)) = b.service
+        && let (Some(pid), Some(id)) = (
+            room["property_id"].as_str().and_then(|p| p.parse().ok()),
+            room["id"].as_str().and_then(|r| r.parse().ok()),
+        )
+    {
+        let reason = if service == ServiceFlag::Dnd {
+            HoldReason::Dnd
+        } else {
+            HoldReason::Refused
+        };
+        state
+            .actors
+            .tasks
+            .hold_room_tasks(pid, RoomId(id), reason, caller.principal().agent())
+            .await;
+    }
+    Ok(HttpResponse::Ok().json(room))
 }
 
 #[derive(Deserialize)]

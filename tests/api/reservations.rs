@@ -152,6 +152,20 @@ both!(
             (Some("vacant"), Some("dirty"))
         );
         assert_eq!(room("102").await["fo_occupancy"], "occupied");
+        // The room left behind gets its departure clean.
+        let tasks = app.get(&format!("/api/v1/properties/{pid}/tasks")).await;
+        let cleans: Vec<_> = tasks.body["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["kind"].as_str().unwrap().to_owned(),
+                    t["room_number"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(cleans, [("departure".to_owned(), "101".to_owned())]);
 
         // Check-out: occupied → vacant and dirty, live.
         let r = act(&app, &rid, "check-out", json!({})).await;

@@ -276,10 +276,25 @@ both!(
         );
         let r = task_act(&app, &sup_token, &tid, "cancel", json!({"reason": "x"})).await;
         assert_eq!((r.status, r.code()), (422, "cancel_in_progress"));
+        // The guest hangs the DND sign: Ann's task waits, at the end of her queue.
+        let mut phone = WsClient::connect(app.port, &ann_token).await;
+        phone.subscribe(&format!("tasks:user:{ann}")).await;
+        app.set_status(
+            &pid,
+            "101",
+            json!({"hk_occupancy": "occupied", "service": "dnd"}),
+        )
+        .await;
+        let f = event_of(&mut phone, &format!("tasks:user:{ann}"), "task_held").await;
+        assert_eq!(
+            (f["state"]["status"].as_str(), f["state"]["hold"].as_str()),
+            (Some("on_hold"), Some("dnd"))
+        );
         let r = task_act(&app, &ann_token, &tid, "hold", json!({"hold": "dnd"})).await;
         assert_eq!(
-            (r.status, r.body["status"].as_str(), r.body["hold"].as_str()),
-            (200, Some("on_hold"), Some("dnd"))
+            (r.status, r.code()),
+            (422, "illegal_transition"),
+            "already on hold"
         );
         assert_eq!(
             task_act(&app, &ann_token, &tid, "resume", json!({}))

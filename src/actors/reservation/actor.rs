@@ -72,9 +72,9 @@ pub(crate) struct Committed {
     pub(crate) also: Vec<crate::ws::hub::Published>,
 }
 
-/// The housekeeping a check-out causes, in its transaction: the room's open stayover becomes
-/// a departure clean, or a departure clean is created. Wanted first when someone arrives in
-/// the room today.
+/// The housekeeping a check-out (or a move away) causes, in its transaction: the room's open
+/// stayover becomes a departure clean, or a departure clean is created. Wanted first when
+/// someone arrives in the room today.
 async fn departure_task(
     store: &dyn Store,
     r: &Reservation,
@@ -440,7 +440,10 @@ async fn attempt_once(
     // The guest's emails go into the outbox in the same transaction as the change.
     checks.extend(crate::actors::reservations::notices(store, &applied, at).await?);
     let mut also = Vec::new();
-    if let (ReservationCommand::CheckOut, Some(assigned)) = (&plan.command, &r.room) {
+    // A check-out leaves its room to be cleaned, and so does a move (the room left behind).
+    if let (ReservationCommand::CheckOut | ReservationCommand::Move(_), Some(assigned)) =
+        (&plan.command, &r.room)
+    {
         let (task_rows, task_projections, published) =
             departure_task(store, r, assigned, day.business_date, &msg.agent, at).await?;
         rows.extend(task_rows);
