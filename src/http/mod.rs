@@ -92,6 +92,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(reservations::settings),
             )
             .route("/properties/{pid}/tasks", web::post().to(tasks::create))
+            .route(
+                "/properties/{pid}/tasks/auto-assign",
+                web::post().to(tasks::auto_assign),
+            )
+            .route("/properties/{pid}/shifts", web::post().to(tasks::set_shift))
+            .route("/properties/{pid}/shifts", web::get().to(tasks::shifts))
             .route("/properties/{pid}/tasks", web::get().to(tasks::list))
             .route("/tasks/{tid}", web::get().to(tasks::get))
             .route("/tasks/{tid}/{action}", web::post().to(tasks::act))

@@ -259,3 +259,106 @@ pub async fn act(
         .await?;
     Ok(HttpResponse::Ok().json(task))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftBody {
+    user_id: Uuid,
+    /// The section: floor numbers (empty or absent: any floor).
+    #[serde(default)]
+    floors: Vec<i16>,
+    /// Default: the business date.
+    #[serde(default)]
+    date: Option<chrono::NaiveDate>,
+    /// `false` takes the person off duty.
+    #[serde(default = "yes")]
+    on_duty: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn business_date(state: &AppState, pid: PropertyId) -> Result<chrono::NaiveDate, ApiError> {
+    Ok(state
+        .store
+        .property(pid)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)?
+        .business_date(crate::persistence::now()))
+}
+
+/// `POST /api/v1/properties/<pid>/shifts`: puts someone on (or off) duty; answers the day's
+/// roster.
+pub async fn set_shift(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    body: web::Json<ShiftBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::TaskManage, *pid)?;
+    let b = body.into_inner();
+    let date = match b.date {
+        Some(d) => d,
+        None => business_date(&state, *pid).await?,
+    };
+    state
+        .actors
+        .tasks
+        .set_shift(
+            crate::persistence::Shift {
+                property_id: *pid,
+                date,
+                user_id: b.user_id,
+                floors: b.floors,
+            },
+            b.on_duty,
+            &caller.principal().agent(),
+        )
+        .await?;
+    let shifts = state.store.shifts(*pid, date).await?;
+    Ok(HttpResponse::Ok().json(json!({ "date": date, "shifts": shifts })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftQuery {
+    #[serde(default)]
+    date: Option<chrono::NaiveDate>,
+}
+
+/// `GET /api/v1/properties/<pid>/shifts?date=`: who is on duty (default: the business date).
+pub async fn shifts(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    query: web::Query<ShiftQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::TaskManage, *pid)?;
+    let date = match query.into_inner().date {
+        Some(d) => d,
+        None => business_date(&state, *pid).await?,
+    };
+    let shifts = state.store.shifts(*pid, date).await?;
+    Ok(HttpResponse::Ok().json(json!({ "date": date, "shifts": shifts })))
+}
+
+/// `POST /api/v1/properties/<pid>/tasks/auto-assign`: balances every unassigned task over the
+/// people on duty (see `Tasks::auto_assign`).
+pub async fn auto_assign(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::TaskManage, *pid)?;
+    let done = state
+        .actors
+        .tasks
+        .auto_assign(*pid, &caller.principal().agent())
+        .await?;
+    let assigned: Vec<_> = done
+        .iter()
+        .map(|(task, to)| json!({ "task": task, "to": to }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "assigned": assigned })))
+}

@@ -47,6 +47,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "tasks",
         sql: include_str!("../../migrations/postgres/0007_tasks.sql"),
     },
+    Migration {
+        version: 8,
+        name: "shifts",
+        sql: include_str!("../../migrations/postgres/0008_shifts.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -84,5 +89,10 @@ pub const SQLITE: &[Migration] = &[
         version: 7,
         name: "tasks",
         sql: include_str!("../../migrations/sqlite/0007_tasks.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "shifts",
+        sql: include_str!("../../migrations/sqlite/0008_shifts.sql"),
     },
 ];

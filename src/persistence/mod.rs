@@ -169,6 +169,11 @@ pub enum Projection {
     },
     /// A task's state after the events (insert or replace by id, never backwards).
     UpsertTask(Task),
+    /// Puts a person on duty for a date (replacing their section), or takes them off.
+    SetShift {
+        shift: Shift,
+        on_duty: bool,
+    },
     /// An email to send once the transaction has committed (nothing if its idempotency key
     /// is already queued).
     EnqueueEmail(OutboxEmail),
@@ -177,6 +182,15 @@ pub enum Projection {
         property_id: PropertyId,
         require_inspected: bool,
     },
+}
+
+/// One person on duty on one date, covering `floors` (empty: any floor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Shift {
+    pub property_id: PropertyId,
+    pub date: NaiveDate,
+    pub user_id: Uuid,
+    pub floors: Vec<i16>,
 }
 
 /// Which tasks to read: a property's, narrowed to open ones, one assignee's or one room's.
@@ -382,6 +396,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
+
+    /// Who is on duty at `property` on `date`.
+    async fn shifts(&self, property: PropertyId, date: NaiveDate)
+    -> Result<Vec<Shift>, StoreError>;
 
     /// Tasks matching `filter` (in no particular order; queues sort them).
     async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError>;

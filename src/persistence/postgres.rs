@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
-    ReservationFilter, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
+    ReservationFilter, Shift, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
         inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
@@ -689,6 +689,31 @@ impl Store for PgStore {
                         return Err(StoreError::Constraint("tasks_version".into()));
                     }
                 }
+                Projection::SetShift { shift, on_duty } => {
+                    if *on_duty {
+                        tx.execute(
+                            "INSERT INTO shifts (property_id, date, user_id, floors)
+                             VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (property_id, date, user_id)
+                             DO UPDATE SET floors = EXCLUDED.floors",
+                            &[
+                                &shift.property_id.0,
+                                &shift.date,
+                                &shift.user_id,
+                                &serde_json::json!(shift.floors),
+                            ],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    } else {
+                        tx.execute(
+                            "DELETE FROM shifts WHERE property_id = $1 AND date = $2 AND user_id = $3",
+                            &[&shift.property_id.0, &shift.date, &shift.user_id],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    }
+                }
                 Projection::EnqueueEmail(m) => {
                     tx.execute(
                         "INSERT INTO outbox (id, property_id, kind, idempotency_key, recipient,
@@ -984,6 +1009,34 @@ impl Store for PgStore {
             .await
             .map_err(pg_error)?;
         row.map(|r| task_from_json(r.get("state"))).transpose()
+    }
+
+    async fn shifts(
+        &self,
+        property: PropertyId,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<Shift>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT user_id, floors FROM shifts WHERE property_id = $1 AND date = $2
+                 ORDER BY user_id",
+                &[&property.0, &date],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Shift {
+                    property_id: property,
+                    date,
+                    user_id: r.get("user_id"),
+                    floors: serde_json::from_value(r.get("floors")).map_err(|e| {
+                        StoreError::Other(anyhow::anyhow!("bad floors in store: {e}"))
+                    })?,
+                })
+            })
+            .collect()
     }
 
     async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {

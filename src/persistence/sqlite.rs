@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
-    ReservationFilter, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
+    ReservationFilter, Shift, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
         inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
@@ -833,6 +833,34 @@ impl Store for SqliteStore {
                             return Err(StoreError::Constraint("tasks_version".into()));
                         }
                     }
+                    Projection::SetShift { shift, on_duty } => {
+                        if *on_duty {
+                            tx.execute(
+                                "INSERT INTO shifts (property_id, date, user_id, floors)
+                                 VALUES (?1, ?2, ?3, ?4)
+                                 ON CONFLICT (property_id, date, user_id)
+                                 DO UPDATE SET floors = excluded.floors",
+                                params![
+                                    shift.property_id.0.to_string(),
+                                    shift.date.to_string(),
+                                    shift.user_id.to_string(),
+                                    serde_json::json!(shift.floors).to_string(),
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        } else {
+                            tx.execute(
+                                "DELETE FROM shifts
+                                 WHERE property_id = ?1 AND date = ?2 AND user_id = ?3",
+                                params![
+                                    shift.property_id.0.to_string(),
+                                    shift.date.to_string(),
+                                    shift.user_id.to_string(),
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        }
+                    }
                     Projection::EnqueueEmail(m) => {
                         tx.execute(
                             "INSERT INTO outbox (id, property_id, kind, idempotency_key,
@@ -1153,6 +1181,36 @@ impl Store for SqliteStore {
             .map_err(sql_error)?
             .map(|s| task_from_json(&s))
             .transpose()
+        })
+        .await
+    }
+
+    async fn shifts(
+        &self,
+        property: PropertyId,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<Shift>, StoreError> {
+        self.with_conn(move |conn| {
+            let raws = query_all(
+                conn,
+                "SELECT user_id, floors FROM shifts WHERE property_id = ?1 AND date = ?2
+                 ORDER BY user_id",
+                params![property.0.to_string(), date.to_string()],
+                columns::<(String, String)>,
+                Ok,
+            )?;
+            raws.into_iter()
+                .map(|(user, floors)| {
+                    Ok(Shift {
+                        property_id: property,
+                        date,
+                        user_id: parse_uuid("shifts.user_id", &user)?,
+                        floors: serde_json::from_str(&floors).map_err(|e| {
+                            StoreError::Other(anyhow::anyhow!("bad floors in store: {e}"))
+                        })?,
+                    })
+                })
+                .collect()
         })
         .await
     }

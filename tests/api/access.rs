@@ -271,6 +271,27 @@ fn routes() -> Vec<Route> {
             success: 200,
         },
         Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/shifts",
+            body: |_| json!({"user_id": "{hk}", "floors": [1]}),
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/shifts",
+            body: none,
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/tasks/auto-assign",
+            body: |_| json!({}),
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
             method: "GET",
             path: "/api/v1/tasks/{task}",
             body: none,
@@ -482,7 +503,10 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
                     .replace("{res}", &w.tentative[p][i])
                     .replace("{task}", &w.tasks[p][i]);
                 let body: Value = serde_json::from_str(
-                    &(route.body)(i).to_string().replace("{gid}", &w.guests[p]),
+                    &(route.body)(i)
+                        .to_string()
+                        .replace("{gid}", &w.guests[p])
+                        .replace("{hk}", &w.housekeepers[p]),
                 )
                 .unwrap();
                 let reply = match route.method {

@@ -391,3 +391,147 @@ both!(
         assert_eq!((r.status, r.code()), (404, "task_not_found"));
     }
 );
+
+both!(
+    auto_assignment_balances_credits_over_whoever_is_on_duty_in_their_section,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&[]).await;
+        let rooms: Vec<Value> = [
+            ("101", 1),
+            ("102", 1),
+            ("103", 1),
+            ("104", 1),
+            ("201", 2),
+            ("202", 2),
+            ("203", 2),
+        ]
+        .iter()
+        .map(|(n, f)| json!({"number": n, "floor": f, "room_type": "KING"}))
+        .collect();
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/rooms"),
+                &Value::Array(rooms),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let (ann, _) = staff(&app, &pid, "housekeeper").await;
+        let (bob, _) = staff(&app, &pid, "housekeeper").await;
+        let (cid, _) = staff(&app, &pid, "housekeeper").await;
+        let (dan, _) = staff(&app, &pid, "housekeeper").await;
+        let (mo, _) = staff(&app, &pid, "maintenance").await;
+        let (sup, _) = staff(&app, &pid, "manager").await;
+        // Dan is not on duty today.
+        for (user, floors) in [
+            (&ann, json!([1])),
+            (&bob, json!([2])),
+            (&cid, json!([])),
+            (&mo, json!([])),
+            (&sup, json!([])),
+        ] {
+            let r = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/shifts"),
+                    &json!({"user_id": user, "floors": floors}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        let roster = app.get(&format!("/api/v1/properties/{pid}/shifts")).await;
+        assert_eq!(roster.body["shifts"].as_array().unwrap().len(), 5);
+        let (waiter, _) = staff(&app, &pid, "restaurant").await;
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/shifts"),
+                &json!({"user_id": waiter}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "validation_failed"),
+            "only cleaning and repair staff"
+        );
+
+        let work = [
+            ("departure", "101"),
+            ("stayover", "102"),
+            ("check", "103"),
+            ("departure", "104"),
+            ("departure", "201"),
+            ("pickup", "202"),
+            ("stayover", "203"),
+            ("maintenance", "102"),
+            ("inspection", "203"),
+        ];
+        for (kind, room) in work {
+            let r = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/tasks"),
+                    &json!({"kind": kind, "room": room}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/tasks/auto-assign"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.body["assigned"].as_array().unwrap().len(),
+            work.len(),
+            "{}",
+            r.body
+        );
+
+        let board = app.get(&format!("/api/v1/properties/{pid}/tasks")).await;
+        let credits = |kind: &str| match kind {
+            "departure" => 3,
+            "stayover" | "inspection" | "maintenance" => 2,
+            _ => 1,
+        };
+        let mut load = std::collections::BTreeMap::<String, u32>::new();
+        for t in board.body["tasks"].as_array().unwrap() {
+            let who = t["assignee"].as_str().unwrap().to_owned();
+            let (kind, room) = (
+                t["kind"].as_str().unwrap(),
+                t["room_number"].as_str().unwrap(),
+            );
+            match kind {
+                "maintenance" => assert_eq!(who, mo),
+                "inspection" => assert_eq!(who, sup),
+                _ => {
+                    assert!(
+                        who != dan && who != mo && who != sup,
+                        "{kind} {room} → {who}"
+                    );
+                    // Ann covers floor 1 only, Bob floor 2 only.
+                    assert!(
+                        !(who == ann && room.starts_with('2')),
+                        "{room} is not in Ann's section"
+                    );
+                    assert!(
+                        !(who == bob && room.starts_with('1')),
+                        "{room} is not in Bob's section"
+                    );
+                    *load.entry(who).or_default() += credits(kind);
+                }
+            }
+        }
+        // 13 credits of cleaning over three people: nobody carries a departure more than another.
+        let (min, max) = (load.values().min().unwrap(), load.values().max().unwrap());
+        assert_eq!(load.len(), 3, "{load:?}");
+        assert!(max - min <= 3, "unbalanced: {load:?}");
+        // Nothing left to assign: a second run assigns nothing.
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/tasks/auto-assign"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.body["assigned"], json!([]));
+    }
+);
