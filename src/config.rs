@@ -87,6 +87,12 @@ pub struct ActorConfig {
     pub max_conflict_retries: u32,
     /// Threads that run entity actors (separate from the HTTP workers).
     pub arbiters: usize,
+    /// A task still unassigned this long after it was created escalates to the supervisors
+    /// (`BELLHOP_TASK_ESCALATE_SECS`, default 30 minutes). A task past its `due_at` escalates
+    /// too.
+    pub escalate_unassigned_after: Duration,
+    /// How often the escalation job scans open tasks.
+    pub escalation_scan: Duration,
 }
 
 impl Default for ActorConfig {
@@ -95,6 +101,8 @@ impl Default for ActorConfig {
             passivate_after: Duration::from_secs(600),
             max_conflict_retries: 5,
             arbiters: 2,
+            escalate_unassigned_after: Duration::from_secs(1800),
+            escalation_scan: Duration::from_secs(30),
         }
     }
 }
@@ -274,6 +282,11 @@ impl Config {
             actors.passivate_after.as_secs(),
         )?);
         actors.arbiters = parse_or(&get, "BELLHOP_ACTOR_THREADS", cores.max(1))?;
+        actors.escalate_unassigned_after = Duration::from_secs(parse_or(
+            &get,
+            "BELLHOP_TASK_ESCALATE_SECS",
+            actors.escalate_unassigned_after.as_secs(),
+        )?);
         let email = EmailConfig {
             transport: match get("SMTP_URL").filter(|u| !u.is_empty()) {
                 Some(url) => MailTransport::Smtp(SecretString::from(url)),

@@ -197,6 +197,7 @@ impl Application {
         let ticker = actix_rt::spawn(heartbeat(Arc::clone(&state.hub), ping_interval));
         let gaps = actix_rt::spawn(release_gaps(Arc::clone(&state.hub)));
         let audits = actix_rt::spawn(night_audits(state.actors.reservations.clone()));
+        let escalations = actix_rt::spawn(escalations(state.actors.tasks.clone()));
         let server_handle = server.handle();
         tokio::pin!(server);
         let result = tokio::select! {
@@ -217,6 +218,7 @@ impl Application {
         ticker.abort();
         gaps.abort();
         audits.abort();
+        escalations.abort();
         // 3. Every actor handles what is queued to it, then stops.
         state.actors.shutdown().await;
         // 4. The mail worker finishes the email it is sending; the rest wait in the outbox.
@@ -236,6 +238,16 @@ async fn night_audits(reservations: crate::actors::Reservations) {
     loop {
         tick.tick().await;
         reservations.run_due_audits().await;
+    }
+}
+
+/// The escalation job: deadlines are stored with the tasks, and every node scans them.
+async fn escalations(tasks: crate::actors::Tasks) {
+    let mut tick = tokio::time::interval(tasks.escalation_scan());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        tasks.run_escalations().await;
     }
 }
 

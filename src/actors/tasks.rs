@@ -36,6 +36,9 @@ pub struct CreateTask {
     /// Assign it at once.
     #[serde(default)]
     pub assignee: Option<Uuid>,
+    /// When it must be done (past it, it escalates to the supervisors).
+    #[serde(default)]
+    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Finds or activates task actors, and creates tasks. Cheap to clone.
@@ -165,6 +168,7 @@ impl Tasks {
             inspects: None,
             arrival_today: false,
             note: new.note,
+            due_at: new.due_at,
         };
         let (mut task, row, mut batch) = super::task::new_task(property, spec, agent, at)?;
         let mut rows = vec![row];
@@ -313,6 +317,64 @@ impl Tasks {
             }
         }
         Ok(done)
+    }
+
+    /// The escalation job's pass: every open task that waited too long (see
+    /// `Task::escalation_due`) is raised to the supervisors, once. The times it judges are in
+    /// the store, so a job on any node, or a restarted one, finds the same tasks.
+    pub async fn run_escalations(&self) {
+        let store = &self.shared().store;
+        let after = self.shared().config.escalate_unassigned_after;
+        let properties = match store.properties().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "escalations: reading properties failed");
+                return;
+            }
+        };
+        for p in properties {
+            let filter = crate::persistence::TaskFilter {
+                property: p.id,
+                open_only: true,
+                assignee: None,
+                room: None,
+            };
+            let open = match store.tasks(&filter).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(property = %p.id, error = %e, "escalations: reading tasks failed");
+                    continue;
+                }
+            };
+            let now = persistence::now();
+            for t in open {
+                let Some(reason) = t.escalation_due(now, after) else {
+                    continue;
+                };
+                let escalated = self
+                    .execute(
+                        t.id,
+                        TaskCommand::Escalate {
+                            reason: reason.into(),
+                        },
+                        None,
+                        Agent::system("escalation"),
+                    )
+                    .await;
+                match escalated {
+                    Ok(_) => tracing::info!(task = %t.id, reason, "task escalated"),
+                    // Another node's job got there first, or the task moved on meanwhile.
+                    Err(CommandError::TaskRefused(_)) => {}
+                    Err(e) => tracing::warn!(task = %t.id, error = %e, "escalating failed"),
+                }
+            }
+        }
+    }
+
+    /// How often the escalation job runs.
+    #[must_use]
+    pub fn escalation_scan(&self) -> std::time::Duration {
+        self.shared().config.escalation_scan
     }
 
     /// Puts the room's open, assigned tasks on hold (the guest asked not to be disturbed, or

@@ -148,6 +148,9 @@ pub struct NewTask {
     pub arrival_today: bool,
     #[serde(default)]
     pub note: Option<String>,
+    /// When it must be done; past it, the task escalates to the supervisors.
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 /// What can be asked of a task.
@@ -184,6 +187,10 @@ pub enum TaskCommand {
     /// An inspection in progress finds the cleaning not good enough (the cleaning is then
     /// reopened); completing an inspection is passing it.
     FailInspection {
+        reason: String,
+    },
+    /// The escalation job: the task waited too long (unassigned, or past its due time).
+    Escalate {
         reason: String,
     },
 }
@@ -230,6 +237,9 @@ pub enum TaskEvent {
     InspectionFailed {
         reason: String,
     },
+    TaskEscalated {
+        reason: String,
+    },
 }
 
 impl TaskEvent {
@@ -250,6 +260,7 @@ impl TaskEvent {
             Self::PriorityChanged { .. } => "priority_changed",
             Self::TaskConverted { .. } => "task_converted",
             Self::InspectionFailed { .. } => "inspection_failed",
+            Self::TaskEscalated { .. } => "task_escalated",
         }
     }
 }
@@ -278,6 +289,8 @@ pub enum TaskRefusal {
     NoRoom,
     #[error("only an inspection can fail")]
     NotAnInspection,
+    #[error("the task has already been escalated")]
+    AlreadyEscalated,
 }
 
 impl TaskRefusal {
@@ -293,6 +306,7 @@ impl TaskRefusal {
             Self::NotConvertible => "not_convertible",
             Self::NoRoom => "no_room",
             Self::NotAnInspection => "not_an_inspection",
+            Self::AlreadyEscalated => "already_escalated",
         }
     }
 }
@@ -326,6 +340,11 @@ pub struct Task {
     /// An inspection that found the cleaning not good enough.
     #[serde(default)]
     pub failed: bool,
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Raised to the supervisors (by the escalation job); stays until the task ends.
+    #[serde(default)]
+    pub escalated: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -367,6 +386,8 @@ impl Task {
                 .into_iter()
                 .collect(),
             failed: false,
+            due_at: spec.due_at,
+            escalated: false,
             created_at: at,
             updated_at: at,
             version: 1,
@@ -497,6 +518,17 @@ impl Task {
                     reason: text(reason)?,
                 }
             }
+            TaskCommand::Escalate { reason } => {
+                if !self.status.is_open() {
+                    return Err(self.wrong("be escalated"));
+                }
+                if self.escalated {
+                    return Err(TaskRefusal::AlreadyEscalated);
+                }
+                TaskEvent::TaskEscalated {
+                    reason: text(reason)?,
+                }
+            }
         };
         Ok(vec![e])
     }
@@ -544,9 +576,32 @@ impl Task {
                 self.status = S::Done;
                 self.failed = true;
             }
+            TaskEvent::TaskEscalated { .. } => {
+                self.escalated = true;
+                self.priority = Priority::High;
+            }
         }
         self.version += 1;
         self.updated_at = at;
+    }
+
+    /// Why the escalation job should raise this task at `now`, if it should: nobody took it
+    /// within `unassigned_after`, or it is past its due time. Judged on stored times, so any
+    /// node's job (or a restarted one) comes to the same answer.
+    #[must_use]
+    pub fn escalation_due(
+        &self,
+        now: DateTime<Utc>,
+        unassigned_after: std::time::Duration,
+    ) -> Option<&'static str> {
+        if self.escalated || !self.status.is_open() {
+            return None;
+        }
+        if self.due_at.is_some_and(|d| d <= now) {
+            return Some("overdue");
+        }
+        let waited = (now - self.created_at).to_std().unwrap_or_default();
+        (self.status == TaskStatus::Created && waited >= unassigned_after).then_some("unassigned")
     }
 
     /// Where it goes in a housekeeper's queue: rush first, then rooms wanted for today's
@@ -594,6 +649,7 @@ mod tests {
             inspects: None,
             arrival_today: false,
             note: None,
+            due_at: None,
         };
         Task::create(TaskId::new(), PropertyId::new(), spec, "user:x", now())
             .unwrap()
@@ -789,6 +845,7 @@ mod tests {
             inspects: None,
             arrival_today: false,
             note: None,
+            due_at: None,
         }
     }
 
@@ -835,5 +892,36 @@ mod tests {
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["kind"], e.kind());
         assert_eq!(serde_json::from_value::<TaskEvent>(v).unwrap(), e);
+    }
+
+    #[test]
+    fn tasks_escalate_when_nobody_takes_them_or_they_run_late_and_only_once() {
+        let wait = std::time::Duration::from_secs(1800);
+        let mut t = task(TaskKind::Departure);
+        assert_eq!(t.escalation_due(now(), wait), None);
+        let later = now() + chrono::Duration::minutes(31);
+        assert_eq!(t.escalation_due(later, wait), Some("unassigned"));
+        run(&mut t, TaskCommand::Assign { to: Uuid::new_v4() }).unwrap();
+        assert_eq!(t.escalation_due(later, wait), None, "someone has it");
+        t.due_at = Some(now() + chrono::Duration::minutes(10));
+        assert_eq!(t.escalation_due(later, wait), Some("overdue"));
+        run(
+            &mut t,
+            TaskCommand::Escalate {
+                reason: "overdue".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!((t.escalated, t.priority), (true, Priority::High));
+        assert_eq!(t.escalation_due(later, wait), None);
+        assert_eq!(
+            run(
+                &mut t,
+                TaskCommand::Escalate {
+                    reason: "again".into()
+                }
+            ),
+            Err(TaskRefusal::AlreadyEscalated)
+        );
     }
 }

@@ -535,3 +535,66 @@ both!(
         assert_eq!(r.body["assigned"], json!([]));
     }
 );
+
+#[actix_web::test]
+async fn unassigned_and_overdue_tasks_escalate_to_the_supervisors_board_once() {
+    let db =
+        std::sync::Arc::new(crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite).await);
+    let app = crate::helpers::spawn_app_with(db, |c| {
+        c.actors.escalate_unassigned_after = std::time::Duration::from_millis(300);
+        c.actors.escalation_scan = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let pid = app.hotel(&["101", "102"]).await;
+    let (ann, _) = staff(&app, &pid, "housekeeper").await;
+    let mut board = app.ws().await;
+    board.subscribe(&format!("tasks:{pid}")).await;
+    // Nobody takes the first; the second is taken but runs late.
+    let lonely = app
+        .post(
+            &format!("/api/v1/properties/{pid}/tasks"),
+            &json!({"kind": "check", "room": "101"}),
+        )
+        .await;
+    let due = (chrono::Utc::now() + chrono::Duration::milliseconds(500)).to_rfc3339();
+    let late = app
+        .post(
+            &format!("/api/v1/properties/{pid}/tasks"),
+            &json!({"kind": "pickup", "room": "102", "assignee": ann, "due_at": due}),
+        )
+        .await;
+    assert_eq!(
+        (lonely.status, late.status),
+        (201, 201),
+        "{} {}",
+        lonely.body,
+        late.body
+    );
+    let mut raised = std::collections::BTreeMap::new();
+    while raised.len() < 2 {
+        let f = event_of(&mut board, &format!("tasks:{pid}"), "task_escalated").await;
+        assert_eq!(f["state"]["priority"], "high");
+        assert_eq!(f["event"]["actor"], "system:escalation");
+        raised.insert(
+            f["state"]["id"].as_str().unwrap().to_owned(),
+            f["event"]["reason"].as_str().unwrap().to_owned(),
+        );
+    }
+    assert_eq!(raised[lonely.body["id"].as_str().unwrap()], "unassigned");
+    assert_eq!(raised[late.body["id"].as_str().unwrap()], "overdue");
+    // Once each, however often the job runs.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let trail = app
+        .get(&format!(
+            "/api/v1/properties/{pid}/audit?stream=task:{}",
+            lonely.body["id"].as_str().unwrap()
+        ))
+        .await;
+    let escalations = trail.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "task_escalated")
+        .count();
+    assert_eq!(escalations, 1);
+}

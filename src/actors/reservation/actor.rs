@@ -150,6 +150,7 @@ async fn departure_task(
                 inspects: None,
                 arrival_today: arriving,
                 note: None,
+                due_at: None,
             };
             let (task, row, batch) = crate::actors::task::new_task(r.property_id, spec, agent, at)?;
             (task, vec![row], batch)

@@ -172,6 +172,7 @@ async fn attempt_once(
                     inspects: Some(next.id),
                     arrival_today: next.arrival_today,
                     note: None,
+                    due_at: None,
                 };
                 let (inspection, row, batch) = new_task(next.property_id, spec, &msg.agent, at)?;
                 all_rows.push(row);
