@@ -49,6 +49,7 @@ pub async fn seed_if_empty(
             created_at: persistence::now(),
             business_date: None,
             require_inspected: false,
+            stayover_every_days: 1,
         },
         &agent,
     )

@@ -22,6 +22,7 @@ pub async fn create_property(
         created_at: persistence::now(),
         business_date: None,
         require_inspected: false,
+        stayover_every_days: 1,
     };
     create_with_id(store, property, agent).await
 }

@@ -328,7 +328,80 @@ impl Reservations {
         }
         tracing::info!(%property, from = %closing, to = %next, "night audit rolled the business date");
         self.mark_no_shows(property, filter, &agent).await;
+        self.create_stayovers(&p, next, &agent).await;
         Ok(Some(next))
+    }
+
+    /// The day's stayover cleans, by the property's policy: one for each in-house stay due
+    /// one on `date`, unless its room already has an open cleaning. Each is its own small
+    /// transaction; a failure is logged and the rest go on.
+    async fn create_stayovers(&self, p: &crate::domain::Property, date: NaiveDate, agent: &Agent) {
+        use crate::domain::task::{NewTask, Priority, TaskKind};
+        let store = &self.shared().store;
+        let filter = ReservationFilter {
+            statuses: vec![ReservationStatus::InHouse],
+            nights: Some((date, date + chrono::Days::new(1))),
+            ..ReservationFilter::property(p.id)
+        };
+        let in_house = match store.reservations(&filter).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(property = %p.id, error = %e, "stayovers: reading stays failed");
+                return;
+            }
+        };
+        for r in in_house {
+            let Some(room) = r.room.as_ref() else {
+                continue;
+            };
+            if !p.stayover_due(r.stay.arrival, r.stay.departure, date) {
+                continue;
+            }
+            let open = store
+                .tasks(&crate::persistence::TaskFilter {
+                    property: p.id,
+                    open_only: true,
+                    assignee: None,
+                    room: Some(room.room_id),
+                })
+                .await;
+            match open {
+                Ok(open) if open.iter().any(|t| t.kind.cleans()) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(reservation = %r.id, error = %e, "stayovers: reading tasks failed");
+                    continue;
+                }
+            }
+            let at = persistence::now();
+            let spec = NewTask {
+                kind: TaskKind::Stayover,
+                room: Some((room.room_id, room.number.clone())),
+                priority: Priority::Normal,
+                rush: false,
+                reservation_id: Some(r.id),
+                inspects: None,
+                arrival_today: false,
+                note: None,
+                due_at: None,
+            };
+            let created = match crate::actors::task::new_task(p.id, spec, agent, at) {
+                Ok((task, row, batch)) => store
+                    .commit(vec![row], vec![Projection::UpsertTask(task)])
+                    .await
+                    .map(|()| batch)
+                    .map_err(CommandError::from),
+                Err(e) => Err(e),
+            };
+            match created {
+                Ok(batch) => {
+                    if let Some(published) = crate::actors::task::publication(&batch) {
+                        self.shared().bus.publish(published);
+                    }
+                }
+                Err(e) => tracing::warn!(reservation = %r.id, error = %e, "stayover not created"),
+            }
+        }
     }
 
     async fn mark_no_shows(&self, property: PropertyId, filter: ReservationFilter, agent: &Agent) {

@@ -21,6 +21,14 @@ pub struct Property {
     /// Check-in only into inspected rooms (otherwise clean is enough).
     #[serde(default)]
     pub require_inspected: bool,
+    /// An in-house room gets a stayover clean every this many days of the stay (1: daily;
+    /// 0: only on request).
+    #[serde(default = "daily")]
+    pub stayover_every_days: u8,
+}
+
+fn daily() -> u8 {
+    1
 }
 
 /// The hotel's local hour at which the night audit closes the previous business date.
@@ -71,6 +79,15 @@ impl Property {
             .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
     }
 
+    /// Whether a stay that arrived on `arrival` gets a stayover clean on `date` (a day it is
+    /// in house and not leaving), by the property's policy.
+    #[must_use]
+    pub fn stayover_due(&self, arrival: NaiveDate, departure: NaiveDate, date: NaiveDate) -> bool {
+        let every = i64::from(self.stayover_every_days);
+        let day = (date - arrival).num_days();
+        every > 0 && day > 0 && date < departure && day % every == 0
+    }
+
     /// The instants the night of `date` spans: local noon to the next day's local noon, the
     /// span a guest staying that night may be in the room (after the usual 11:00 check-out,
     /// before the next 15:00 check-in). A block that ends at 10:00 therefore takes the night
@@ -112,6 +129,7 @@ mod tests {
             created_at: Utc::now(),
             business_date: None,
             require_inspected: false,
+            stayover_every_days: 1,
         }
     }
 
@@ -161,5 +179,25 @@ mod tests {
         assert_eq!((end - start).num_hours(), 23);
         let (start, end) = berlin.night(d("2026-10-24"));
         assert_eq!((end - start).num_hours(), 25);
+    }
+
+    #[test]
+    fn stayovers_follow_the_policy_and_skip_arrival_and_departure_days() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let mut h = hotel("UTC");
+        let (arrive, leave) = (d("2026-12-01"), d("2026-12-05"));
+        let due: Vec<_> = arrive
+            .iter_days()
+            .take(5)
+            .filter(|day| h.stayover_due(arrive, leave, *day))
+            .collect();
+        assert_eq!(due, [d("2026-12-02"), d("2026-12-03"), d("2026-12-04")]);
+        // Every other day: the second and fourth days of the stay.
+        h.stayover_every_days = 2;
+        assert!(!h.stayover_due(arrive, leave, d("2026-12-02")));
+        assert!(h.stayover_due(arrive, leave, d("2026-12-03")));
+        assert!(!h.stayover_due(arrive, leave, d("2026-12-04")));
+        h.stayover_every_days = 0;
+        assert!(!h.stayover_due(arrive, leave, d("2026-12-03")));
     }
 }

@@ -261,10 +261,15 @@ pub async fn night_audit(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    require_inspected: bool,
+    #[serde(default)]
+    require_inspected: Option<bool>,
+    /// A stayover clean every this many days of a stay (1: daily; 0: only on request).
+    #[serde(default)]
+    stayover_every_days: Option<u8>,
 }
 
-/// `POST /api/v1/properties/<pid>/settings`: the check-in policy. 200 with the property.
+/// `POST /api/v1/properties/<pid>/settings`: the check-in and housekeeping policy (what is
+/// given changes, the rest stays). 200 with the property.
 pub async fn settings(
     state: web::Data<AppState>,
     caller: Caller,
@@ -273,8 +278,16 @@ pub async fn settings(
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::PropertySettings, *pid)?;
     let store = &state.store;
-    if store.property(*pid).await?.is_none() {
-        return Err(CommandError::PropertyNotFound.into());
+    let current = store
+        .property(*pid)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)?;
+    let require_inspected = body.require_inspected.unwrap_or(current.require_inspected);
+    let stayover_every_days = body
+        .stayover_every_days
+        .unwrap_or(current.stayover_every_days);
+    if stayover_every_days > 30 {
+        return Err(CommandError::Invalid("stayover_every_days is 0 to 30".into()).into());
     }
     let stream = pid.stream();
     let row = persistence::NewEvent {
@@ -282,7 +295,10 @@ pub async fn settings(
         stream,
         property_id: Some(*pid),
         kind: "settings_changed".into(),
-        payload: json!({ "require_inspected": body.require_inspected }),
+        payload: json!({
+            "require_inspected": require_inspected,
+            "stayover_every_days": stayover_every_days,
+        }),
         actor: caller.principal().agent(),
         at: persistence::now(),
     };
@@ -291,7 +307,8 @@ pub async fn settings(
             vec![row],
             vec![Projection::SetRequireInspected {
                 property_id: *pid,
-                require_inspected: body.require_inspected,
+                require_inspected,
+                stayover_every_days,
             }],
         )
         .await?;

@@ -52,6 +52,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "shifts",
         sql: include_str!("../../migrations/postgres/0008_shifts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "stayover policy",
+        sql: include_str!("../../migrations/postgres/0009_stayover_policy.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -94,5 +99,10 @@ pub const SQLITE: &[Migration] = &[
         version: 8,
         name: "shifts",
         sql: include_str!("../../migrations/sqlite/0008_shifts.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "stayover policy",
+        sql: include_str!("../../migrations/sqlite/0009_stayover_policy.sql"),
     },
 ];

@@ -177,10 +177,12 @@ pub enum Projection {
     /// An email to send once the transaction has committed (nothing if its idempotency key
     /// is already queued).
     EnqueueEmail(OutboxEmail),
-    /// Check-in only into inspected rooms, or not.
+    /// The property's housekeeping settings: check-in only into inspected rooms, or not; a
+    /// stayover clean every so many days.
     SetRequireInspected {
         property_id: PropertyId,
         require_inspected: bool,
+        stayover_every_days: u8,
     },
 }
 

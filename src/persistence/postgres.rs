@@ -277,7 +277,8 @@ fn guest_from_row(row: &Row) -> Result<Guest, StoreError> {
     })
 }
 
-const PROPERTY_COLUMNS: &str = "id, name, timezone, created_at, business_date, require_inspected";
+const PROPERTY_COLUMNS: &str =
+    "id, name, timezone, created_at, business_date, require_inspected, stayover_every_days";
 
 fn property_from_row(row: &Row) -> Property {
     Property {
@@ -287,6 +288,7 @@ fn property_from_row(row: &Row) -> Property {
         created_at: row.get("created_at"),
         business_date: row.get("business_date"),
         require_inspected: row.get("require_inspected"),
+        stayover_every_days: u8::try_from(row.get::<_, i16>("stayover_every_days")).unwrap_or(1),
     }
 }
 
@@ -740,10 +742,16 @@ impl Store for PgStore {
                 Projection::SetRequireInspected {
                     property_id,
                     require_inspected,
+                    stayover_every_days,
                 } => {
                     tx.execute(
-                        "UPDATE properties SET require_inspected = $2 WHERE id = $1",
-                        &[&property_id.0, require_inspected],
+                        "UPDATE properties SET require_inspected = $2, stayover_every_days = $3
+                         WHERE id = $1",
+                        &[
+                            &property_id.0,
+                            require_inspected,
+                            &i16::from(*stayover_every_days),
+                        ],
                     )
                     .await
                     .map_err(pg_error)?;

@@ -288,9 +288,10 @@ fn decode_outbox(raw: RawOutbox) -> Result<OutboxEmail, StoreError> {
     })
 }
 
-type RawProperty = (String, String, String, String, Option<String>, bool);
+type RawProperty = (String, String, String, String, Option<String>, bool, u8);
 
-const PROPERTY_COLUMNS: &str = "id, name, timezone, created_at, business_date, require_inspected";
+const PROPERTY_COLUMNS: &str =
+    "id, name, timezone, created_at, business_date, require_inspected, stayover_every_days";
 
 fn sqlite_params(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
     use rusqlite::types::Value;
@@ -591,6 +592,7 @@ fn decode_property(raw: RawProperty) -> Result<Property, StoreError> {
             .transpose()
             .map_err(|e| StoreError::Other(anyhow::anyhow!("bad business_date: {e}")))?,
         require_inspected: raw.5,
+        stayover_every_days: raw.6,
     })
 }
 
@@ -886,10 +888,16 @@ impl Store for SqliteStore {
                     Projection::SetRequireInspected {
                         property_id,
                         require_inspected,
+                        stayover_every_days,
                     } => {
                         tx.execute(
-                            "UPDATE properties SET require_inspected = ?2 WHERE id = ?1",
-                            params![property_id.0.to_string(), require_inspected],
+                            "UPDATE properties SET require_inspected = ?2, stayover_every_days = ?3
+                             WHERE id = ?1",
+                            params![
+                                property_id.0.to_string(),
+                                require_inspected,
+                                stayover_every_days
+                            ],
                         )
                         .map_err(sql_error)?;
                     }

@@ -27,6 +27,7 @@ fn property() -> Property {
         created_at: persistence::now(),
         business_date: None,
         require_inspected: false,
+        stayover_every_days: 1,
     }
 }
 

@@ -598,3 +598,59 @@ async fn unassigned_and_overdue_tasks_escalate_to_the_supervisors_board_once() {
         .count();
     assert_eq!(escalations, 1);
 }
+
+both!(
+    the_night_audit_leaves_a_stayover_clean_for_each_stay_that_continues,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101", "102"]).await;
+        let gid = guest(&app, &pid).await;
+        let day = today(&app, &pid).await;
+        // 101 stays three nights; 102 leaves tomorrow (a departure day gets no stayover).
+        for (room, nights) in [("101", 3), ("102", 1)] {
+            let r = book(&app, &pid, json!({"guest_id": gid, "room_type": "KING",
+                "arrival": day.to_string(), "departure": (day + chrono::Days::new(nights)).to_string()})).await;
+            let rid = r.body["id"].as_str().unwrap().to_owned();
+            app.set_status(&pid, room, json!({"cleanliness": "clean"}))
+                .await;
+            for (action, body) in [("assign", json!({"room": room})), ("check-in", json!({}))] {
+                let r = app
+                    .post(&format!("/api/v1/reservations/{rid}/{action}"), &body)
+                    .await;
+                assert_eq!(r.status, 200, "{action}: {}", r.body);
+            }
+        }
+        let r = app
+            .post(&format!("/api/v1/properties/{pid}/night-audit"), &json!({}))
+            .await;
+        assert_eq!(r.body["rolled"], true, "{}", r.body);
+        let board = app.get(&format!("/api/v1/properties/{pid}/tasks")).await;
+        let tasks = board.body["tasks"].as_array().unwrap();
+        assert_eq!(tasks.len(), 1, "{}", board.body);
+        assert_eq!(
+            (tasks[0]["kind"].as_str(), tasks[0]["room_number"].as_str()),
+            (Some("stayover"), Some("101"))
+        );
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/settings"),
+                &json!({"stayover_every_days": 31}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"));
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/settings"),
+                &json!({"stayover_every_days": 2}),
+            )
+            .await;
+        assert_eq!(
+            (
+                r.status,
+                r.body["stayover_every_days"].as_u64(),
+                r.body["require_inspected"].as_bool()
+            ),
+            (200, Some(2), Some(false))
+        );
+    }
+);
