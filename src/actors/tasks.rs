@@ -193,10 +193,39 @@ impl Tasks {
         store
             .commit(rows, vec![Projection::UpsertTask(task.clone())])
             .await?;
-        if let Some(p) = publication(&batch) {
+        if let Some(mut p) = publication(&batch) {
+            // A repair nobody was given goes to every maintenance user on duty today: the
+            // first to claim it takes it.
+            if task.kind == TaskKind::Maintenance && task.assignee.is_none() {
+                p.topics.extend(
+                    self.on_duty(property, Role::Maintenance)
+                        .await
+                        .iter()
+                        .map(|u| crate::ws::protocol::user_tasks_topic(*u)),
+                );
+            }
             self.shared().bus.publish(p);
         }
         Ok(task)
+    }
+
+    /// The people of `role` on duty today (an empty list if the roster cannot be read).
+    async fn on_duty(&self, property: PropertyId, role: Role) -> Vec<Uuid> {
+        let store = &self.shared().store;
+        let Ok(Some(p)) = store.property(property).await else {
+            return Vec::new();
+        };
+        let today = p.business_date(persistence::now());
+        let (Ok(shifts), Ok(users)) =
+            tokio::join!(store.shifts(property, today), store.users(property))
+        else {
+            return Vec::new();
+        };
+        shifts
+            .iter()
+            .filter(|s| users.iter().any(|u| u.id == s.user_id && u.role == role))
+            .map(|s| s.user_id)
+            .collect()
     }
 
     /// Puts `user` on duty on `date` covering `floors` (empty: any floor), or takes them off.

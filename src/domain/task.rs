@@ -160,6 +160,10 @@ pub enum TaskCommand {
         to: Uuid,
     },
     Unassign,
+    /// A worker takes an unassigned task for themselves; refused once anyone has it.
+    Claim {
+        to: Uuid,
+    },
     Start,
     Hold {
         reason: HoldReason,
@@ -291,6 +295,8 @@ pub enum TaskRefusal {
     NotAnInspection,
     #[error("the task has already been escalated")]
     AlreadyEscalated,
+    #[error("someone already has this task")]
+    AlreadyTaken,
 }
 
 impl TaskRefusal {
@@ -307,6 +313,7 @@ impl TaskRefusal {
             Self::NoRoom => "no_room",
             Self::NotAnInspection => "not_an_inspection",
             Self::AlreadyEscalated => "already_escalated",
+            Self::AlreadyTaken => "already_taken",
         }
     }
 }
@@ -437,6 +444,13 @@ impl Task {
             TaskCommand::Unassign => match (self.status, self.assignee) {
                 (S::Assigned | S::OnHold, Some(from)) => TaskEvent::TaskUnassigned { from },
                 _ => return Err(self.wrong("be unassigned")),
+            },
+            TaskCommand::Claim { to } => match (self.status, self.assignee) {
+                (S::Created, None) => TaskEvent::TaskAssigned {
+                    to: *to,
+                    from: None,
+                },
+                _ => return Err(TaskRefusal::AlreadyTaken),
             },
             TaskCommand::Start => match self.status {
                 S::Assigned => TaskEvent::TaskStarted,
@@ -922,6 +936,18 @@ mod tests {
                 }
             ),
             Err(TaskRefusal::AlreadyEscalated)
+        );
+    }
+
+    #[test]
+    fn a_task_is_claimed_once() {
+        let (ann, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut t = task(TaskKind::Maintenance);
+        run(&mut t, TaskCommand::Claim { to: ann }).unwrap();
+        assert_eq!((t.status, t.assignee), (TaskStatus::Assigned, Some(ann)));
+        assert_eq!(
+            run(&mut t, TaskCommand::Claim { to: bob }),
+            Err(TaskRefusal::AlreadyTaken)
         );
     }
 }

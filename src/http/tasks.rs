@@ -127,6 +127,31 @@ async fn authorized(
     Ok(task)
 }
 
+/// A worker may claim an unassigned task of their trade in their property: repairs for
+/// maintenance, cleanings for housekeepers; a manager may claim anything.
+fn claimable(caller: &Caller, task: &Task) -> Result<(), ApiError> {
+    match caller
+        .principal()
+        .authorize(Action::TaskWork, task.property_id)
+    {
+        Ok(()) => {}
+        Err(Denial::NotFound) => return Err(CommandError::TaskNotFound.into()),
+        Err(d) => return Err(d.into()),
+    }
+    let trade = match staff(caller) {
+        Some((_, Role::Maintenance)) => task.kind == crate::domain::task::TaskKind::Maintenance,
+        Some((_, Role::Housekeeper)) => task.kind.cleans(),
+        _ => true,
+    };
+    if task.assignee.is_some() || !trade {
+        return Err(ApiError::Forbidden {
+            code: "not_claimable",
+            message: "only an unassigned task of your trade can be claimed".into(),
+        });
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/tasks/<tid>`.
 pub async fn get(
     state: web::Data<AppState>,
@@ -163,7 +188,12 @@ struct ActionBody {
 }
 
 /// The command an action names, and whether it is the supervisor's or the worker's.
-fn command(action: &str, body: ActionBody, task: &Task) -> Result<(TaskCommand, Action), ApiError> {
+fn command(
+    action: &str,
+    body: ActionBody,
+    task: &Task,
+    me: Option<Uuid>,
+) -> Result<(TaskCommand, Action), ApiError> {
     let missing = |what: &str| ApiError::BadRequest {
         code: "invalid_body",
         message: format!("this action needs {what}"),
@@ -195,6 +225,13 @@ fn command(action: &str, body: ActionBody, task: &Task) -> Result<(TaskCommand, 
             },
             Action::TaskManage,
         ),
+        // Taking an unassigned task for oneself (a repair sent to everyone on duty).
+        "claim" => (
+            TaskCommand::Claim {
+                to: me.ok_or(Denial::Forbidden)?,
+            },
+            Action::TaskWork,
+        ),
         "start" => (TaskCommand::Start, Action::TaskWork),
         "hold" => (
             TaskCommand::Hold {
@@ -219,8 +256,8 @@ fn command(action: &str, body: ActionBody, task: &Task) -> Result<(TaskCommand, 
         _ => {
             return Err(ApiError::NotFound {
                 code: "unknown_action",
-                message: "actions are assign, unassign, cancel, reopen, priority, start, hold, \
-                          resume, complete, fail, note"
+                message: "actions are assign, unassign, cancel, reopen, priority, claim, start, \
+                          hold, resume, complete, fail, note"
                     .into(),
             });
         }
@@ -250,8 +287,13 @@ pub async fn act(
         .await?
         .ok_or(CommandError::TaskNotFound)?;
     let expected = body.expected_version;
-    let (cmd, needs) = command(&action, body, &stored)?;
-    authorized(&state, &caller, tid, needs).await?;
+    let me = staff(&caller).map(|(u, _)| u);
+    let (cmd, needs) = command(&action, body, &stored, me)?;
+    if action == "claim" {
+        claimable(&caller, &stored)?;
+    } else {
+        authorized(&state, &caller, tid, needs).await?;
+    }
     let task = state
         .actors
         .tasks

@@ -654,3 +654,82 @@ both!(
         );
     }
 );
+
+both!(
+    a_repair_goes_to_every_maintenance_user_on_duty_and_the_first_claim_takes_it,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101"]).await;
+        let (mo1, mo1_token) = staff(&app, &pid, "maintenance").await;
+        let (mo2, mo2_token) = staff(&app, &pid, "maintenance").await;
+        let (_, ann_token) = staff(&app, &pid, "housekeeper").await;
+        for user in [&mo1, &mo2] {
+            let r = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/shifts"),
+                    &json!({"user_id": user}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        let mut phones = Vec::new();
+        for (user, token) in [(&mo1, &mo1_token), (&mo2, &mo2_token)] {
+            let mut ws = WsClient::connect(app.port, token).await;
+            ws.subscribe(&format!("tasks:user:{user}")).await;
+            phones.push((user.clone(), ws));
+        }
+        // The front desk reports a leak.
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/tasks"),
+                &json!({"kind": "maintenance", "room": "101", "note": "tap drips"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let tid = r.body["id"].as_str().unwrap().to_owned();
+        for (user, ws) in &mut phones {
+            let f = event_of(ws, &format!("tasks:user:{user}"), "task_created").await;
+            assert_eq!(f["state"]["id"], tid.as_str());
+        }
+        // A housekeeper cannot take a repair; both maintenance users try at once: one wins.
+        let r = task_act(&app, &ann_token, &tid, "claim", json!({})).await;
+        assert_eq!((r.status, r.code()), (403, "not_claimable"));
+        let (a, b2) = tokio::join!(
+            task_act(&app, &mo1_token, &tid, "claim", json!({})),
+            task_act(&app, &mo2_token, &tid, "claim", json!({}))
+        );
+        assert_eq!(
+            [a.status, b2.status].iter().filter(|s| **s == 200).count(),
+            1,
+            "{} {}",
+            a.body,
+            b2.body
+        );
+        let winner = if a.status == 200 { &a } else { &b2 };
+        let loser = if a.status == 200 { &b2 } else { &a };
+        assert_eq!(winner.body["status"], "assigned");
+        assert!(
+            matches!(
+                (loser.status, loser.code()),
+                (403, "not_claimable") | (422, "already_taken")
+            ),
+            "{} {}",
+            loser.status,
+            loser.body
+        );
+        let task = app.get(&format!("/api/v1/tasks/{tid}")).await;
+        assert_eq!(task.body["assignee"], winner.body["assignee"]);
+        // The winner may now work it (and block the room with the maintenance role).
+        let winner_token = if task.body["assignee"] == mo1.as_str() {
+            &mo1_token
+        } else {
+            &mo2_token
+        };
+        assert_eq!(
+            task_act(&app, winner_token, &tid, "start", json!({}))
+                .await
+                .status,
+            200
+        );
+    }
+);
