@@ -13,6 +13,7 @@ pub mod notice;
 pub mod property;
 pub mod reservation;
 pub mod room;
+pub mod stock;
 pub mod task;
 
 pub use access::{Action, Denial, Principal, Role, role_allows};

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::ids::{PropertyId, ReservationId, RoomId, RoomNumber, TaskId};
 
 /// What kind of work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// Full clean after a guest left.

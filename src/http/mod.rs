@@ -97,6 +97,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(tasks::auto_assign),
             )
             .route("/properties/{pid}/shifts", web::post().to(tasks::set_shift))
+            .route(
+                "/properties/{pid}/stock",
+                web::post().to(tasks::count_stock),
+            )
+            .route("/properties/{pid}/stock", web::get().to(tasks::stock))
+            .route(
+                "/properties/{pid}/stock/{item}/adjust",
+                web::post().to(tasks::adjust_stock),
+            )
             .route("/properties/{pid}/shifts", web::get().to(tasks::shifts))
             .route("/properties/{pid}/tasks", web::get().to(tasks::list))
             .route("/tasks/{tid}", web::get().to(tasks::get))

@@ -404,3 +404,84 @@ pub async fn auto_assign(
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "assigned": assigned })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountBody {
+    item: String,
+    count: i64,
+    #[serde(default)]
+    low_at: i64,
+    /// How many a finished task of each kind uses, e.g. `{"departure": 2}`.
+    #[serde(default)]
+    uses: std::collections::BTreeMap<crate::domain::task::TaskKind, u32>,
+}
+
+/// `POST /api/v1/properties/<pid>/stock`: defines an item or counts it again.
+pub async fn count_stock(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+    body: web::Json<CountBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::TaskManage, *pid)?;
+    let b = body.into_inner();
+    let item = state
+        .actors
+        .tasks
+        .count_stock(
+            *pid,
+            b.item.trim(),
+            b.count,
+            b.low_at,
+            b.uses,
+            &caller.principal().agent(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(stock_view(&item)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustBody {
+    delta: i64,
+    reason: String,
+}
+
+/// `POST /api/v1/properties/<pid>/stock/<item>/adjust`: a delivery (+) or loss (−).
+pub async fn adjust_stock(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(PropertyId, String)>,
+    body: web::Json<AdjustBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (pid, item) = path.into_inner();
+    caller.may(Action::TaskManage, pid)?;
+    let b = body.into_inner();
+    let item = state
+        .actors
+        .tasks
+        .adjust_stock(pid, &item, b.delta, &b.reason, &caller.principal().agent())
+        .await?;
+    Ok(HttpResponse::Ok().json(stock_view(&item)))
+}
+
+/// `GET /api/v1/properties/<pid>/stock`: every item, with `low` set when it needs restocking.
+pub async fn stock(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::TaskManage, *pid)?;
+    let items = state.store.stock(*pid).await?;
+    let views: Vec<_> = items.iter().map(stock_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "stock": views })))
+}
+
+fn stock_view(item: &crate::domain::stock::StockItem) -> serde_json::Value {
+    let mut v = serde_json::to_value(item).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("low".into(), item.is_low().into());
+    }
+    v
+}

@@ -57,6 +57,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "stayover policy",
         sql: include_str!("../../migrations/postgres/0009_stayover_policy.sql"),
     },
+    Migration {
+        version: 10,
+        name: "stock",
+        sql: include_str!("../../migrations/postgres/0010_stock.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -104,5 +109,10 @@ pub const SQLITE: &[Migration] = &[
         version: 9,
         name: "stayover policy",
         sql: include_str!("../../migrations/sqlite/0009_stayover_policy.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "stock",
+        sql: include_str!("../../migrations/sqlite/0010_stock.sql"),
     },
 ];

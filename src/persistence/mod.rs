@@ -30,7 +30,7 @@ use crate::{
     domain::{
         Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId,
         ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, TaskId, reservation::Stay,
-        task::Task,
+        stock::StockItem, task::Task,
     },
 };
 
@@ -169,6 +169,8 @@ pub enum Projection {
     },
     /// A task's state after the events (insert or replace by id, never backwards).
     UpsertTask(Task),
+    /// A stock item after its events (insert or replace, never backwards).
+    UpsertStock(StockItem),
     /// Puts a person on duty for a date (replacing their section), or takes them off.
     SetShift {
         shift: Shift,
@@ -398,6 +400,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
+
+    /// A property's stock, by item.
+    async fn stock(&self, property: PropertyId) -> Result<Vec<StockItem>, StoreError>;
 
     /// Who is on duty at `property` on `date`.
     async fn shifts(&self, property: PropertyId, date: NaiveDate)

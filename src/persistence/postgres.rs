@@ -30,6 +30,7 @@ use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
     RoomId, RoomNumber, RoomType, TaskId,
     reservation::{Party, Stay},
+    stock::StockItem,
     task::Task,
 };
 
@@ -691,6 +692,30 @@ impl Store for PgStore {
                         return Err(StoreError::Constraint("tasks_version".into()));
                     }
                 }
+                Projection::UpsertStock(it) => {
+                    let written = tx
+                        .execute(
+                            "INSERT INTO stock_items (property_id, item, count, low_at, uses, version)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (property_id, item) DO UPDATE SET
+                                 count = EXCLUDED.count, low_at = EXCLUDED.low_at,
+                                 uses = EXCLUDED.uses, version = EXCLUDED.version
+                             WHERE stock_items.version < EXCLUDED.version",
+                            &[
+                                &it.property_id.0,
+                                &it.item,
+                                &it.count,
+                                &it.low_at,
+                                &serde_json::json!(it.uses),
+                                &seq_to_i64(it.version)?,
+                            ],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    if written == 0 {
+                        return Err(StoreError::Constraint("stock_items_version".into()));
+                    }
+                }
                 Projection::SetShift { shift, on_duty } => {
                     if *on_duty {
                         tx.execute(
@@ -1017,6 +1042,32 @@ impl Store for PgStore {
             .await
             .map_err(pg_error)?;
         row.map(|r| task_from_json(r.get("state"))).transpose()
+    }
+
+    async fn stock(&self, property: PropertyId) -> Result<Vec<StockItem>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT item, count, low_at, uses, version FROM stock_items
+                 WHERE property_id = $1 ORDER BY item",
+                &[&property.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StockItem {
+                    property_id: property,
+                    item: r.get("item"),
+                    count: r.get("count"),
+                    low_at: r.get("low_at"),
+                    uses: serde_json::from_value(r.get("uses")).map_err(|e| {
+                        StoreError::Other(anyhow::anyhow!("bad uses in store: {e}"))
+                    })?,
+                    version: i64_to_seq(r.get("version"))?,
+                })
+            })
+            .collect()
     }
 
     async fn shifts(

@@ -30,6 +30,7 @@ use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
     RoomId, RoomNumber, RoomType, TaskId,
     reservation::{Party, Stay},
+    stock::StockItem,
     task::Task,
 };
 
@@ -835,6 +836,30 @@ impl Store for SqliteStore {
                             return Err(StoreError::Constraint("tasks_version".into()));
                         }
                     }
+                    Projection::UpsertStock(it) => {
+                        let written = tx
+                            .execute(
+                                "INSERT INTO stock_items (property_id, item, count, low_at, uses,
+                                     version)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                                 ON CONFLICT (property_id, item) DO UPDATE SET
+                                     count = excluded.count, low_at = excluded.low_at,
+                                     uses = excluded.uses, version = excluded.version
+                                 WHERE stock_items.version < excluded.version",
+                                params![
+                                    it.property_id.0.to_string(),
+                                    it.item,
+                                    it.count,
+                                    it.low_at,
+                                    serde_json::json!(it.uses).to_string(),
+                                    seq_to_i64(it.version)?,
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        if written == 0 {
+                            return Err(StoreError::Constraint("stock_items_version".into()));
+                        }
+                    }
                     Projection::SetShift { shift, on_duty } => {
                         if *on_duty {
                             tx.execute(
@@ -1189,6 +1214,34 @@ impl Store for SqliteStore {
             .map_err(sql_error)?
             .map(|s| task_from_json(&s))
             .transpose()
+        })
+        .await
+    }
+
+    async fn stock(&self, property: PropertyId) -> Result<Vec<StockItem>, StoreError> {
+        self.with_conn(move |conn| {
+            let raws = query_all(
+                conn,
+                "SELECT item, count, low_at, uses, version FROM stock_items
+                 WHERE property_id = ?1 ORDER BY item",
+                [property.0.to_string()],
+                columns::<(String, i64, i64, String, i64)>,
+                Ok,
+            )?;
+            raws.into_iter()
+                .map(|(item, count, low_at, uses, version)| {
+                    Ok(StockItem {
+                        property_id: property,
+                        item,
+                        count,
+                        low_at,
+                        uses: serde_json::from_str(&uses).map_err(|e| {
+                            StoreError::Other(anyhow::anyhow!("bad uses in store: {e}"))
+                        })?,
+                        version: i64_to_seq(version)?,
+                    })
+                })
+                .collect()
         })
         .await
     }

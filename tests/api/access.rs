@@ -278,6 +278,27 @@ fn routes() -> Vec<Route> {
             success: 200,
         },
         Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/stock",
+            body: |i| json!({"item": format!("soap {i}"), "count": 5, "low_at": 1}),
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/stock",
+            body: none,
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/stock/linen/adjust",
+            body: |_| json!({"delta": 1, "reason": "delivery"}),
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
             method: "GET",
             path: "/api/v1/properties/{pid}/shifts",
             body: none,
@@ -429,6 +450,13 @@ async fn world(b: Backend) -> World {
             .await;
         assert_eq!(hk.status, 201, "{}", hk.body);
         housekeepers.push(hk.body["id"].as_str().unwrap().to_owned());
+        let linen = app
+            .post(
+                &format!("/api/v1/properties/{pid}/stock"),
+                &json!({"item": "linen", "count": 10}),
+            )
+            .await;
+        assert_eq!(linen.status, 200, "{}", linen.body);
         guests.push(gid);
         pids.push(pid);
     }

@@ -733,3 +733,121 @@ both!(
         );
     }
 );
+
+both!(
+    finished_cleanings_use_linen_and_low_stock_alerts_the_supervisors_board,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101", "102"]).await;
+        let (ann, ann_token) = staff(&app, &pid, "housekeeper").await;
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/stock"),
+                &json!({"item": "bath towels", "count": 6, "low_at": 3, "uses": {"departure": 2, "stayover": 1}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            (r.body["count"].as_i64(), r.body["low"].as_bool()),
+            (Some(6), Some(false))
+        );
+        let mut board = app.ws().await;
+        board.subscribe(&format!("tasks:{pid}")).await;
+        for (kind, room) in [("departure", "101"), ("stayover", "102")] {
+            let t = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/tasks"),
+                    &json!({"kind": kind, "room": room, "assignee": ann}),
+                )
+                .await;
+            let tid = t.body["id"].as_str().unwrap().to_owned();
+            for action in ["start", "complete"] {
+                assert_eq!(
+                    task_act(&app, &ann_token, &tid, action, json!({}))
+                        .await
+                        .status,
+                    200
+                );
+            }
+        }
+        // 6 − 2 − 1 = 3: at the threshold, the board is told once.
+        let f = event_of(&mut board, &format!("tasks:{pid}"), "stock_low").await;
+        assert_eq!(
+            (f["state"]["item"].as_str(), f["state"]["count"].as_i64()),
+            (Some("bath towels"), Some(3))
+        );
+        let stock = app.get(&format!("/api/v1/properties/{pid}/stock")).await;
+        assert_eq!(
+            (
+                stock.body["stock"][0]["count"].as_i64(),
+                stock.body["stock"][0]["low"].as_bool()
+            ),
+            (Some(3), Some(true))
+        );
+        // A delivery by hand; bad adjustments are refused and change nothing.
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/stock/bath%20towels/adjust"),
+                &json!({"delta": 20, "reason": "laundry delivery"}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["count"].as_i64(), r.body["low"].as_bool()),
+            (200, Some(23), Some(false))
+        );
+        for (path, body, status, code) in [
+            (
+                "bath%20towels",
+                json!({"delta": 0, "reason": "x"}),
+                422,
+                "validation_failed",
+            ),
+            (
+                "bath%20towels",
+                json!({"delta": 1, "reason": ""}),
+                422,
+                "validation_failed",
+            ),
+            (
+                "soap",
+                json!({"delta": 1, "reason": "x"}),
+                409,
+                "unknown_item",
+            ),
+        ] {
+            let r = app
+                .post(
+                    &format!("/api/v1/properties/{pid}/stock/{path}/adjust"),
+                    &body,
+                )
+                .await;
+            assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.body);
+        }
+        let r = app
+            .get_as(Some(&ann_token), &format!("/api/v1/properties/{pid}/stock"))
+            .await;
+        assert_eq!(r.status, 403, "stock is the supervisors'");
+        // Every change is in the item's stream.
+        let trail = app
+            .get(&format!(
+                "/api/v1/properties/{pid}/audit?stream=stock:{pid}:bath towels"
+            ))
+            .await;
+        let kinds: Vec<_> = trail.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "stock_counted",
+                "stock_adjusted",
+                "stock_adjusted",
+                "stock_low",
+                "stock_adjusted"
+            ]
+        );
+    }
+);
