@@ -37,18 +37,27 @@ fn own_tasks_only(caller: &Caller) -> bool {
     )
 }
 
-/// `POST /api/v1/properties/<pid>/tasks`: 201 with the task.
+/// `POST /api/v1/properties/<pid>/tasks`: 201 with the task. Supervisors create any task;
+/// housekeepers and maintenance may report a repair.
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
     body: web::Json<CreateTask>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TaskManage, *pid)?;
+    let new = body.into_inner();
+    // Housekeepers and maintenance report problems: they may raise an unassigned repair (it
+    // goes to the maintenance staff on duty); everything else is the supervisors'.
+    let report = new.kind == crate::domain::task::TaskKind::Maintenance && new.assignee.is_none();
+    if !(report && own_tasks_only(&caller)) {
+        caller.may(Action::TaskManage, *pid)?;
+    } else {
+        caller.may(Action::TaskWork, *pid)?;
+    }
     let task = state
         .actors
         .tasks
-        .create(*pid, body.into_inner(), &caller.principal().agent())
+        .create(*pid, new, &caller.principal().agent())
         .await?;
     Ok(HttpResponse::Created().json(task))
 }

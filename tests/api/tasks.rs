@@ -678,9 +678,10 @@ both!(
             ws.subscribe(&format!("tasks:user:{user}")).await;
             phones.push((user.clone(), ws));
         }
-        // The front desk reports a leak.
+        // A housekeeper reports a leak from the room she is cleaning.
         let r = app
-            .post(
+            .post_as(
+                Some(&ann_token),
                 &format!("/api/v1/properties/{pid}/tasks"),
                 &json!({"kind": "maintenance", "room": "101", "note": "tap drips"}),
             )
