@@ -66,6 +66,19 @@ uuid_id!(
     "A housekeeping task; its event stream is `task:<id>`."
 );
 
+uuid_id!(
+    ConversationId,
+    "A guest's conversation with the front desk; its event stream is `conversation:<id>`."
+);
+
+impl ConversationId {
+    /// The event stream of this conversation (its messages, in seq order).
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("conversation:{}", self.0)
+    }
+}
+
 impl TaskId {
     /// The event stream of this task.
     #[must_use]

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod availability;
+pub mod chat;
 pub mod guest;
 pub mod ids;
 pub mod notice;
