@@ -341,17 +341,14 @@ mod tests {
             user_id: Uuid::new_v4(),
         };
         let mut c = conversation();
-        let mut log = Vec::new();
-        log.push(
+        let log = vec![
             c.send(Author::Guest, MessageKind::Text, "Hello", now())
                 .unwrap(),
-        );
-        log.push(
             c.send(Author::Guest, MessageKind::Text, "Anyone?", now())
                 .unwrap(),
-        );
-        log.push(c.send(staff, MessageKind::Note, "VIP", now()).unwrap());
-        log.push(c.send(staff, MessageKind::Text, "Hi!", now()).unwrap());
+            c.send(staff, MessageKind::Note, "VIP", now()).unwrap(),
+            c.send(staff, MessageKind::Text, "Hi!", now()).unwrap(),
+        ];
         assert_eq!((c.unread_staff, c.unread_guest), (2, 1));
         assert!(!log[2].visible_to(Side::Guest));
         assert_eq!(
