@@ -228,8 +228,23 @@ impl<A: Entity> Registry<A> {
         self.lock_live().keys().cloned().collect()
     }
 
+    /// Hands a batch another node committed to the replica of `key`, if there is one: the
+    /// batch's seqs and the entity as it was after its last event.
+    pub(crate) fn apply_published(&self, key: &A::Key, msg: &crate::ws::hub::Published) {
+        if let Some(last) = msg.events.last() {
+            self.apply_remote(
+                key,
+                ApplyRemote {
+                    from_seq: msg.from_seq,
+                    to_seq: msg.to_seq,
+                    state: last.state.clone(),
+                },
+            );
+        }
+    }
+
     /// Hands a batch another node committed to this node's replica, if there is one.
-    pub(crate) fn apply_remote(&self, key: &A::Key, msg: ApplyRemote) {
+    fn apply_remote(&self, key: &A::Key, msg: ApplyRemote) {
         let addr = self.lock_live().get(key).map(|s| s.addr.clone());
         if let Some(addr) = addr {
             // try_send: never let a flood from the bus queue up unboundedly; a dropped update

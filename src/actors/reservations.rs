@@ -13,7 +13,6 @@ use serde::Deserialize;
 
 use super::{
     CommandError, RoomRegistry,
-    messages::ApplyRemote,
     registry::{Registry, Shared},
     reservation::{Committed, Request, ReservationActor, ReservationHandle},
 };
@@ -446,22 +445,13 @@ impl Reservations {
     }
 
     pub(crate) fn apply_remote(&self, msg: &Published) {
-        let (Some(last), Some(id)) = (
-            msg.events.last(),
-            msg.stream
-                .strip_prefix("reservation:")
-                .and_then(|id| id.parse::<ReservationId>().ok()),
-        ) else {
-            return;
-        };
-        self.inner.apply_remote(
-            &id,
-            ApplyRemote {
-                from_seq: msg.from_seq,
-                to_seq: msg.to_seq,
-                state: last.state.clone(),
-            },
-        );
+        if let Some(id) = msg
+            .stream
+            .strip_prefix("reservation:")
+            .and_then(|id| id.parse::<ReservationId>().ok())
+        {
+            self.inner.apply_published(&id, msg);
+        }
     }
 
     pub(crate) fn reload_all(&self) {
@@ -547,16 +537,8 @@ pub(crate) fn publication(c: &Committed) -> Option<Published> {
         .events
         .iter()
         .map(|(seq, event, after)| {
-            let mut event = serde_json::to_value(event).unwrap_or_default();
-            if let Some(obj) = event.as_object_mut() {
-                obj.insert("actor".into(), c.agent.as_str().into());
-                obj.insert("at".into(), serde_json::to_value(c.at).unwrap_or_default());
-            }
-            PublishedEvent {
-                seq: *seq,
-                event,
-                state: serde_json::to_value(after).unwrap_or_default(),
-            }
+            let state = serde_json::to_value(after).unwrap_or_default();
+            PublishedEvent::new(*seq, event, &c.agent, c.at, state)
         })
         .collect();
     Some(Published {

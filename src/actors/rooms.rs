@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use super::{
     CommandError,
-    messages::ApplyRemote,
     registry::{Registry, Shared},
     room::{RoomActor, RoomHandle, publication},
 };
@@ -99,14 +98,7 @@ impl RoomRegistry {
         ) else {
             return;
         };
-        self.inner.apply_remote(
-            &(pid, number),
-            ApplyRemote {
-                from_seq: msg.from_seq,
-                to_seq: msg.to_seq,
-                state: last.state.clone(),
-            },
-        );
+        self.inner.apply_published(&(pid, number), msg);
     }
 
     /// Makes every replica reload from the store (after the bus lost messages).

@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::{
     CommandError, RoomRegistry,
-    messages::ApplyRemote,
     registry::{Registry, Shared},
     task::{TaskActor, TaskHandle, publication},
 };
@@ -299,16 +298,13 @@ impl Tasks {
                     actor: agent.clone(),
                     at,
                 });
-                let mut event = serde_json::to_value(e).unwrap_or_default();
-                if let Some(obj) = event.as_object_mut() {
-                    obj.insert("actor".into(), agent.as_str().into());
-                    obj.insert("at".into(), serde_json::to_value(at).unwrap_or_default());
-                }
-                published.push(crate::ws::hub::PublishedEvent {
-                    seq: next.version,
-                    event,
-                    state: serde_json::to_value(&next).unwrap_or_default(),
-                });
+                published.push(crate::ws::hub::PublishedEvent::new(
+                    next.version,
+                    e,
+                    agent,
+                    at,
+                    serde_json::to_value(&next).unwrap_or_default(),
+                ));
             }
             match store
                 .commit(rows, vec![Projection::UpsertStock(next.clone())])
@@ -609,22 +605,13 @@ impl Tasks {
     }
 
     pub(crate) fn apply_remote(&self, msg: &crate::ws::hub::Published) {
-        let (Some(last), Some(id)) = (
-            msg.events.last(),
-            msg.stream
-                .strip_prefix("task:")
-                .and_then(|id| id.parse::<TaskId>().ok()),
-        ) else {
-            return;
-        };
-        self.inner.apply_remote(
-            &id,
-            ApplyRemote {
-                from_seq: msg.from_seq,
-                to_seq: msg.to_seq,
-                state: last.state.clone(),
-            },
-        );
+        if let Some(id) = msg
+            .stream
+            .strip_prefix("task:")
+            .and_then(|id| id.parse::<TaskId>().ok())
+        {
+            self.inner.apply_published(&id, msg);
+        }
     }
 
     pub(crate) fn reload_all(&self) {

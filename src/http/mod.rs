@@ -138,6 +138,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
+/// The JSON body of an action route whose body may be left out entirely (`check-in`,
+/// `start`): nothing, or only whitespace, reads as the defaults.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: &web::Bytes,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        code: "invalid_body",
+        message: e.to_string(),
+    })
+}
+
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound {
         code: "not_found",

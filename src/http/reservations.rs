@@ -218,14 +218,7 @@ pub async fn act(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, action) = path.into_inner();
     let stored = authorized(&state, &caller, rid, Action::ReservationManage).await?;
-    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-            code: "invalid_body",
-            message: e.to_string(),
-        })?
-    };
+    let body: ActionBody = super::optional_json(&body)?;
     let expected = body.expected_version;
     let req = request(&action, body, &stored)?;
     let r = state

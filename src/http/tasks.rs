@@ -281,14 +281,7 @@ pub async fn act(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (tid, action) = path.into_inner();
-    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-            code: "invalid_body",
-            message: e.to_string(),
-        })?
-    };
+    let body: ActionBody = super::optional_json(&body)?;
     // Judge the action's kind on the stored task first (404/403 before anything else).
     let stored = state
         .store

@@ -53,6 +53,24 @@ pub struct PublishedEvent {
     pub state: serde_json::Value,
 }
 
+impl PublishedEvent {
+    /// `event` as clients receive it: its own fields plus who did it and when.
+    pub fn new(
+        seq: u64,
+        event: &impl Serialize,
+        agent: &crate::domain::Agent,
+        at: chrono::DateTime<chrono::Utc>,
+        state: serde_json::Value,
+    ) -> Self {
+        let mut event = serde_json::to_value(event).unwrap_or_default();
+        if let Some(obj) = event.as_object_mut() {
+            obj.insert("actor".into(), agent.as_str().into());
+            obj.insert("at".into(), serde_json::to_value(at).unwrap_or_default());
+        }
+        Self { seq, event, state }
+    }
+}
+
 /// What a session's queue carries: the encoded frames of one batch for one topic.
 #[derive(Debug)]
 pub struct Delivery {

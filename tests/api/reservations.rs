@@ -61,7 +61,7 @@ fn allowed(r: &Value, action: &str) -> (bool, Option<String>) {
 }
 
 /// Reads event frames until one of `kind` on `topic` arrives; returns it.
-async fn event_of(ws: &mut WsClient, topic: &str, kind: &str) -> Value {
+pub async fn event_of(ws: &mut WsClient, topic: &str, kind: &str) -> Value {
     loop {
         let f = ws.next_json().await;
         if f["type"] == "event" && f["topic"] == topic && f["event"]["kind"] == kind {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::{
     both,
     helpers::{TestApp, WsClient, spawn_app},
-    reservations::{book, guest, today},
+    reservations::{book, event_of, guest, today},
 };
 
 /// A staff user of `pid`: (user id, access token).
@@ -31,16 +31,6 @@ async fn room_becomes(ws: &mut WsClient, pid: &str, number: &str, cleanliness: &
         let f = event_of(ws, &format!("rooms:{pid}"), "cleanliness_changed").await;
         if f["state"]["number"] == number && f["state"]["cleanliness"] == cleanliness {
             return;
-        }
-    }
-}
-
-/// Reads frames until an event of `kind` on `topic` arrives.
-async fn event_of(ws: &mut WsClient, topic: &str, kind: &str) -> Value {
-    loop {
-        let f = ws.next_json().await;
-        if f["type"] == "event" && f["topic"] == topic && f["event"]["kind"] == kind {
-            return f;
         }
     }
 }

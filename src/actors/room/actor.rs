@@ -106,16 +106,7 @@ pub(crate) fn publication<'a>(
                         ..
                     }
             );
-            let mut event = serde_json::to_value(event).unwrap_or_default();
-            if let Some(obj) = event.as_object_mut() {
-                obj.insert("actor".into(), agent.as_str().into());
-                obj.insert("at".into(), serde_json::to_value(at).unwrap_or_default());
-            }
-            PublishedEvent {
-                seq,
-                event,
-                state: RoomView::json(after),
-            }
+            PublishedEvent::new(seq, event, agent, at, RoomView::json(after))
         })
         .collect();
     let room = last?;

@@ -268,16 +268,8 @@ pub(crate) fn publication(b: &Batch) -> Option<Published> {
         .events
         .iter()
         .map(|(seq, event, after)| {
-            let mut event = serde_json::to_value(event).unwrap_or_default();
-            if let Some(obj) = event.as_object_mut() {
-                obj.insert("actor".into(), b.agent.as_str().into());
-                obj.insert("at".into(), serde_json::to_value(b.at).unwrap_or_default());
-            }
-            PublishedEvent {
-                seq: *seq,
-                event,
-                state: serde_json::to_value(after).unwrap_or_default(),
-            }
+            let state = serde_json::to_value(after).unwrap_or_default();
+            PublishedEvent::new(*seq, event, &b.agent, b.at, state)
         })
         .collect();
     Some(Published {
