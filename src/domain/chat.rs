@@ -2,6 +2,14 @@
 //! the staff inbox status, read state per side, and canned replies.
 //!
 //! Pure rules only; the conversation actor, the topics and the email fallback build on them.
+//! A conversation is event-sourced like every entity: its stream `conversation:<id>` holds the
+//! messages (each message's seq is its position in the stream) and the read and delivery
+//! marks, status changes, assignments and email fallbacks between them.
+//!
+//! Read state is kept as marks per side ("read up to seq N"), as chat apps do: a message is
+//! `read` by the other side when their mark reaches it, `delivered` when their delivery mark
+//! does, else `sent`. Marks only move forward, and only when they cover a message the side
+//! had not read yet, so clients can acknowledge freely without growing the log.
 //!
 //! Inbox status follows the conversation by itself: a guest message makes it `todo` (and
 //! reopens a `done`, `waiting` or `follow_up` one), a staff reply makes it `waiting`; staff set
@@ -75,7 +83,8 @@ impl Message {
     }
 
     /// Whether it is something `side` has to read (written by the other side, visible to it).
-    fn for_side(&self, side: Side) -> bool {
+    #[must_use]
+    pub fn for_side(&self, side: Side) -> bool {
         self.visible_to(side)
             && match side {
                 Side::Staff => self.author == Author::Guest,
@@ -99,6 +108,8 @@ pub enum ChatRefusal {
     UnknownVariable(String),
     #[error("an unclosed {{ in the reply")]
     Unclosed,
+    #[error("a canned reply needs a title of 1 to 80 characters")]
+    InvalidTitle,
 }
 
 impl ChatRefusal {
@@ -111,146 +122,509 @@ impl ChatRefusal {
             Self::NoChange => "no_change",
             Self::UnknownVariable(_) => "unknown_variable",
             Self::Unclosed => "unclosed_variable",
+            Self::InvalidTitle => "invalid_title",
         }
     }
 }
 
-/// A conversation's state (its messages live in the event log).
+/// Read and delivery marks of both sides: everything up to the seq is read (delivered).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marks {
+    pub guest: u64,
+    pub staff: u64,
+}
+
+impl Marks {
+    fn of(&self, side: Side) -> u64 {
+        match side {
+            Side::Guest => self.guest,
+            Side::Staff => self.staff,
+        }
+    }
+
+    fn set(&mut self, side: Side, seq: u64) {
+        match side {
+            Side::Guest => self.guest = seq,
+            Side::Staff => self.staff = seq,
+        }
+    }
+}
+
+/// A message one side has not read yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unread {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// A staff member's reply (what the email fallback sends), not a system message.
+    #[serde(default)]
+    pub reply: bool,
+}
+
+/// The last message, for the inbox list (staff see notes too).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastMessage {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub author: Author,
+    pub kind: MessageKind,
+    /// The first 80 characters.
+    pub preview: String,
+}
+
+/// How many idempotency keys a conversation remembers (a retry comes within seconds; this is
+/// hundreds of messages back).
+const KEYS_KEPT: usize = 200;
+
+/// What happened in a conversation: the events of its stream `conversation:<id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChatEvent {
+    ConversationOpened {
+        reservation_id: ReservationId,
+        guest_name: String,
+    },
+    MessageSent {
+        message: Message,
+    },
+    /// `side`'s devices have received everything up to `up_to`.
+    Delivered {
+        side: Side,
+        up_to: u64,
+    },
+    /// `side` has read everything up to `up_to`.
+    Read {
+        side: Side,
+        up_to: u64,
+    },
+    StatusSet {
+        status: InboxStatus,
+        follow_up: Option<NaiveDate>,
+    },
+    Assigned {
+        to: Option<Uuid>,
+    },
+    /// The staff replies `seqs` went to the guest by email (they had not read them in time).
+    EmailedGuest {
+        seqs: Vec<u64>,
+    },
+}
+
+impl ChatEvent {
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ConversationOpened { .. } => "conversation_opened",
+            Self::MessageSent { .. } => "message_sent",
+            Self::Delivered { .. } => "delivered",
+            Self::Read { .. } => "read",
+            Self::StatusSet { .. } => "status_set",
+            Self::Assigned { .. } => "assigned",
+            Self::EmailedGuest { .. } => "emailed_guest",
+        }
+    }
+
+    /// Whether `side` may see this event: guests see the messages meant for them and the read
+    /// and delivery marks, never notes nor the inbox's workings.
+    #[must_use]
+    pub fn visible_to(&self, side: Side) -> bool {
+        match (side, self) {
+            (Side::Staff, _) => true,
+            (_, Self::MessageSent { message }) => message.visible_to(side),
+            (_, Self::Delivered { .. } | Self::Read { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What can be asked of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatCommand {
+    Send {
+        author: Author,
+        kind: MessageKind,
+        body: String,
+    },
+    MarkDelivered {
+        side: Side,
+        up_to: u64,
+    },
+    MarkRead {
+        side: Side,
+        up_to: u64,
+    },
+    SetStatus {
+        status: InboxStatus,
+        follow_up: Option<NaiveDate>,
+    },
+    Assign {
+        to: Option<Uuid>,
+    },
+    /// Email the staff replies the guest has left unread for `delay`, unless the guest is
+    /// connected (`guest_present`).
+    EmailGuest {
+        now: DateTime<Utc>,
+        delay: chrono::Duration,
+        guest_present: bool,
+    },
+}
+
+/// A conversation's state, folded from its events.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
     pub id: ConversationId,
     pub property_id: PropertyId,
     pub reservation_id: ReservationId,
+    pub guest_name: String,
+    /// The seq of the last event of the stream.
+    pub version: u64,
     pub status: InboxStatus,
     pub follow_up: Option<NaiveDate>,
     pub assignee: Option<Uuid>,
-    /// The seq of the last message.
-    pub last_seq: u64,
-    /// The start of the last message staff see, for the inbox list.
-    pub preview: Option<String>,
-    /// Up to which seq each side has read.
-    pub read: BTreeMap<String, u64>,
-    /// Messages each side has to read, counted when written (see [`Message::for_side`]).
-    pub unread_staff: u32,
-    pub unread_guest: u32,
+    pub last_message: Option<LastMessage>,
+    pub read: Marks,
+    pub delivered: Marks,
+    /// Messages the guest has to read (staff replies and system messages).
+    pub unread_guest: Vec<Unread>,
+    /// Guest messages staff have to read.
+    pub unread_staff: Vec<Unread>,
+    /// The last staff reply sent by email.
+    pub emailed_up_to: u64,
+    /// Recent idempotency keys (`<sender>|<key>`) and the seq each stored.
+    pub keys: Vec<(String, u64)>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Conversation {
-    /// A new, empty conversation for a reservation.
+    /// A reservation's conversation and its first event.
     #[must_use]
     pub fn open(
         id: ConversationId,
         property_id: PropertyId,
         reservation_id: ReservationId,
-    ) -> Self {
-        Self {
+        guest_name: &str,
+        at: DateTime<Utc>,
+    ) -> (Self, ChatEvent) {
+        let event = ChatEvent::ConversationOpened {
+            reservation_id,
+            guest_name: guest_name.to_owned(),
+        };
+        let mut c = Self {
             id,
             property_id,
             reservation_id,
+            guest_name: String::new(),
+            version: 0,
             status: InboxStatus::Done,
             follow_up: None,
             assignee: None,
-            last_seq: 0,
-            preview: None,
-            read: BTreeMap::new(),
-            unread_staff: 0,
-            unread_guest: 0,
-        }
-    }
-
-    /// Validates a message and applies it: the message (with its seq) and the new state.
-    pub fn send(
-        &mut self,
-        author: Author,
-        kind: MessageKind,
-        body: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Message, ChatRefusal> {
-        let body = body.trim();
-        if body.is_empty() || body.chars().count() > MAX_MESSAGE_CHARS {
-            return Err(ChatRefusal::InvalidBody);
-        }
-        if kind == MessageKind::Note && !matches!(author, Author::Staff { .. }) {
-            return Err(ChatRefusal::NoteByGuest);
-        }
-        self.last_seq += 1;
-        let message = Message {
-            seq: self.last_seq,
-            author,
-            kind,
-            body: body.to_owned(),
-            at,
+            last_message: None,
+            read: Marks::default(),
+            delivered: Marks::default(),
+            unread_guest: Vec::new(),
+            unread_staff: Vec::new(),
+            emailed_up_to: 0,
+            keys: Vec::new(),
+            updated_at: at,
         };
-        if message.for_side(Side::Staff) {
-            self.unread_staff += 1;
-        }
-        if message.for_side(Side::Guest) {
-            self.unread_guest += 1;
-        }
-        match (author, kind) {
-            // A guest speaking needs an answer, whatever the status was.
-            (Author::Guest, _) => {
-                self.status = InboxStatus::Todo;
-                self.follow_up = None;
-            }
-            // A reply hands the turn to the guest.
-            (Author::Staff { .. }, MessageKind::Text) => self.status = InboxStatus::Waiting,
-            _ => {}
-        }
-        self.preview = Some(body.chars().take(80).collect());
-        Ok(message)
+        c.apply(&event, at);
+        (c, event)
     }
 
-    /// `side` has read everything up to `seq` (never backwards). `messages` are the
-    /// conversation's messages after the side's previous read mark, to recount its unread.
-    pub fn mark_read(
-        &mut self,
-        side: Side,
-        seq: u64,
-        messages: &[Message],
-    ) -> Result<(), ChatRefusal> {
-        let key = side_key(side);
-        let seq = seq.min(self.last_seq);
-        if self.read.get(key).is_some_and(|r| *r >= seq) {
-            return Err(ChatRefusal::NoChange);
-        }
-        self.read.insert(key.to_owned(), seq);
-        let unread = messages
-            .iter()
-            .filter(|m| m.seq > seq && m.for_side(side))
-            .count() as u32;
+    fn unread(&self, side: Side) -> &[Unread] {
         match side {
-            Side::Staff => self.unread_staff = unread,
-            Side::Guest => self.unread_guest = unread,
+            Side::Guest => &self.unread_guest,
+            Side::Staff => &self.unread_staff,
         }
-        Ok(())
     }
 
-    /// A staff member sets the inbox status by hand.
-    pub fn set_status(
-        &mut self,
-        status: InboxStatus,
-        follow_up: Option<NaiveDate>,
-    ) -> Result<(), ChatRefusal> {
-        if status == InboxStatus::FollowUp && follow_up.is_none() {
-            return Err(ChatRefusal::FollowUpDate);
+    /// The seq a sender's message with this idempotency key was stored at, if it was.
+    #[must_use]
+    pub fn sent_with(&self, sender_key: &str) -> Option<u64> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == sender_key)
+            .map(|(_, s)| *s)
+    }
+
+    /// Remembers that the message at `seq` was sent with `sender_key` (applied with it).
+    pub fn remember_key(&mut self, sender_key: String, seq: u64) {
+        if self.keys.len() >= KEYS_KEPT {
+            self.keys.remove(0);
         }
-        let follow_up = (status == InboxStatus::FollowUp)
-            .then_some(follow_up)
-            .flatten();
-        if status == self.status && follow_up == self.follow_up {
-            return Err(ChatRefusal::NoChange);
+        self.keys.push((sender_key, seq));
+    }
+
+    /// The staff replies the guest has not read and that have not been emailed.
+    fn unemailed(&self) -> impl Iterator<Item = &Unread> {
+        self.unread_guest
+            .iter()
+            .filter(|u| u.reply && u.seq > self.emailed_up_to)
+    }
+
+    /// Since when a staff reply has waited for the guest (and for the email fallback).
+    #[must_use]
+    pub fn waiting_since(&self) -> Option<DateTime<Utc>> {
+        self.unemailed().map(|u| u.at).next()
+    }
+
+    /// Validates a command against the state: the events it causes.
+    pub fn decide(
+        &self,
+        command: &ChatCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ChatEvent>, ChatRefusal> {
+        let event = match command {
+            ChatCommand::Send { author, kind, body } => {
+                let body = body.trim();
+                if body.is_empty() || body.chars().count() > MAX_MESSAGE_CHARS {
+                    return Err(ChatRefusal::InvalidBody);
+                }
+                if *kind == MessageKind::Note && !matches!(author, Author::Staff { .. }) {
+                    return Err(ChatRefusal::NoteByGuest);
+                }
+                ChatEvent::MessageSent {
+                    message: Message {
+                        seq: self.version + 1,
+                        author: *author,
+                        kind: *kind,
+                        body: body.to_owned(),
+                        at,
+                    },
+                }
+            }
+            ChatCommand::MarkDelivered { side, up_to } => {
+                let from = self.delivered.of(*side).max(self.read.of(*side));
+                if !self
+                    .unread(*side)
+                    .iter()
+                    .any(|u| u.seq > from && u.seq <= *up_to)
+                {
+                    return Err(ChatRefusal::NoChange);
+                }
+                ChatEvent::Delivered {
+                    side: *side,
+                    up_to: (*up_to).min(self.version),
+                }
+            }
+            ChatCommand::MarkRead { side, up_to } => {
+                if !self.unread(*side).iter().any(|u| u.seq <= *up_to) {
+                    return Err(ChatRefusal::NoChange);
+                }
+                ChatEvent::Read {
+                    side: *side,
+                    up_to: (*up_to).min(self.version),
+                }
+            }
+            ChatCommand::SetStatus { status, follow_up } => {
+                if *status == InboxStatus::FollowUp && follow_up.is_none() {
+                    return Err(ChatRefusal::FollowUpDate);
+                }
+                let follow_up = (*status == InboxStatus::FollowUp)
+                    .then_some(*follow_up)
+                    .flatten();
+                if *status == self.status && follow_up == self.follow_up {
+                    return Err(ChatRefusal::NoChange);
+                }
+                ChatEvent::StatusSet {
+                    status: *status,
+                    follow_up,
+                }
+            }
+            ChatCommand::Assign { to } => {
+                if *to == self.assignee {
+                    return Err(ChatRefusal::NoChange);
+                }
+                ChatEvent::Assigned { to: *to }
+            }
+            ChatCommand::EmailGuest {
+                now,
+                delay,
+                guest_present,
+            } => {
+                let due = self.waiting_since().is_some_and(|t| t + *delay <= *now);
+                if !due || *guest_present {
+                    return Err(ChatRefusal::NoChange);
+                }
+                ChatEvent::EmailedGuest {
+                    seqs: self.unemailed().map(|u| u.seq).collect(),
+                }
+            }
+        };
+        Ok(vec![event])
+    }
+
+    /// Applies an event (the next of the stream).
+    pub fn apply(&mut self, event: &ChatEvent, at: DateTime<Utc>) {
+        self.version += 1;
+        self.updated_at = at;
+        match event {
+            ChatEvent::ConversationOpened { guest_name, .. } => {
+                self.guest_name.clone_from(guest_name);
+            }
+            ChatEvent::MessageSent { message } => {
+                let unread = Unread {
+                    seq: message.seq,
+                    at: message.at,
+                    reply: matches!(message.author, Author::Staff { .. })
+                        && message.kind == MessageKind::Text,
+                };
+                if message.for_side(Side::Staff) {
+                    self.unread_staff.push(unread);
+                }
+                if message.for_side(Side::Guest) {
+                    self.unread_guest.push(unread);
+                }
+                match (message.author, message.kind) {
+                    // A guest speaking needs an answer, whatever the status was.
+                    (Author::Guest, _) => {
+                        self.status = InboxStatus::Todo;
+                        self.follow_up = None;
+                    }
+                    // A reply hands the turn to the guest.
+                    (Author::Staff { .. }, MessageKind::Text) => {
+                        self.status = InboxStatus::Waiting;
+                        self.follow_up = None;
+                    }
+                    _ => {}
+                }
+                self.last_message = Some(LastMessage {
+                    seq: message.seq,
+                    at: message.at,
+                    author: message.author,
+                    kind: message.kind,
+                    preview: message.body.chars().take(80).collect(),
+                });
+            }
+            ChatEvent::Delivered { side, up_to } => {
+                let up_to = (*up_to).max(self.delivered.of(*side));
+                self.delivered.set(*side, up_to);
+            }
+            ChatEvent::Read { side, up_to } => {
+                let up_to = (*up_to).max(self.read.of(*side));
+                self.read.set(*side, up_to);
+                if self.delivered.of(*side) < up_to {
+                    self.delivered.set(*side, up_to);
+                }
+                match side {
+                    Side::Guest => self.unread_guest.retain(|u| u.seq > up_to),
+                    Side::Staff => self.unread_staff.retain(|u| u.seq > up_to),
+                }
+            }
+            ChatEvent::StatusSet { status, follow_up } => {
+                self.status = *status;
+                self.follow_up = *follow_up;
+            }
+            ChatEvent::Assigned { to } => self.assignee = *to,
+            ChatEvent::EmailedGuest { seqs } => {
+                if let Some(last) = seqs.iter().max() {
+                    self.emailed_up_to = self.emailed_up_to.max(*last);
+                }
+            }
         }
-        self.status = status;
-        self.follow_up = follow_up;
-        Ok(())
+    }
+
+    /// Where a message stands for the side it was written to: `sent`, `delivered` or `read`
+    /// (notes are staff-only and have no recipient: `None`).
+    #[must_use]
+    pub fn delivery_of(&self, message: &Message) -> Option<&'static str> {
+        if message.kind == MessageKind::Note {
+            return None;
+        }
+        let to = if message.author == Author::Guest {
+            Side::Staff
+        } else {
+            Side::Guest
+        };
+        Some(if self.read.of(to) >= message.seq {
+            "read"
+        } else if self.delivered.of(to) >= message.seq {
+            "delivered"
+        } else {
+            "sent"
+        })
+    }
+
+    /// What staff see of it (the inbox row): everything but the idempotency keys, with the
+    /// unread counts of both sides.
+    #[must_use]
+    pub fn staff_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "property_id": self.property_id,
+            "reservation_id": self.reservation_id,
+            "guest_name": self.guest_name,
+            "version": self.version,
+            "status": self.status,
+            "follow_up": self.follow_up,
+            "assignee": self.assignee,
+            "last_message": self.last_message,
+            "read": self.read,
+            "delivered": self.delivered,
+            "unread_staff": self.unread_staff.len(),
+            "unread_guest": self.unread_guest.len(),
+            "waiting_since": self.waiting_since(),
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// What the guest sees of it: the marks and their own unread count, nothing of the inbox.
+    #[must_use]
+    pub fn guest_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "reservation_id": self.reservation_id,
+            "version": self.version,
+            "read": self.read,
+            "delivered": self.delivered,
+            "unread": self.unread_guest.len(),
+        })
+    }
+
+    /// The view for `side`.
+    #[must_use]
+    pub fn view(&self, side: Side) -> serde_json::Value {
+        match side {
+            Side::Guest => self.guest_view(),
+            Side::Staff => self.staff_view(),
+        }
     }
 }
 
-fn side_key(side: Side) -> &'static str {
-    match side {
-        Side::Guest => "guest",
-        Side::Staff => "staff",
+/// The idempotency key of a message as remembered: per sender, so two senders' keys never
+/// collide.
+#[must_use]
+pub fn sender_key(author: &Author, key: &str) -> String {
+    match author {
+        Author::Guest => format!("guest|{key}"),
+        Author::Staff { user_id } => format!("staff:{user_id}|{key}"),
+        Author::System => format!("system|{key}"),
+    }
+}
+
+/// A canned reply of a property: a title staff pick it by, and a body with variables.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedReply {
+    pub id: Uuid,
+    pub property_id: PropertyId,
+    pub title: String,
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CannedReply {
+    /// A title of 1–80 characters and a body that renders (known variables only) within the
+    /// message limit.
+    pub fn validate(&self) -> Result<(), ChatRefusal> {
+        let title = self.title.trim();
+        if title.is_empty() || title.chars().count() > 80 {
+            return Err(ChatRefusal::InvalidTitle);
+        }
+        let probe = BTreeMap::new();
+        let rendered = render(&self.body, &probe)?;
+        if self.body.trim().is_empty() || rendered.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(ChatRefusal::InvalidBody);
+        }
+        Ok(())
     }
 }
 
@@ -288,30 +662,67 @@ mod tests {
             ConversationId::new(),
             PropertyId::new(),
             ReservationId::new(),
+            "Ada Lovelace",
+            now(),
         )
+        .0
+    }
+
+    /// Decides and applies; the events.
+    fn run(c: &mut Conversation, command: ChatCommand) -> Result<Vec<ChatEvent>, ChatRefusal> {
+        run_at(c, command, now())
+    }
+
+    fn run_at(
+        c: &mut Conversation,
+        command: ChatCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ChatEvent>, ChatRefusal> {
+        let events = c.decide(&command, at)?;
+        for e in &events {
+            c.apply(e, at);
+        }
+        Ok(events)
+    }
+
+    fn say(author: Author, kind: MessageKind, body: &str) -> ChatCommand {
+        ChatCommand::Send {
+            author,
+            kind,
+            body: body.into(),
+        }
+    }
+
+    fn staff() -> Author {
+        Author::Staff {
+            user_id: Uuid::new_v4(),
+        }
     }
 
     #[test]
     fn the_inbox_status_follows_who_spoke_last() {
-        let staff = Author::Staff {
-            user_id: Uuid::new_v4(),
-        };
+        let staff = staff();
         let mut c = conversation();
-        c.send(Author::Guest, MessageKind::Text, "Late check-out?", now())
-            .unwrap();
+        assert_eq!((c.version, c.status), (1, InboxStatus::Done));
+        run(
+            &mut c,
+            say(Author::Guest, MessageKind::Text, "Late check-out?"),
+        )
+        .unwrap();
         assert_eq!(c.status, InboxStatus::Todo);
-        c.send(staff, MessageKind::Note, "ask housekeeping", now())
-            .unwrap();
+        run(&mut c, say(staff, MessageKind::Note, "ask housekeeping")).unwrap();
         assert_eq!(c.status, InboxStatus::Todo, "a note is not an answer");
-        c.send(staff, MessageKind::Text, "Until 1 pm is fine", now())
-            .unwrap();
+        run(&mut c, say(staff, MessageKind::Text, "Until 1 pm is fine")).unwrap();
         assert_eq!(c.status, InboxStatus::Waiting);
-        c.set_status(InboxStatus::Done, None).unwrap();
-        c.send(
-            Author::Guest,
-            MessageKind::Text,
-            "Thanks! One more thing",
-            now(),
+        let done = ChatCommand::SetStatus {
+            status: InboxStatus::Done,
+            follow_up: None,
+        };
+        run(&mut c, done.clone()).unwrap();
+        assert_eq!(run(&mut c, done), Err(ChatRefusal::NoChange));
+        run(
+            &mut c,
+            say(Author::Guest, MessageKind::Text, "One more thing"),
         )
         .unwrap();
         assert_eq!(
@@ -320,64 +731,195 @@ mod tests {
             "done reopens on a guest message"
         );
         let day = "2026-11-23".parse().unwrap();
+        let follow_up = |d| ChatCommand::SetStatus {
+            status: InboxStatus::FollowUp,
+            follow_up: d,
+        };
+        assert_eq!(run(&mut c, follow_up(None)), Err(ChatRefusal::FollowUpDate));
+        run(&mut c, follow_up(Some(day))).unwrap();
+        assert_eq!((c.status, c.follow_up), (InboxStatus::FollowUp, Some(day)));
+        run(&mut c, say(Author::Guest, MessageKind::Text, "?")).unwrap();
+        assert_eq!((c.status, c.follow_up), (InboxStatus::Todo, None));
+        let who = Some(Uuid::new_v4());
+        run(&mut c, ChatCommand::Assign { to: who }).unwrap();
+        assert_eq!(c.assignee, who);
         assert_eq!(
-            c.set_status(InboxStatus::FollowUp, None),
-            Err(ChatRefusal::FollowUpDate)
-        );
-        c.set_status(InboxStatus::FollowUp, Some(day)).unwrap();
-        assert_eq!(
-            c.set_status(InboxStatus::FollowUp, Some(day)),
+            run(&mut c, ChatCommand::Assign { to: who }),
             Err(ChatRefusal::NoChange)
         );
-        c.send(Author::Guest, MessageKind::Text, "?", now())
-            .unwrap();
-        assert_eq!((c.status, c.follow_up), (InboxStatus::Todo, None));
-        assert_eq!(c.last_seq, 5);
+        assert_eq!(c.last_message.as_ref().unwrap().preview, "?");
     }
 
     #[test]
-    fn notes_stay_with_staff_and_unread_counts_per_side() {
-        let staff = Author::Staff {
-            user_id: Uuid::new_v4(),
-        };
+    fn notes_stay_with_staff_and_marks_count_per_side() {
+        let staff = staff();
         let mut c = conversation();
-        let log = vec![
-            c.send(Author::Guest, MessageKind::Text, "Hello", now())
-                .unwrap(),
-            c.send(Author::Guest, MessageKind::Text, "Anyone?", now())
-                .unwrap(),
-            c.send(staff, MessageKind::Note, "VIP", now()).unwrap(),
-            c.send(staff, MessageKind::Text, "Hi!", now()).unwrap(),
-        ];
-        assert_eq!((c.unread_staff, c.unread_guest), (2, 1));
-        assert!(!log[2].visible_to(Side::Guest));
+        run(&mut c, say(Author::Guest, MessageKind::Text, "Hello")).unwrap(); // 2
+        run(&mut c, say(Author::Guest, MessageKind::Text, "Anyone?")).unwrap(); // 3
+        let note = run(&mut c, say(staff, MessageKind::Note, "VIP")).unwrap(); // 4
+        let reply = run(&mut c, say(staff, MessageKind::Text, "Hi!")).unwrap(); // 5
+        assert_eq!((c.unread_staff.len(), c.unread_guest.len()), (2, 1));
+        assert!(!note[0].visible_to(Side::Guest));
+        assert!(reply[0].visible_to(Side::Guest));
+        assert!(
+            !ChatEvent::Assigned { to: None }.visible_to(Side::Guest),
+            "the inbox's workings are staff-only"
+        );
         assert_eq!(
-            c.send(Author::Guest, MessageKind::Note, "x", now()),
+            run(&mut c, say(Author::Guest, MessageKind::Note, "x")),
             Err(ChatRefusal::NoteByGuest)
         );
-        c.mark_read(Side::Staff, 1, &log).unwrap();
-        assert_eq!(c.unread_staff, 1);
-        c.mark_read(Side::Staff, 99, &log).unwrap();
+        let ChatEvent::MessageSent { message } = &reply[0] else {
+            panic!("not a message");
+        };
+        assert_eq!(message.seq, 5);
+        assert_eq!(c.delivery_of(message), Some("sent"));
+        run(
+            &mut c,
+            ChatCommand::MarkDelivered {
+                side: Side::Guest,
+                up_to: 5,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.delivery_of(message), Some("delivered"));
         assert_eq!(
-            (c.unread_staff, c.read["staff"]),
-            (0, 4),
-            "capped at the last message"
+            run(
+                &mut c,
+                ChatCommand::MarkDelivered {
+                    side: Side::Guest,
+                    up_to: 6
+                }
+            ),
+            Err(ChatRefusal::NoChange),
+            "nothing new reached the guest"
         );
+        run(
+            &mut c,
+            ChatCommand::MarkRead {
+                side: Side::Staff,
+                up_to: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.unread_staff.len(), 1);
+        run(
+            &mut c,
+            ChatCommand::MarkRead {
+                side: Side::Staff,
+                up_to: 99,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.unread_staff.len(), 0);
+        assert!(c.read.staff <= c.version, "capped at the stream");
         assert_eq!(
-            c.mark_read(Side::Staff, 2, &log),
+            run(
+                &mut c,
+                ChatCommand::MarkRead {
+                    side: Side::Staff,
+                    up_to: 99
+                }
+            ),
             Err(ChatRefusal::NoChange)
         );
-        c.mark_read(Side::Guest, 4, &log).unwrap();
-        assert_eq!(c.unread_guest, 0);
+        run(
+            &mut c,
+            ChatCommand::MarkRead {
+                side: Side::Guest,
+                up_to: 5,
+            },
+        )
+        .unwrap();
         assert_eq!(
-            c.send(Author::Guest, MessageKind::Text, "  ", now()),
+            (c.unread_guest.len(), c.delivery_of(message)),
+            (0, Some("read"))
+        );
+        assert_eq!(
+            run(&mut c, say(Author::Guest, MessageKind::Text, "  ")),
             Err(ChatRefusal::InvalidBody)
         );
         let long = "x".repeat(MAX_MESSAGE_CHARS + 1);
         assert_eq!(
-            c.send(Author::Guest, MessageKind::Text, &long, now()),
+            run(&mut c, say(Author::Guest, MessageKind::Text, &long)),
             Err(ChatRefusal::InvalidBody)
         );
+        let view = c.guest_view();
+        assert!(view.get("status").is_none() && view.get("last_message").is_none());
+    }
+
+    #[test]
+    fn unread_replies_are_emailed_once_after_the_delay_unless_the_guest_is_here() {
+        let staff = staff();
+        let mut c = conversation();
+        let delay = chrono::Duration::minutes(5);
+        let email = |now, guest_present| ChatCommand::EmailGuest {
+            now,
+            delay,
+            guest_present,
+        };
+        assert_eq!(c.waiting_since(), None);
+        run(&mut c, say(staff, MessageKind::Note, "internal")).unwrap();
+        run(
+            &mut c,
+            say(Author::System, MessageKind::System, "Room ready"),
+        )
+        .unwrap();
+        assert_eq!(c.waiting_since(), None, "only staff replies are emailed");
+        run(&mut c, say(staff, MessageKind::Text, "Your taxi is booked")).unwrap(); // 4
+        run(&mut c, say(staff, MessageKind::Text, "At 9 am")).unwrap(); // 5
+        assert_eq!(c.waiting_since(), Some(now()));
+        let later = now() + chrono::Duration::minutes(6);
+        assert_eq!(
+            run_at(
+                &mut c,
+                email(now() + chrono::Duration::minutes(4), false),
+                later
+            ),
+            Err(ChatRefusal::NoChange),
+            "not yet due"
+        );
+        assert_eq!(
+            run_at(&mut c, email(later, true), later),
+            Err(ChatRefusal::NoChange),
+            "the guest is connected"
+        );
+        let sent = run_at(&mut c, email(later, false), later).unwrap();
+        assert_eq!(sent, vec![ChatEvent::EmailedGuest { seqs: vec![4, 5] }]);
+        assert_eq!(
+            run_at(&mut c, email(later, false), later),
+            Err(ChatRefusal::NoChange),
+            "once"
+        );
+        run_at(
+            &mut c,
+            say(staff, MessageKind::Text, "Anything else?"),
+            later,
+        )
+        .unwrap(); // 8
+        run(
+            &mut c,
+            ChatCommand::MarkRead {
+                side: Side::Guest,
+                up_to: 8,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.waiting_since(), None, "read in time: nothing to email");
+    }
+
+    #[test]
+    fn idempotency_keys_are_per_sender_and_bounded() {
+        let mut c = conversation();
+        let a = sender_key(&Author::Guest, "k1");
+        let b = sender_key(&staff(), "k1");
+        c.remember_key(a.clone(), 2);
+        assert_eq!((c.sent_with(&a), c.sent_with(&b)), (Some(2), None));
+        for i in 0..KEYS_KEPT {
+            c.remember_key(format!("guest|{i}"), 3 + i as u64);
+        }
+        assert_eq!(c.keys.len(), KEYS_KEPT);
+        assert_eq!(c.sent_with(&a), None, "the oldest is forgotten");
     }
 
     #[test]
@@ -401,5 +943,22 @@ mod tests {
         );
         assert_eq!(render("Hi {guest_name", &vars), Err(ChatRefusal::Unclosed));
         assert_eq!(render("No variables", &vars).unwrap(), "No variables");
+        let reply = |title: &str, body: &str| CannedReply {
+            id: Uuid::new_v4(),
+            property_id: PropertyId::new(),
+            title: title.into(),
+            body: body.into(),
+            updated_at: now(),
+        };
+        assert!(
+            reply("Checkout", "Checkout is at {checkout_time}")
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(reply("", "x").validate(), Err(ChatRefusal::InvalidTitle));
+        assert_eq!(
+            reply("Oops", "{nope}").validate(),
+            Err(ChatRefusal::UnknownVariable("nope".into()))
+        );
     }
 }
