@@ -93,6 +93,15 @@ pub struct ActorConfig {
     pub escalate_unassigned_after: Duration,
     /// How often the escalation job scans open tasks.
     pub escalation_scan: Duration,
+    /// A staff reply a guest has left unread this long, while not connected, is emailed
+    /// (`BELLHOP_CHAT_FALLBACK_SECS`, default 15 minutes).
+    pub chat_fallback_after: Duration,
+    /// How often the email fallback looks for such replies.
+    pub chat_fallback_scan: Duration,
+    /// Messages one sender may send at once (`BELLHOP_CHAT_BURST`, default 10) …
+    pub chat_burst: u32,
+    /// … and per minute after that (`BELLHOP_CHAT_PER_MINUTE`, default 30).
+    pub chat_per_minute: u32,
 }
 
 impl Default for ActorConfig {
@@ -103,6 +112,10 @@ impl Default for ActorConfig {
             arbiters: 2,
             escalate_unassigned_after: Duration::from_secs(1800),
             escalation_scan: Duration::from_secs(30),
+            chat_fallback_after: Duration::from_secs(900),
+            chat_fallback_scan: Duration::from_secs(15),
+            chat_burst: 10,
+            chat_per_minute: 30,
         }
     }
 }
@@ -287,6 +300,13 @@ impl Config {
             "BELLHOP_TASK_ESCALATE_SECS",
             actors.escalate_unassigned_after.as_secs(),
         )?);
+        actors.chat_fallback_after = Duration::from_secs(parse_or(
+            &get,
+            "BELLHOP_CHAT_FALLBACK_SECS",
+            actors.chat_fallback_after.as_secs(),
+        )?);
+        actors.chat_burst = parse_or(&get, "BELLHOP_CHAT_BURST", actors.chat_burst)?;
+        actors.chat_per_minute = parse_or(&get, "BELLHOP_CHAT_PER_MINUTE", actors.chat_per_minute)?;
         let email = EmailConfig {
             transport: match get("SMTP_URL").filter(|u| !u.is_empty()) {
                 Some(url) => MailTransport::Smtp(SecretString::from(url)),

@@ -198,6 +198,7 @@ impl Application {
         let gaps = actix_rt::spawn(release_gaps(Arc::clone(&state.hub)));
         let audits = actix_rt::spawn(night_audits(state.actors.reservations.clone()));
         let escalations = actix_rt::spawn(escalations(state.actors.tasks.clone()));
+        let fallbacks = actix_rt::spawn(chat_fallbacks(state.actors.conversations.clone()));
         let server_handle = server.handle();
         tokio::pin!(server);
         let result = tokio::select! {
@@ -219,6 +220,7 @@ impl Application {
         gaps.abort();
         audits.abort();
         escalations.abort();
+        fallbacks.abort();
         // 3. Every actor handles what is queued to it, then stops.
         state.actors.shutdown().await;
         // 4. The mail worker finishes the email it is sending; the rest wait in the outbox.
@@ -248,6 +250,17 @@ async fn escalations(tasks: crate::actors::Tasks) {
     loop {
         tick.tick().await;
         tasks.run_escalations().await;
+    }
+}
+
+/// The chat email fallback: the replies waiting for a guest are stored with their
+/// conversations, and every node scans them (a conversation's actor sends each reply once).
+async fn chat_fallbacks(conversations: crate::actors::Conversations) {
+    let mut tick = tokio::time::interval(conversations.fallback_scan());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        conversations.run_fallbacks().await;
     }
 }
 

@@ -31,3 +31,55 @@ impl<'a> RoomView<'a> {
         serde_json::to_value(RoomView::of(room)).unwrap_or(serde_json::Value::Null)
     }
 }
+
+/// A conversation's event as `side` receives it: `stream`, `seq` and the event (with `actor`
+/// and `at`), the same shape as a live event frame; `None` if the side may not see it. The
+/// guest never learns which staff member wrote.
+#[must_use]
+pub fn chat_event(
+    stored: &crate::persistence::StoredEvent,
+    side: crate::domain::chat::Side,
+) -> Option<serde_json::Value> {
+    use crate::domain::chat::{ChatEvent, Side};
+    let event: ChatEvent = serde_json::from_value(stored.payload.clone()).ok()?;
+    if !event.visible_to(side) {
+        return None;
+    }
+    let mut json = stored.payload.clone();
+    let actor = if side == Side::Guest && stored.actor.starts_with("user:") {
+        "system:staff"
+    } else {
+        stored.actor.as_str()
+    };
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("actor".into(), actor.into());
+        obj.insert(
+            "at".into(),
+            serde_json::to_value(stored.at).unwrap_or_default(),
+        );
+    }
+    Some(serde_json::json!({ "stream": stored.stream, "seq": stored.seq, "event": json }))
+}
+
+/// A message as `side` sees it in a history page, with where it stands for its recipient
+/// (`sent`, `delivered`, `read`; notes have none). The guest sees staff as "staff".
+#[must_use]
+pub fn chat_message(
+    message: &crate::domain::chat::Message,
+    conversation: &crate::domain::chat::Conversation,
+    side: crate::domain::chat::Side,
+) -> serde_json::Value {
+    use crate::domain::chat::{Author, Side};
+    let author = match (side, message.author) {
+        (Side::Guest, Author::Staff { .. }) => serde_json::json!({ "type": "staff" }),
+        (_, a) => serde_json::to_value(a).unwrap_or_default(),
+    };
+    serde_json::json!({
+        "seq": message.seq,
+        "author": author,
+        "kind": message.kind,
+        "body": message.body,
+        "at": message.at,
+        "status": conversation.delivery_of(message),
+    })
+}

@@ -27,6 +27,14 @@ pub enum CommandError {
     TaskRefused(#[from] crate::domain::task::TaskRefusal),
     #[error("task not found")]
     TaskNotFound,
+    /// A chat rule refused the command.
+    #[error(transparent)]
+    ChatRefused(#[from] crate::domain::chat::ChatRefusal),
+    #[error("conversation not found")]
+    ConversationNotFound,
+    /// The sender sent too many messages too fast.
+    #[error("too many messages; wait a moment")]
+    RateLimited,
     /// The input itself is unacceptable (before any rule is consulted).
     #[error("{0}")]
     Invalid(String),

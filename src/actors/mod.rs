@@ -12,6 +12,8 @@
 //! functions: they have no concurrent state to own.
 
 pub mod catalog;
+pub mod conversation;
+pub(crate) mod conversations;
 mod error;
 pub(crate) mod messages;
 pub mod property;
@@ -25,6 +27,8 @@ mod tasks;
 
 use std::sync::Arc;
 
+pub use conversation::{ConversationHandle, Outcome};
+pub use conversations::Conversations;
 pub use error::CommandError;
 pub use reservation::{Request, ReservationHandle};
 pub use reservations::{Booking, Reservations};
@@ -44,6 +48,7 @@ pub struct Actors {
     pub rooms: RoomRegistry,
     pub reservations: Reservations,
     pub tasks: Tasks,
+    pub conversations: Conversations,
 }
 
 impl Actors {
@@ -58,6 +63,7 @@ impl Actors {
         let shared = registry::Shared::start(store, bus, metrics, config);
         let rooms = RoomRegistry::start(Arc::clone(&shared));
         Self {
+            conversations: Conversations::start(Arc::clone(&shared)),
             reservations: Reservations::start(Arc::clone(&shared), rooms.clone()),
             tasks: Tasks::start(Arc::clone(&shared), rooms.clone()),
             rooms,
@@ -83,6 +89,7 @@ impl Actors {
         let mut topics = self.rooms.live_topics();
         topics.extend(self.reservations.live_topics());
         topics.extend(self.tasks.live_topics());
+        topics.extend(self.conversations.live_topics());
         topics
     }
 
@@ -94,6 +101,8 @@ impl Actors {
             self.reservations.apply_remote(msg);
         } else if msg.stream.starts_with("task:") {
             self.tasks.apply_remote(msg);
+        } else if msg.stream.starts_with("conversation:") {
+            self.conversations.apply_remote(msg);
         }
     }
 
@@ -102,6 +111,7 @@ impl Actors {
         self.rooms.reload_all();
         self.reservations.reload_all();
         self.tasks.reload_all();
+        self.conversations.reload_all();
     }
 
     /// Stops every actor after the commands already queued to it, then the actor threads.
@@ -110,6 +120,7 @@ impl Actors {
         // Reservations first: their commands may still call rooms.
         self.reservations.passivate_all().await;
         self.tasks.passivate_all().await;
+        self.conversations.passivate_all().await;
         self.rooms.passivate_all().await;
         self.shared.stop_arbiters().await;
     }

@@ -128,10 +128,10 @@ impl Reservations {
             .property(property)
             .await?
             .ok_or(CommandError::PropertyNotFound)?;
-        let guest = store.guest(booking.guest_id).await?;
-        if guest.is_none_or(|g| g.property_id != property) {
-            return Err(CommandError::GuestNotFound);
-        }
+        let guest = match store.guest(booking.guest_id).await? {
+            Some(g) if g.property_id == property => g,
+            _ => return Err(CommandError::GuestNotFound),
+        };
         let at = persistence::now();
         let mut spec = NewReservation {
             guest_id: booking.guest_id,
@@ -152,7 +152,14 @@ impl Reservations {
             overbooked: false,
         };
         match self
-            .write_new(property, spec.clone(), p.business_date(at), true, agent)
+            .write_new(
+                property,
+                spec.clone(),
+                p.business_date(at),
+                true,
+                &guest.name,
+                agent,
+            )
             .await
         {
             Err(CommandError::Conflict {
@@ -161,15 +168,29 @@ impl Reservations {
                 spec.overbooked = true;
                 tracing::info!(%property, agent = agent.as_str(), room_type = %spec.room_type,
                     "overbooking on a manager's decision");
-                self.write_new(property, spec, p.business_date(at), false, agent)
-                    .await
+                self.write_new(
+                    property,
+                    spec,
+                    p.business_date(at),
+                    false,
+                    &guest.name,
+                    agent,
+                )
+                .await
             }
             Err(CommandError::Conflict {
                 code: "sold_out", ..
             }) if booking.waitlist => {
                 spec.status = ReservationStatus::Waitlisted;
-                self.write_new(property, spec, p.business_date(at), false, agent)
-                    .await
+                self.write_new(
+                    property,
+                    spec,
+                    p.business_date(at),
+                    false,
+                    &guest.name,
+                    agent,
+                )
+                .await
             }
             other => other,
         }
@@ -182,6 +203,7 @@ impl Reservations {
         spec: NewReservation,
         business_date: NaiveDate,
         check: bool,
+        guest_name: &str,
         agent: &Agent,
     ) -> Result<Reservation, CommandError> {
         let at = persistence::now();
@@ -211,7 +233,17 @@ impl Reservations {
             actor: agent.clone(),
             at,
         };
-        self.shared().store.commit(vec![row], projections).await?;
+        // The stay's conversation with the hotel exists from the start, in the same
+        // transaction (after the reservation's row, which it refers to).
+        let (chat_row, chat) = super::conversations::opening(&reservation, guest_name, agent, at);
+        projections.push(chat);
+        self.shared()
+            .store
+            .commit(vec![row, chat_row], projections)
+            .await?;
+        for p in super::conversations::opened(&reservation, guest_name, agent, at) {
+            self.shared().bus.publish(p);
+        }
         let committed = Committed {
             events: vec![(1, event, reservation.clone())],
             agent: agent.clone(),

@@ -90,10 +90,15 @@ pub enum Action {
     /// Working one's own tasks: the queue (`tasks:user:<own id>`), start, hold, resume,
     /// complete, fail an inspection, add notes. Managers may do it on anyone's task.
     TaskWork,
+    /// The staff side of guest chat: the inbox (`inbox:<pid>`), any conversation of the
+    /// property (`chat:<cid>`), replies, internal notes, status and assignment.
+    Chat,
+    /// Create, change and delete the property's canned replies.
+    CannedReplyManage,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::PropertyCreate,
         Action::PropertyRead,
         Action::RoomRead,
@@ -112,6 +117,8 @@ impl Action {
         Action::PropertySettings,
         Action::TaskManage,
         Action::TaskWork,
+        Action::Chat,
+        Action::CannedReplyManage,
     ];
 
     /// What an API key may be granted: integrations work on rooms, never on people or keys.
@@ -142,7 +149,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         (
             FrontDesk,
             RoomRead | RoomStatus | RoomBlock | GuestManage | ReservationRead | ReservationManage
-            | NightAudit | TaskManage,
+            | NightAudit | TaskManage | Chat,
         ) => true,
         (Housekeeper, RoomRead | RoomStatus | TaskWork) => true,
         (Maintenance, RoomRead | RoomBlock | TaskWork) => true,

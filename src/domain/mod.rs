@@ -19,7 +19,9 @@ pub mod task;
 
 pub use access::{Action, Denial, Principal, Role, role_allows};
 pub use guest::{Guest, RoomType};
-pub use ids::{Agent, GuestId, PropertyId, ReservationId, RoomId, RoomNumber, TaskId};
+pub use ids::{
+    Agent, ConversationId, GuestId, PropertyId, ReservationId, RoomId, RoomNumber, TaskId,
+};
 pub use property::Property;
 pub use reservation::{Reservation, ReservationStatus, Stay};
 pub use room::{

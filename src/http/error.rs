@@ -28,6 +28,9 @@ pub enum ApiError {
     /// Too many failed attempts; retry after this many seconds. 429.
     #[error("too many failed attempts; retry later")]
     TooManyRequests { retry_after: u64 },
+    /// Too many requests of one kind (chat messages) in a short time. 429.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     /// Unknown resource (or one the caller may not know exists). 404.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -63,6 +66,7 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. } => code,
             Self::TooManyRequests { .. } => "too_many_attempts",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -75,7 +79,9 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -101,7 +107,7 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 resp.insert_header(("Retry-After", "1"));
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::RateLimited { retry_after, .. } => {
                 resp.insert_header(("Retry-After", retry_after.to_string()));
             }
             Self::Unauthorized { .. } => {
@@ -147,6 +153,18 @@ impl From<CommandError> for ApiError {
             CommandError::TaskNotFound => Self::NotFound {
                 code: "task_not_found",
                 message: "no such task".into(),
+            },
+            CommandError::ChatRefused(r) => Self::Unprocessable {
+                code: r.code(),
+                message: r.to_string(),
+            },
+            CommandError::ConversationNotFound => Self::NotFound {
+                code: "conversation_not_found",
+                message: "no such conversation".into(),
+            },
+            e @ CommandError::RateLimited => Self::RateLimited {
+                message: e.to_string(),
+                retry_after: 2,
             },
             CommandError::Invalid(message) => Self::Unprocessable {
                 code: "validation_failed",

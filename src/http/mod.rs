@@ -5,6 +5,7 @@ pub mod access;
 mod api_keys;
 mod audit;
 mod auth;
+mod chat;
 pub mod error;
 mod guests;
 mod health;
@@ -108,6 +109,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/properties/{pid}/shifts", web::get().to(tasks::shifts))
             .route("/properties/{pid}/tasks", web::get().to(tasks::list))
+            .route(
+                "/properties/{pid}/conversations",
+                web::get().to(chat::inbox),
+            )
+            .route(
+                "/properties/{pid}/canned-replies",
+                web::get().to(chat::canned_list),
+            )
+            .route(
+                "/properties/{pid}/canned-replies",
+                web::post().to(chat::canned_create),
+            )
+            .route(
+                "/properties/{pid}/canned-replies/{id}",
+                web::post().to(chat::canned_update),
+            )
+            .route(
+                "/properties/{pid}/canned-replies/{id}",
+                web::delete().to(chat::canned_delete),
+            )
+            .route("/conversations/{cid}", web::get().to(chat::get))
+            .route(
+                "/conversations/{cid}/messages",
+                web::get().to(chat::messages),
+            )
+            .route("/conversations/{cid}/messages", web::post().to(chat::send))
+            .route("/conversations/{cid}/read", web::post().to(chat::read))
+            .route(
+                "/conversations/{cid}/status",
+                web::post().to(chat::set_status),
+            )
+            .route("/conversations/{cid}/assign", web::post().to(chat::assign))
             .route("/tasks/{tid}", web::get().to(tasks::get))
             .route("/tasks/{tid}/{action}", web::post().to(tasks::act))
             .route("/reservations/{rid}", web::get().to(reservations::get))

@@ -62,6 +62,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "stock",
         sql: include_str!("../../migrations/postgres/0010_stock.sql"),
     },
+    Migration {
+        version: 11,
+        name: "chat",
+        sql: include_str!("../../migrations/postgres/0011_chat.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -114,5 +119,10 @@ pub const SQLITE: &[Migration] = &[
         version: 10,
         name: "stock",
         sql: include_str!("../../migrations/sqlite/0010_stock.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "chat",
+        sql: include_str!("../../migrations/sqlite/0011_chat.sql"),
     },
 ];

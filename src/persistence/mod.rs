@@ -29,8 +29,12 @@ use crate::{
     config::DatabaseConfig,
     domain::{
         Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId,
-        ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, TaskId, reservation::Stay,
-        stock::StockItem, task::Task,
+        ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, TaskId,
+        chat::{CannedReply, Conversation, InboxStatus},
+        ids::ConversationId,
+        reservation::Stay,
+        stock::StockItem,
+        task::Task,
     },
 };
 
@@ -179,6 +183,17 @@ pub enum Projection {
     /// An email to send once the transaction has committed (nothing if its idempotency key
     /// is already queued).
     EnqueueEmail(OutboxEmail),
+    /// A conversation's state after its events (insert or replace by id, never backwards).
+    /// A second conversation for one reservation fails with `conversations_reservation_key`.
+    UpsertConversation(Conversation),
+    /// A canned reply (insert or replace by id); a title taken in the property fails with
+    /// `canned_replies_title_key`.
+    UpsertCannedReply(CannedReply),
+    /// Removes a canned reply of the property (nothing if it is gone already).
+    DeleteCannedReply {
+        property_id: PropertyId,
+        id: Uuid,
+    },
     /// The property's housekeeping settings: check-in only into inspected rooms, or not; a
     /// stayover clean every so many days.
     SetRequireInspected {
@@ -412,6 +427,40 @@ pub trait Store: Send + Sync + 'static {
     async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError>;
 
     /// The seq of the last event of `stream` (0 if it has none).
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError>;
+
+    /// A property's conversations (any status, or one), up to 10,000, in no particular order.
+    async fn conversations(
+        &self,
+        property: PropertyId,
+        status: Option<InboxStatus>,
+    ) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Conversations whose staff reply has waited unread since `before` or longer, and whose
+    /// guest is not connected at `now`: the email fallback's work (up to 500).
+    async fn conversations_waiting(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConversationId>, StoreError>;
+
+    /// A guest device is connected to the conversation until `until` (`None`: it left).
+    async fn set_guest_presence(
+        &self,
+        id: ConversationId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Whether a guest device is connected to the conversation at `now`.
+    async fn guest_present(
+        &self,
+        id: ConversationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// A property's canned replies, by title.
+    async fn canned_replies(&self, property: PropertyId) -> Result<Vec<CannedReply>, StoreError>;
+
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;
 
     async fn audit(

@@ -29,6 +29,8 @@ use super::{
 use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
     RoomId, RoomNumber, RoomType, TaskId,
+    chat::{CannedReply, Conversation, InboxStatus},
+    ids::ConversationId,
     reservation::{Party, Stay},
     stock::StockItem,
     task::Task,
@@ -296,6 +298,11 @@ fn property_from_row(row: &Row) -> Property {
 fn task_from_json(v: serde_json::Value) -> Result<Task, StoreError> {
     serde_json::from_value(v)
         .map_err(|e| StoreError::Other(anyhow::anyhow!("bad task in store: {e}")))
+}
+
+fn conversation_from_json(v: serde_json::Value) -> Result<Conversation, StoreError> {
+    serde_json::from_value(v)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad conversation in store: {e}")))
 }
 
 fn pg_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
@@ -691,6 +698,58 @@ impl Store for PgStore {
                     if written == 0 {
                         return Err(StoreError::Constraint("tasks_version".into()));
                     }
+                }
+                Projection::UpsertConversation(c) => {
+                    let state = serde_json::to_value(c).map_err(|e| {
+                        StoreError::Other(anyhow::anyhow!("encoding a conversation: {e}"))
+                    })?;
+                    let written = tx
+                        .execute(
+                            "INSERT INTO conversations (id, property_id, reservation_id, status,
+                                 state, version, updated_at, waiting_since)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                             ON CONFLICT (id) DO UPDATE SET
+                                 status = EXCLUDED.status, state = EXCLUDED.state,
+                                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+                                 waiting_since = EXCLUDED.waiting_since
+                             WHERE conversations.version < EXCLUDED.version",
+                            &[
+                                &c.id.0,
+                                &c.property_id.0,
+                                &c.reservation_id.0,
+                                &enum_text(&c.status),
+                                &state,
+                                &seq_to_i64(c.version)?,
+                                &c.updated_at,
+                                &c.waiting_since(),
+                            ],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    if written == 0 {
+                        return Err(StoreError::Constraint("conversations_version".into()));
+                    }
+                }
+                Projection::UpsertCannedReply(r) => {
+                    tx.execute(
+                        "INSERT INTO canned_replies (id, property_id, title, body, updated_at)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (id) DO UPDATE SET
+                             title = EXCLUDED.title, body = EXCLUDED.body,
+                             updated_at = EXCLUDED.updated_at
+                         WHERE canned_replies.property_id = EXCLUDED.property_id",
+                        &[&r.id, &r.property_id.0, &r.title, &r.body, &r.updated_at],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
+                Projection::DeleteCannedReply { property_id, id } => {
+                    tx.execute(
+                        "DELETE FROM canned_replies WHERE id = $1 AND property_id = $2",
+                        &[id, &property_id.0],
+                    )
+                    .await
+                    .map_err(pg_error)?;
                 }
                 Projection::UpsertStock(it) => {
                     let written = tx
@@ -1124,6 +1183,107 @@ impl Store for PgStore {
         rows.iter()
             .map(|r| task_from_json(r.get("state")))
             .collect()
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT state FROM conversations WHERE id = $1", &[&id.0])
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| conversation_from_json(r.get("state")))
+            .transpose()
+    }
+
+    async fn conversations(
+        &self,
+        property: PropertyId,
+        status: Option<InboxStatus>,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT state FROM conversations WHERE property_id = $1
+                 AND ($2::text IS NULL OR status = $2) LIMIT 10000",
+                &[&property.0, &status.as_ref().map(enum_text)],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| conversation_from_json(r.get("state")))
+            .collect()
+    }
+
+    async fn conversations_waiting(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id FROM conversations WHERE waiting_since <= $1
+                 AND (guest_present_until IS NULL OR guest_present_until < $2)
+                 ORDER BY waiting_since LIMIT 500",
+                &[&before, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(|r| ConversationId(r.get("id"))).collect())
+    }
+
+    async fn set_guest_presence(
+        &self,
+        id: ConversationId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE conversations SET guest_present_until = $2 WHERE id = $1",
+                &[&id.0, &until],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn guest_present(
+        &self,
+        id: ConversationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT 1 FROM conversations WHERE id = $1 AND guest_present_until >= $2",
+                &[&id.0, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn canned_replies(&self, property: PropertyId) -> Result<Vec<CannedReply>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, title, body, updated_at FROM canned_replies
+                 WHERE property_id = $1 ORDER BY title",
+                &[&property.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| CannedReply {
+                id: r.get("id"),
+                property_id: property,
+                title: r.get("title"),
+                body: r.get("body"),
+                updated_at: r.get("updated_at"),
+            })
+            .collect())
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

@@ -29,6 +29,8 @@ use super::{
 use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
     RoomId, RoomNumber, RoomType, TaskId,
+    chat::{CannedReply, Conversation, InboxStatus},
+    ids::ConversationId,
     reservation::{Party, Stay},
     stock::StockItem,
     task::Task,
@@ -246,6 +248,11 @@ where
     T: for<'a> TryFrom<&'a Row<'a>, Error = rusqlite::Error>,
 {
     T::try_from(r)
+}
+
+fn conversation_from_json(s: &str) -> Result<Conversation, StoreError> {
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad conversation in store: {e}")))
 }
 
 fn task_from_json(s: &str) -> Result<Task, StoreError> {
@@ -836,6 +843,74 @@ impl Store for SqliteStore {
                             return Err(StoreError::Constraint("tasks_version".into()));
                         }
                     }
+                    Projection::UpsertConversation(c) => {
+                        let state = serde_json::to_string(c).map_err(|e| {
+                            StoreError::Other(anyhow::anyhow!("encoding a conversation: {e}"))
+                        })?;
+                        let written = tx
+                            .execute(
+                                "INSERT INTO conversations (id, property_id, reservation_id,
+                                     status, state, version, updated_at, waiting_since)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                 ON CONFLICT (id) DO UPDATE SET
+                                     status = excluded.status, state = excluded.state,
+                                     version = excluded.version,
+                                     updated_at = excluded.updated_at,
+                                     waiting_since = excluded.waiting_since
+                                 WHERE conversations.version < excluded.version",
+                                params![
+                                    c.id.0.to_string(),
+                                    c.property_id.0.to_string(),
+                                    c.reservation_id.0.to_string(),
+                                    enum_text(&c.status),
+                                    state,
+                                    seq_to_i64(c.version)?,
+                                    ts(&c.updated_at),
+                                    c.waiting_since().as_ref().map(ts),
+                                ],
+                            )
+                            .map_err(|e| match sql_error(e) {
+                                StoreError::Constraint(m)
+                                    if m.contains("conversations.reservation_id") =>
+                                {
+                                    StoreError::Constraint("conversations_reservation_key".into())
+                                }
+                                other => other,
+                            })?;
+                        if written == 0 {
+                            return Err(StoreError::Constraint("conversations_version".into()));
+                        }
+                    }
+                    Projection::UpsertCannedReply(r) => {
+                        tx.execute(
+                            "INSERT INTO canned_replies (id, property_id, title, body, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5)
+                             ON CONFLICT (id) DO UPDATE SET
+                                 title = excluded.title, body = excluded.body,
+                                 updated_at = excluded.updated_at
+                             WHERE canned_replies.property_id = excluded.property_id",
+                            params![
+                                r.id.to_string(),
+                                r.property_id.0.to_string(),
+                                r.title,
+                                r.body,
+                                ts(&r.updated_at),
+                            ],
+                        )
+                        .map_err(|e| match sql_error(e) {
+                            StoreError::Constraint(m) if m.contains("canned_replies.title") => {
+                                StoreError::Constraint("canned_replies_title_key".into())
+                            }
+                            other => other,
+                        })?;
+                    }
+                    Projection::DeleteCannedReply { property_id, id } => {
+                        tx.execute(
+                            "DELETE FROM canned_replies WHERE id = ?1 AND property_id = ?2",
+                            params![id.to_string(), property_id.0.to_string()],
+                        )
+                        .map_err(sql_error)?;
+                    }
                     Projection::UpsertStock(it) => {
                         let written = tx
                             .execute(
@@ -1301,6 +1376,122 @@ impl Store for SqliteStore {
                 Ok,
             )?;
             states.iter().map(|s| task_from_json(s)).collect()
+        })
+        .await
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT state FROM conversations WHERE id = ?1",
+                [id.0.to_string()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(sql_error)?
+            .map(|s| conversation_from_json(&s))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn conversations(
+        &self,
+        property: PropertyId,
+        status: Option<InboxStatus>,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.with_conn(move |conn| {
+            let states = query_all(
+                conn,
+                "SELECT state FROM conversations WHERE property_id = ?1
+                 AND (?2 IS NULL OR status = ?2) LIMIT 10000",
+                params![property.0.to_string(), status.as_ref().map(enum_text)],
+                |r| r.get::<_, String>(0),
+                Ok,
+            )?;
+            states.iter().map(|s| conversation_from_json(s)).collect()
+        })
+        .await
+    }
+
+    async fn conversations_waiting(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        self.with_conn(move |conn| {
+            let ids = query_all(
+                conn,
+                "SELECT id FROM conversations WHERE waiting_since <= ?1
+                 AND (guest_present_until IS NULL OR guest_present_until < ?2)
+                 ORDER BY waiting_since LIMIT 500",
+                params![ts(&before), ts(&now)],
+                |r| r.get::<_, String>(0),
+                Ok,
+            )?;
+            ids.iter()
+                .map(|s| parse_uuid("conversations.id", s).map(ConversationId))
+                .collect()
+        })
+        .await
+    }
+
+    async fn set_guest_presence(
+        &self,
+        id: ConversationId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE conversations SET guest_present_until = ?2 WHERE id = ?1",
+                params![id.0.to_string(), until.as_ref().map(ts)],
+            )
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn guest_present(
+        &self,
+        id: ConversationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.with_conn(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT 1 FROM conversations WHERE id = ?1 AND guest_present_until >= ?2",
+                    params![id.0.to_string(), ts(&now)],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(sql_error)?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn canned_replies(&self, property: PropertyId) -> Result<Vec<CannedReply>, StoreError> {
+        self.with_conn(move |conn| {
+            let raws = query_all(
+                conn,
+                "SELECT id, title, body, updated_at FROM canned_replies
+                 WHERE property_id = ?1 ORDER BY title",
+                [property.0.to_string()],
+                columns::<(String, String, String, String)>,
+                Ok,
+            )?;
+            raws.into_iter()
+                .map(|(id, title, body, at)| {
+                    Ok(CannedReply {
+                        id: parse_uuid("canned_replies.id", &id)?,
+                        property_id: property,
+                        title,
+                        body,
+                        updated_at: parse_ts("canned_replies.updated_at", &at)?,
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -269,6 +269,11 @@ impl Hub {
             let Some((topic_key, subs)) = topics.get_key_value(topic.as_str()) else {
                 continue;
             };
+            if msg.to_seq == 0 {
+                // A signal (typing): no seq, no order, nothing to wait for.
+                self.deliver(topic_key, &stream, msg, 0, subs);
+                continue;
+            }
             let order = orders
                 .entry(Arc::clone(topic_key))
                 .or_default()
@@ -364,15 +369,25 @@ impl Hub {
         after: u64,
         subs: &HashMap<SessionId, Mailbox>,
     ) {
+        let shown = protocol::public_name(topic);
         let frames: Box<[Bytes]> = msg
             .events
             .iter()
-            .filter(|e| e.seq > after)
+            .filter(|e| e.seq > after || msg.to_seq == 0)
             .map(|e| {
+                if msg.to_seq == 0 {
+                    // A signal (typing), not an event of the stream: the event object is the
+                    // frame, with the topic.
+                    let mut frame = e.event.clone();
+                    if let Some(obj) = frame.as_object_mut() {
+                        obj.insert("topic".into(), shown.into());
+                    }
+                    return wire::text(frame.to_string().as_bytes());
+                }
                 wire::text(
                     protocol::event(&EventFrame {
                         r#type: "event",
-                        topic,
+                        topic: shown,
                         stream,
                         seq: e.seq,
                         event: &e.event,

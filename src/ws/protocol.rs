@@ -8,7 +8,7 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{PropertyId, ReservationId, RoomNumber};
+use crate::domain::{ConversationId, PropertyId, ReservationId, RoomNumber};
 
 /// A topic a session can subscribe to. Other names from DESIGN §4 (chat, floor plans, …)
 /// arrive with their features; until then they answer `unknown_topic`.
@@ -30,6 +30,22 @@ pub enum Topic {
     Tasks(PropertyId),
     /// `tasks:user:<uid>`: one person's queue, in order.
     UserTasks(uuid::Uuid),
+    /// `chat:<cid>`: a conversation's events, resumed exactly by `since` seq. Staff and the
+    /// guest subscribe by the same name but listen on different hub topics (see
+    /// [`GUEST_SIDE`]): the guest's never carries internal notes or the inbox's workings.
+    Chat(ConversationId),
+    /// `inbox:<pid>`: the staff inbox, every conversation of the property.
+    Inbox(PropertyId),
+}
+
+/// Marks the guest's side of a `chat:<cid>` topic in the hub and on the bus. Clients never
+/// see or name it: frames carry the public name.
+pub const GUEST_SIDE: &str = "#guest";
+
+/// The name clients know a hub topic by.
+#[must_use]
+pub fn public_name(topic: &str) -> &str {
+    topic.strip_suffix(GUEST_SIDE).unwrap_or(topic)
 }
 
 impl Topic {
@@ -51,6 +67,11 @@ impl Topic {
                 .parse()
                 .map(Self::UserTasks)
                 .map_err(|_| format!("topic {s:?}: expected a user id after 'tasks:user:'")),
+            ("inbox", None) => Ok(Self::Inbox(parse_pid(pid)?)),
+            ("chat", None) => pid
+                .and_then(|c| c.parse().ok())
+                .map(Self::Chat)
+                .ok_or_else(|| format!("topic {s:?}: expected a conversation id")),
             ("reservation", None) => pid
                 .and_then(|r| r.parse().ok())
                 .map(Self::Reservation)
@@ -74,6 +95,8 @@ impl Topic {
             Self::Availability(pid) => availability_topic(*pid),
             Self::Tasks(pid) => tasks_topic(*pid),
             Self::UserTasks(user) => user_tasks_topic(*user),
+            Self::Chat(cid) => chat_topic(*cid),
+            Self::Inbox(pid) => inbox_topic(*pid),
         }
     }
 }
@@ -109,6 +132,22 @@ pub fn user_tasks_topic(user: uuid::Uuid) -> String {
 }
 
 #[must_use]
+pub fn chat_topic(cid: ConversationId) -> String {
+    format!("chat:{cid}")
+}
+
+/// The hub topic of the guest's side of `chat:<cid>`.
+#[must_use]
+pub fn guest_chat_topic(cid: ConversationId) -> String {
+    format!("chat:{cid}{GUEST_SIDE}")
+}
+
+#[must_use]
+pub fn inbox_topic(pid: PropertyId) -> String {
+    format!("inbox:{pid}")
+}
+
+#[must_use]
 pub fn room_topic(pid: PropertyId, number: &RoomNumber) -> String {
     format!("room:{pid}:{number}")
 }
@@ -132,6 +171,33 @@ pub enum ClientFrame {
         id: Option<Value>,
     },
     Ping {
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    /// A chat message on `chat:<cid>`, answered `sent` with its seq. `key` (or, without one,
+    /// `id`) is the idempotency key: sending again with it answers the seq stored the first
+    /// time.
+    Send {
+        topic: String,
+        body: String,
+        #[serde(default)]
+        id: Option<Value>,
+        #[serde(default)]
+        key: Option<String>,
+        /// `text` (default) or, for staff, `note`.
+        #[serde(default)]
+        kind: Option<crate::domain::chat::MessageKind>,
+    },
+    /// "I am typing" on `chat:<cid>`; not stored, shown for a few seconds.
+    Typing {
+        topic: String,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    /// "I have read up to `seq`" on `chat:<cid>`.
+    Read {
+        topic: String,
+        seq: u64,
         #[serde(default)]
         id: Option<Value>,
     },
@@ -210,6 +276,51 @@ struct Ack<'a> {
     topic: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct SentFrame<'a> {
+    r#type: &'static str,
+    topic: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+    seq: u64,
+    duplicate: bool,
+}
+
+/// The answer to a `send`: the message's seq (and whether it had been stored before).
+#[must_use]
+pub fn sent(topic: &str, id: Option<&Value>, seq: u64, duplicate: bool) -> ByteString {
+    encode(&SentFrame {
+        r#type: "sent",
+        topic,
+        id,
+        seq,
+        duplicate,
+    })
+}
+
+/// The answer to a `read` or `typing` (or anything else that needs only an acknowledgement).
+#[must_use]
+pub fn ok(topic: &str, id: Option<&Value>) -> ByteString {
+    encode(&Ack {
+        r#type: "ok",
+        topic: Some(topic),
+        id,
+    })
+}
+
+/// The answer to a `subscribe` with `since` on a stream topic: exactly the events after it.
+/// `events` are encoded event objects (`stream`, `seq`, `event`); `state` is the entity now.
+#[must_use]
+pub fn recovered(topic: &str, id: Option<&Value>, events: &[Value], state: &Value) -> ByteString {
+    encode(&serde_json::json!({
+        "type": "recovered",
+        "topic": topic,
+        "id": id,
+        "events": events,
+        "state": state,
+    }))
 }
 
 #[derive(Serialize)]
@@ -346,7 +457,9 @@ mod tests {
             format!("rooms:{pid}:extra"),
             format!("room:{pid}"),
             format!("room:{pid}:1:2"),
-            format!("chat:{pid}"),
+            format!("chat:{pid}:x"),
+            format!("chat:{pid}{GUEST_SIDE}"),
+            "chat:nope".to_owned(),
             String::new(),
         ] {
             assert!(Topic::parse(&bad).is_err(), "{bad}");

@@ -45,6 +45,8 @@ use tokio::{
     net::TcpStream,
 };
 
+mod chat;
+
 use super::{
     hub::{Delivery, Mailbox, SessionId},
     outbox::{Outbox, signal},
@@ -225,6 +227,8 @@ struct Subscription {
     /// The snapshot this subscription started from (shared with the sessions that subscribed
     /// together), kept for [`SNAPSHOT_OVERLAP`] to drop events it already contained.
     floor: Option<Arc<Snapshot>>,
+    /// Set for `chat:<cid>` subscriptions.
+    chat: Option<chat::ChatSub>,
 }
 
 impl Subscription {
@@ -330,6 +334,9 @@ impl Session {
         let end = self.serve().await;
         for sub in &self.subs {
             self.state.hub.unsubscribe(&sub.topic, self.id);
+            if let Some(c) = sub.chat.as_ref().filter(|c| c.side == chat::Side::Guest) {
+                self.guest_present(c.cid, false);
+            }
         }
         self.outbox.close();
         metrics.ws_sessions.fetch_sub(1, Relaxed);
@@ -402,6 +409,11 @@ impl Session {
             // An idle subscription gets no delivery to expire its floor: the tick does.
             for sub in &mut self.subs {
                 sub.expire_floor();
+            }
+            for sub in &self.subs {
+                if let Some(c) = sub.chat.as_ref().filter(|c| c.side == chat::Side::Guest) {
+                    self.guest_present(c.cid, true);
+                }
             }
             if self.last_seen.elapsed() > self.state.ws.client_timeout {
                 return Err(close_with(close::IDLE_TIMEOUT, "no pong: idle timeout"));
@@ -477,7 +489,22 @@ impl Session {
         if sub.already_seen(&d.stream, d.to_seq) {
             return Ok(());
         }
+        // Chat messages reaching a device of their recipient's side are delivered.
+        let delivered = match &sub.chat {
+            Some(c) => Some((c.cid, c.side)),
+            None if sub.topic.starts_with("inbox:") => d
+                .stream
+                .strip_prefix("conversation:")
+                .and_then(|c| c.parse().ok())
+                .map(|cid| (cid, chat::Side::Staff)),
+            None => None,
+        };
         self.write(&d.frames);
+        if let Some((cid, side)) = delivered
+            && d.to_seq > 0
+        {
+            self.mark_delivered(cid, side, d.to_seq);
+        }
         self.state
             .metrics
             .ws_frames_sent
@@ -680,8 +707,11 @@ impl Session {
     /// This node may have missed events of `name`: send a fresh snapshot with versions
     /// (`reset`) rather than let the client believe it saw everything.
     async fn reset(&mut self, name: &str) -> Result<(), End> {
-        if self.subscription(name).is_none() {
+        let Some(sub) = self.subscription(name) else {
             return Ok(());
+        };
+        if let Some((cid, side)) = sub.chat.as_ref().map(|c| (c.cid, c.side)) {
+            return self.reset_chat(name, cid, side).await;
         }
         let Ok(topic) = Topic::parse(name) else {
             return Ok(());
@@ -721,31 +751,58 @@ impl Session {
         };
         match frame {
             ClientFrame::Ping { id } => self.send(&protocol::pong(id.as_ref())),
+            ClientFrame::Send {
+                topic,
+                body,
+                id,
+                key,
+                kind,
+            } => {
+                self.send_message(&topic, id.as_ref(), body, key, kind)
+                    .await
+            }
+            ClientFrame::Typing { topic, id } => self.typing(&topic, id.as_ref()).await,
+            ClientFrame::Read { topic, seq, id } => self.read(&topic, seq, id.as_ref()).await,
             ClientFrame::Unsubscribe { topic, id } => {
-                let Some(at) = self.subs.iter().position(|s| *s.topic == *topic) else {
+                // Clients name topics publicly; a guest's chat listens on its side's hub topic.
+                let Some(at) = self
+                    .subs
+                    .iter()
+                    .position(|s| protocol::public_name(&s.topic) == topic)
+                else {
                     return self.send_error(
                         id.as_ref(),
                         "not_subscribed",
                         "not subscribed to that topic",
                     );
                 };
-                self.subs.swap_remove(at);
-                self.state.hub.unsubscribe(&topic, self.id);
+                let sub = self.subs.swap_remove(at);
+                self.state.hub.unsubscribe(&sub.topic, self.id);
+                if let Some(c) = sub.chat.as_ref().filter(|c| c.side == chat::Side::Guest) {
+                    self.guest_present(c.cid, false);
+                }
                 self.send(&protocol::unsubscribed(&topic, id.as_ref()))
             }
-            ClientFrame::Subscribe {
-                topic,
-                id,
-                since: _,
-            } => self.subscribe(&topic, id.as_ref()).await,
+            ClientFrame::Subscribe { topic, id, since } => {
+                self.subscribe(&topic, id.as_ref(), since).await
+            }
         }
     }
 
-    async fn subscribe(&mut self, raw: &str, id: Option<&Value>) -> Result<(), End> {
+    async fn subscribe(
+        &mut self,
+        raw: &str,
+        id: Option<&Value>,
+        since: Option<Value>,
+    ) -> Result<(), End> {
         let topic = match Topic::parse(raw) {
             Ok(t) => t,
             Err(msg) => return self.send_error(id, "unknown_topic", &msg),
         };
+        // A stream topic: exact resume by seq, and a snapshot that depends on the side.
+        if let Topic::Chat(cid) = topic {
+            return self.subscribe_chat(cid, id, since).await;
+        }
         let name = topic.name();
         // A guest follows their own reservation and nothing else.
         let mut own_stay = false;
@@ -763,6 +820,8 @@ impl Session {
                 Err(_) => return self.send_error(id, "unavailable", "the store is unavailable"),
             },
             Topic::Tasks(pid) => (*pid, Action::TaskManage),
+            Topic::Inbox(pid) => (*pid, Action::Chat),
+            Topic::Chat(_) => return Ok(()),
             // One's own queue is work; anyone else's is supervision.
             Topic::UserTasks(user) => match self.state.store.user(*user).await {
                 Ok(Some(u)) => {
@@ -825,6 +884,7 @@ impl Session {
                 self.subs.push(Subscription {
                     topic: name.into_boxed_str(),
                     floor: Some(snapshot),
+                    chat: None,
                 });
                 self.send_snapshot(frame)
             }

@@ -32,7 +32,11 @@ use serde_json::json;
 
 use super::protocol::Topic;
 use crate::{
-    persistence::{Store, StoreError},
+    domain::{
+        ConversationId,
+        chat::{ChatEvent, Conversation, InboxStatus, Side},
+    },
+    persistence::{Store, StoreError, StoredEvent},
     views::RoomView,
 };
 
@@ -218,6 +222,26 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
             };
             task_snapshot(store, property, Some(*user)).await?
         }
+        Topic::Inbox(pid) => {
+            if store.property(*pid).await?.is_none() {
+                return Ok(None);
+            }
+            let mut all = store.conversations(*pid, None).await?;
+            // Archived conversations leave the inbox (they are a query away).
+            all.retain(|c| c.status != InboxStatus::Archived);
+            all.sort_by(|a, b| {
+                let at = |c: &Conversation| c.last_message.as_ref().map(|m| m.at);
+                at(b).cmp(&at(a)).then(b.updated_at.cmp(&a.updated_at))
+            });
+            let versions = all
+                .iter()
+                .map(|c| (c.id.stream().into_boxed_str(), c.version))
+                .collect();
+            let views: Vec<_> = all.iter().map(Conversation::staff_view).collect();
+            (json!({ "conversations": views }), versions)
+        }
+        // A chat subscription reads its own snapshot: it depends on the side (see `session`).
+        Topic::Chat(_) => return Ok(None),
         Topic::Room(pid, number) => {
             let Some(room) = store.room(*pid, number).await? else {
                 return Ok(None);
@@ -235,6 +259,77 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
         versions,
         read_at,
     })))
+}
+
+/// The latest messages a chat snapshot carries; older ones are a `GET …/messages` away.
+pub const CHAT_SNAPSHOT_MESSAGES: usize = 50;
+/// A resume that missed more events than this answers `reset` (then the client pages).
+pub const CHAT_RECOVERY_LIMIT: usize = 1000;
+
+/// A conversation as the store has it now, and its events after `after` up to that state
+/// (at most `limit`; `true` if more follow).
+pub async fn chat_events(
+    store: &dyn Store,
+    cid: ConversationId,
+    after: u64,
+    limit: usize,
+) -> Result<Option<(Conversation, Vec<StoredEvent>, bool)>, StoreError> {
+    let Some(c) = store.conversation(cid).await? else {
+        return Ok(None);
+    };
+    let mut events = store.read_stream(&cid.stream(), after, limit + 1).await?;
+    events.retain(|e| e.seq <= c.version);
+    let more = events.len() > limit;
+    events.truncate(limit);
+    Ok(Some((c, events, more)))
+}
+
+/// The messages among `events` that `side` may see, as it sees them.
+#[must_use]
+pub fn chat_messages(
+    events: &[StoredEvent],
+    c: &Conversation,
+    side: Side,
+) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .filter_map(|e| match serde_json::from_value(e.payload.clone()) {
+            Ok(ChatEvent::MessageSent { message }) if message.visible_to(side) => {
+                Some(crate::views::chat_message(&message, c, side))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a chat subscriber starts from: the conversation as `side` sees it and its latest
+/// messages; and the version it was read at (live events up to it are already in it).
+pub async fn chat_snapshot(
+    store: &dyn Store,
+    cid: ConversationId,
+    side: Side,
+) -> Result<Option<(Bytes, u64)>, StoreError> {
+    let Some(c) = store.conversation(cid).await? else {
+        return Ok(None);
+    };
+    // Messages are most of a conversation's events; read a margin for marks in between.
+    let window = 4 * CHAT_SNAPSHOT_MESSAGES;
+    let after = c.version.saturating_sub(window as u64);
+    let (c, events, _) =
+        chat_events(store, cid, after, window)
+            .await?
+            .unwrap_or((c, Vec::new(), false));
+    let mut messages = chat_messages(&events, &c, side);
+    let cut = messages.len().saturating_sub(CHAT_SNAPSHOT_MESSAGES);
+    messages.drain(..cut);
+    let value = json!({
+        "conversation": c.view(side),
+        "messages": messages,
+        "has_more": after > 0 || cut > 0,
+    });
+    let json = serde_json::to_vec(&value)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("encoding a snapshot: {e}")))?;
+    Ok(Some((Bytes::from(json), c.version)))
 }
 
 /// Open tasks of a property (or of one assignee), in queue order, with their versions.
