@@ -22,7 +22,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ids::{ConversationId, PropertyId, ReservationId};
+use super::{
+    access::{Action, Denial, Principal},
+    ids::{ConversationId, PropertyId, ReservationId},
+};
 
 /// Longest message body, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -580,6 +583,25 @@ impl Conversation {
         })
     }
 
+    /// Which side `principal` takes part on, if any: the guest of this stay (by their
+    /// reservation-scoped token), or staff who may chat in this property. For anyone else the
+    /// permission matrix answers: another stay's guest or a role without `chat` is refused,
+    /// another hotel's caller learns nothing.
+    pub fn side_of(&self, principal: &Principal) -> Result<Side, Denial> {
+        if let Principal::Guest {
+            reservation_id,
+            property,
+        } = principal
+            && *reservation_id == self.reservation_id.0
+            && *property == self.property_id
+        {
+            return Ok(Side::Guest);
+        }
+        principal
+            .authorize(Action::Chat, self.property_id)
+            .map(|()| Side::Staff)
+    }
+
     /// The view for `side`.
     #[must_use]
     pub fn view(&self, side: Side) -> serde_json::Value {
@@ -652,6 +674,7 @@ pub fn render(template: &str, vars: &BTreeMap<&str, String>) -> Result<String, C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Role;
 
     fn now() -> DateTime<Utc> {
         "2026-11-22T10:00:00Z".parse().unwrap()
@@ -906,6 +929,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.waiting_since(), None, "read in time: nothing to email");
+    }
+
+    #[test]
+    fn only_the_stays_guest_and_the_hotels_chat_staff_take_part() {
+        let c = conversation();
+        let guest = |reservation_id: Uuid, property| Principal::Guest {
+            reservation_id,
+            property,
+        };
+        let staff = |role, property| Principal::Staff {
+            user_id: Uuid::new_v4(),
+            property: Some(property),
+            role,
+        };
+        let (home, rid) = (c.property_id, c.reservation_id.0);
+        assert_eq!(c.side_of(&guest(rid, home)), Ok(Side::Guest));
+        assert_eq!(
+            c.side_of(&guest(Uuid::new_v4(), home)),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            c.side_of(&guest(rid, PropertyId::new())),
+            Err(Denial::NotFound)
+        );
+        assert_eq!(c.side_of(&staff(Role::FrontDesk, home)), Ok(Side::Staff));
+        assert_eq!(
+            c.side_of(&staff(Role::Housekeeper, home)),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            c.side_of(&staff(Role::Manager, PropertyId::new())),
+            Err(Denial::NotFound)
+        );
     }
 
     #[test]

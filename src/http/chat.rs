@@ -37,19 +37,8 @@ async fn authorized(
     cid: ConversationId,
 ) -> Result<(Conversation, Side), ApiError> {
     let c = state.actors.conversations.state(cid).await?;
-    if let Principal::Guest {
-        reservation_id,
-        property,
-    } = caller.principal()
-    {
-        return if *reservation_id == c.reservation_id.0 && *property == c.property_id {
-            Ok((c, Side::Guest))
-        } else {
-            Err(CommandError::ConversationNotFound.into())
-        };
-    }
-    match caller.principal().authorize(Action::Chat, c.property_id) {
-        Ok(()) => Ok((c, Side::Staff)),
+    match c.side_of(caller.principal()) {
+        Ok(side) => Ok((c, side)),
         Err(Denial::NotFound) => Err(CommandError::ConversationNotFound.into()),
         Err(d) => Err(d.into()),
     }

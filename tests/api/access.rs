@@ -37,6 +37,8 @@ fn allowed(who: &str, action: &str) -> bool {
             "task_manage",
             "task_work",
             "task_work_any",
+            "chat",
+            "canned_reply_manage",
         ],
         "front_desk" => &[
             "property_read",
@@ -48,6 +50,7 @@ fn allowed(who: &str, action: &str) -> bool {
             "reservation_manage",
             "night_audit",
             "task_manage",
+            "chat",
         ],
         // `task_work` is on their own tasks only; `task_work_any` (anyone's) is a manager's.
         "housekeeper" => &["property_read", "room_read", "room_status", "task_work"],
@@ -334,6 +337,48 @@ fn routes() -> Vec<Route> {
             success: 200,
         },
         Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/conversations",
+            body: none,
+            action: "chat",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/conversations/{rid}/messages",
+            body: none,
+            action: "chat",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/conversations/{rid}/messages",
+            body: |i| json!({"body": format!("hello from caller {i}")}),
+            action: "chat",
+            success: 201,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/conversations/{rid}/status",
+            body: |i| json!({"status": "follow_up", "follow_up": format!("2099-01-{:02}", i + 1)}),
+            action: "chat",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/canned-replies",
+            body: none,
+            action: "chat",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/canned-replies",
+            body: |i| json!({"title": format!("Reply {i}"), "body": "Dear {guest_name}"}),
+            action: "canned_reply_manage",
+            success: 201,
+        },
+        Route {
             method: "POST",
             path: "/api/v1/properties/{pid}/settings",
             body: |_| json!({"require_inspected": false}),
@@ -560,6 +605,8 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
                         "reservation_not_found"
                     } else if path.starts_with("/api/v1/tasks/") {
                         "task_not_found"
+                    } else if path.starts_with("/api/v1/conversations/") {
+                        "conversation_not_found"
                     } else {
                         "property_not_found"
                     };
@@ -646,6 +693,9 @@ both!(
                     (format!("tasks:{pid}"), "task_manage"),
                     // Someone else's queue is supervision.
                     (format!("tasks:user:{}", w.housekeepers[p]), "task_manage"),
+                    (format!("inbox:{pid}"), "chat"),
+                    // A reservation's conversation has its id.
+                    (format!("chat:{}", w.stays[p]), "chat"),
                 ] {
                     ws.send(json!({"op": "subscribe", "topic": topic, "id": topic}))
                         .await;

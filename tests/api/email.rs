@@ -21,21 +21,21 @@ use crate::{
 
 /// One email as the SMTP listener received it.
 #[derive(Clone, Debug)]
-struct Received {
-    from: String,
-    to: Vec<String>,
-    data: String,
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
 }
 
 /// A minimal SMTP server (RFC 5321 without extensions): enough for lettre to deliver to.
-struct SmtpServer {
+pub struct SmtpServer {
     port: u16,
     inbox: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SmtpServer {
-    async fn start(port: u16, inbox: Arc<Mutex<Vec<Received>>>) -> Self {
+    pub async fn start(port: u16, inbox: Arc<Mutex<Vec<Received>>>) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind smtp");
@@ -60,11 +60,11 @@ impl SmtpServer {
         (self.port, self.inbox)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.inbox.lock().unwrap().clone()
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 }
@@ -131,7 +131,7 @@ async fn session(stream: tokio::net::TcpStream, inbox: Arc<Mutex<Vec<Received>>>
 }
 
 /// Waits until `inbox` holds `n` emails (or panics after 20 s).
-async fn wait_for(inbox: &Arc<Mutex<Vec<Received>>>, n: usize) -> Vec<Received> {
+pub async fn wait_for(inbox: &Arc<Mutex<Vec<Received>>>, n: usize) -> Vec<Received> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let got = inbox.lock().unwrap().clone();
@@ -147,7 +147,7 @@ async fn wait_for(inbox: &Arc<Mutex<Vec<Received>>>, n: usize) -> Vec<Received> 
     }
 }
 
-async fn app_with_smtp(db: &Arc<TestDb>, url: String) -> TestApp {
+pub async fn app_with_smtp(db: &Arc<TestDb>, url: String) -> TestApp {
     spawn_app_with(Arc::clone(db), move |c| {
         c.email.transport = bellhop::config::MailTransport::Smtp(secrecy::SecretString::from(url));
         c.email.public_url = "https://hotel.example".into();
@@ -155,7 +155,7 @@ async fn app_with_smtp(db: &Arc<TestDb>, url: String) -> TestApp {
     .await
 }
 
-async fn guest_with_email(app: &TestApp, pid: &str, email: &str) -> String {
+pub async fn guest_with_email(app: &TestApp, pid: &str, email: &str) -> String {
     let r = app
         .post(
             &format!("/api/v1/properties/{pid}/guests"),
@@ -167,7 +167,7 @@ async fn guest_with_email(app: &TestApp, pid: &str, email: &str) -> String {
 }
 
 /// The decoded text of an email (lettre may quote-print long lines).
-fn text(data: &str) -> String {
+pub fn text(data: &str) -> String {
     data.replace("=\r\n", "").replace("=3D", "=")
 }
 

@@ -5,6 +5,7 @@
 mod access;
 mod auth;
 mod catalog;
+mod chat;
 mod cluster;
 mod email;
 mod helpers;

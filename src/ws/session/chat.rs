@@ -16,7 +16,7 @@ use super::{End, Session, Subscription};
 use crate::{
     actors::CommandError,
     domain::{
-        Action, ConversationId, Denial, Principal,
+        ConversationId, Denial, Principal,
         chat::{Author, MessageKind},
     },
     http::ApiError,
@@ -46,25 +46,12 @@ impl Session {
             .state(cid)
             .await
             .map_err(command_error)?;
-        if let Principal::Guest {
-            reservation_id,
-            property,
-        } = &self.caller.principal
-        {
-            // A guest reaches their own stay's conversation and nothing else; another one
-            // reads exactly like one that does not exist.
-            return if *reservation_id == c.reservation_id.0 && *property == c.property_id {
-                Ok(Side::Guest)
-            } else {
-                Err(("not_found", "no such conversation".into()))
-            };
-        }
-        match self.caller.principal.authorize(Action::Chat, c.property_id) {
-            Ok(()) => Ok(Side::Staff),
+        match c.side_of(&self.caller.principal) {
+            Ok(side) => Ok(side),
             Err(Denial::NotFound) => Err(("not_found", "no such conversation".into())),
             Err(Denial::Forbidden) => Err((
                 "forbidden",
-                "your role may not take part in guest chat".into(),
+                "you may not take part in this conversation".into(),
             )),
         }
     }
