@@ -295,6 +295,8 @@ mod tests {
                 PropertySettings,
                 TaskManage,
                 TaskWork,
+                Chat,
+                CannedReplyManage,
             ],
         );
         expect(
@@ -309,6 +311,7 @@ mod tests {
                 ReservationManage,
                 NightAudit,
                 TaskManage,
+                Chat,
             ],
         );
         expect(Housekeeper, &[PropertyRead, RoomRead, RoomStatus, TaskWork]);

@@ -51,8 +51,8 @@ pub struct InboxQuery {
     status: Option<InboxStatus>,
 }
 
-/// `GET /api/v1/properties/<pid>/conversations?status=`: the inbox, latest message first
-/// (archived ones only when asked for by status).
+/// `GET /api/v1/properties/<pid>/conversations?status=`: the inbox, latest message first:
+/// every conversation where something happened but the archived, or those in `status`.
 pub async fn inbox(
     state: web::Data<AppState>,
     caller: Caller,
@@ -62,9 +62,6 @@ pub async fn inbox(
     caller.may(Action::Chat, *pid)?;
     let status = query.into_inner().status;
     let mut all = state.store.conversations(*pid, status).await?;
-    if status.is_none() {
-        all.retain(|c| c.status != InboxStatus::Archived);
-    }
     all.sort_by(|a, b| {
         let at = |c: &Conversation| c.last_message.as_ref().map(|m| m.at);
         at(b).cmp(&at(a)).then(b.updated_at.cmp(&a.updated_at))

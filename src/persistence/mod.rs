@@ -429,7 +429,8 @@ pub trait Store: Send + Sync + 'static {
     /// The seq of the last event of `stream` (0 if it has none).
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError>;
 
-    /// A property's conversations (any status, or one), up to 10,000, in no particular order.
+    /// A property's conversations in one status; without one, the inbox: every conversation
+    /// where something happened, but the archived. Up to 10,000, in no particular order.
     async fn conversations(
         &self,
         property: PropertyId,

@@ -1203,8 +1203,11 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
+                // Without a status: the inbox — conversations where something happened (a
+                // reservation's conversation opens at version 1), archived ones left out.
                 "SELECT state FROM conversations WHERE property_id = $1
-                 AND ($2::text IS NULL OR status = $2) LIMIT 10000",
+                 AND (status = $2 OR ($2::text IS NULL AND status <> 'archived' AND version > 1))
+                 LIMIT 10000",
                 &[&property.0, &status.as_ref().map(enum_text)],
             )
             .await

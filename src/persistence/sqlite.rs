@@ -1404,7 +1404,8 @@ impl Store for SqliteStore {
             let states = query_all(
                 conn,
                 "SELECT state FROM conversations WHERE property_id = ?1
-                 AND (?2 IS NULL OR status = ?2) LIMIT 10000",
+                 AND (status = ?2 OR (?2 IS NULL AND status <> 'archived' AND version > 1))
+                 LIMIT 10000",
                 params![property.0.to_string(), status.as_ref().map(enum_text)],
                 |r| r.get::<_, String>(0),
                 Ok,

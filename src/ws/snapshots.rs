@@ -34,7 +34,7 @@ use super::protocol::Topic;
 use crate::{
     domain::{
         ConversationId,
-        chat::{ChatEvent, Conversation, InboxStatus, Side},
+        chat::{ChatEvent, Conversation, Side},
     },
     persistence::{Store, StoreError, StoredEvent},
     views::RoomView,
@@ -226,9 +226,8 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
             if store.property(*pid).await?.is_none() {
                 return Ok(None);
             }
+            // Archived conversations and untouched ones are not in the inbox.
             let mut all = store.conversations(*pid, None).await?;
-            // Archived conversations leave the inbox (they are a query away).
-            all.retain(|c| c.status != InboxStatus::Archived);
             all.sort_by(|a, b| {
                 let at = |c: &Conversation| c.last_message.as_ref().map(|m| m.at);
                 at(b).cmp(&at(a)).then(b.updated_at.cmp(&a.updated_at))

@@ -267,9 +267,15 @@ async fn decide_and_commit(
     let mut attempt = 0;
     loop {
         let outcome = attempt_once(store, &c, msg).await;
-        if matches!(outcome, Err(CommandError::Contention))
-            && attempt < max_retries
+        // A lost race, or a refusal judged on a replica another node has moved past (a read
+        // mark "covering nothing" may cover a message this node has not heard of): judge
+        // again on the store's state.
+        if matches!(
+            outcome,
+            Err(CommandError::Contention | CommandError::ChatRefused(_))
+        ) && attempt < max_retries
             && let Ok(Some(latest)) = store.conversation(c.id).await
+            && latest.version != c.version
         {
             attempt += 1;
             c = latest;
