@@ -45,7 +45,7 @@ pub fn chat_event(
     if !event.visible_to(side) {
         return None;
     }
-    let mut json = stored.payload.clone();
+    let mut json = event.to_json(side);
     let actor = if side == Side::Guest && stored.actor.starts_with("user:") {
         "system:staff"
     } else {

@@ -34,14 +34,15 @@ pub struct Conversations {
     limiter: Arc<SendLimiter>,
 }
 
-/// The first event and projection of a reservation's conversation, for the reservation's own
-/// transaction (so no reservation exists without its conversation).
+/// A reservation's new conversation: its first event and projection, for the reservation's
+/// own transaction (so no reservation exists without its conversation), and what to publish
+/// once that has committed.
 pub(crate) fn opening(
     reservation: &Reservation,
     guest_name: &str,
     agent: &Agent,
     at: chrono::DateTime<chrono::Utc>,
-) -> (NewEvent, Projection) {
+) -> (NewEvent, Projection, Vec<Published>) {
     let (c, event) = Conversation::open(
         ConversationId(reservation.id.0),
         reservation.property_id,
@@ -58,7 +59,12 @@ pub(crate) fn opening(
         actor: agent.clone(),
         at,
     };
-    (row, Projection::UpsertConversation(c))
+    let publish = publications(&super::conversation::Batch {
+        events: vec![(1, event, c.clone())],
+        agent: agent.clone(),
+        at,
+    });
+    (row, Projection::UpsertConversation(c), publish)
 }
 
 impl Conversations {
@@ -94,7 +100,8 @@ impl Conversations {
                 .await?
                 .map(|g| g.name)
                 .unwrap_or_default();
-            let (row, projection) = opening(&r, &name, &Agent::system("chat"), persistence::now());
+            let (row, projection, _) =
+                opening(&r, &name, &Agent::system("chat"), persistence::now());
             match store.commit(vec![row], vec![projection]).await {
                 // Another caller opened it first: read theirs.
                 Ok(()) | Err(StoreError::Conflict | StoreError::Constraint(_)) => {}
@@ -265,27 +272,6 @@ impl Conversations {
     pub(crate) async fn passivate_all(&self) {
         self.inner.passivate_all().await;
     }
-}
-
-/// The publications of a freshly opened conversation (sent after the reservation commits).
-pub(crate) fn opened(
-    reservation: &Reservation,
-    guest_name: &str,
-    agent: &Agent,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Vec<Published> {
-    let (c, event) = Conversation::open(
-        ConversationId(reservation.id.0),
-        reservation.property_id,
-        reservation.id,
-        guest_name,
-        at,
-    );
-    publications(&super::conversation::Batch {
-        events: vec![(1, event, c)],
-        agent: agent.clone(),
-        at,
-    })
 }
 
 /// A token bucket per sender: `burst` messages at once, then `per_minute`.

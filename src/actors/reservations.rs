@@ -235,13 +235,14 @@ impl Reservations {
         };
         // The stay's conversation with the hotel exists from the start, in the same
         // transaction (after the reservation's row, which it refers to).
-        let (chat_row, chat) = super::conversations::opening(&reservation, guest_name, agent, at);
+        let (chat_row, chat, opened) =
+            super::conversations::opening(&reservation, guest_name, agent, at);
         projections.push(chat);
         self.shared()
             .store
             .commit(vec![row, chat_row], projections)
             .await?;
-        for p in super::conversations::opened(&reservation, guest_name, agent, at) {
+        for p in opened {
             self.shared().bus.publish(p);
         }
         let committed = Committed {

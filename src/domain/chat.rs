@@ -226,6 +226,21 @@ impl ChatEvent {
         }
     }
 
+    /// The event as `side` receives it: the guest never learns which staff member wrote.
+    #[must_use]
+    pub fn to_json(&self, side: Side) -> serde_json::Value {
+        let mut json = serde_json::to_value(self).unwrap_or_default();
+        if side == Side::Guest
+            && let Some(author) = json
+                .get_mut("message")
+                .and_then(|m| m.get_mut("author"))
+                .and_then(serde_json::Value::as_object_mut)
+        {
+            author.remove("user_id");
+        }
+        json
+    }
+
     /// Whether `side` may see this event: guests see the messages meant for them and the read
     /// and delivery marks, never notes nor the inbox's workings.
     #[must_use]

@@ -375,15 +375,7 @@ pub async fn canned_update(
 ) -> Result<HttpResponse, ApiError> {
     let (pid, id) = path.into_inner();
     caller.may(Action::CannedReplyManage, pid)?;
-    if !state
-        .store
-        .canned_replies(pid)
-        .await?
-        .iter()
-        .any(|r| r.id == id)
-    {
-        return Err(canned_not_found());
-    }
+    canned_exists(&state, pid, id).await?;
     let b = body.into_inner();
     let reply = CannedReply {
         id,
@@ -404,15 +396,7 @@ pub async fn canned_delete(
 ) -> Result<HttpResponse, ApiError> {
     let (pid, id) = path.into_inner();
     caller.may(Action::CannedReplyManage, pid)?;
-    if !state
-        .store
-        .canned_replies(pid)
-        .await?
-        .iter()
-        .any(|r| r.id == id)
-    {
-        return Err(canned_not_found());
-    }
+    canned_exists(&state, pid, id).await?;
     state
         .store
         .commit(
@@ -444,6 +428,16 @@ async fn write_canned(state: &AppState, reply: &CannedReply) -> Result<(), ApiEr
             }
             other => other.into(),
         })
+}
+
+/// 404 unless the property has the canned reply `id`.
+async fn canned_exists(state: &AppState, pid: PropertyId, id: Uuid) -> Result<(), ApiError> {
+    let replies = state.store.canned_replies(pid).await?;
+    if replies.iter().any(|r| r.id == id) {
+        Ok(())
+    } else {
+        Err(canned_not_found())
+    }
 }
 
 fn canned_not_found() -> ApiError {

@@ -27,7 +27,7 @@ async fn node(db: &Arc<TestDb>, prefix: &str, url: &str) -> TestApp {
     .await
 }
 
-async fn cluster(n: usize) -> (Arc<TestDb>, Vec<TestApp>) {
+pub async fn cluster(n: usize) -> (Arc<TestDb>, Vec<TestApp>) {
     let db = Arc::new(TestDb::new(Backend::Postgres).await);
     let prefix = format!("bellhop-test-{}:", uuid::Uuid::new_v4());
     let mut nodes = Vec::new();

@@ -52,7 +52,11 @@ impl Entity for ConversationActor {
             store: Arc::clone(&shared.store),
             bus: Arc::clone(&shared.bus),
             metrics: Arc::clone(&shared.metrics),
-            max_retries: shared.config.max_conflict_retries,
+            // Two nodes writing one conversation race only for the order of messages, never
+            // for whether they may be stored: a sender should not get "retry" for that, so a
+            // conversation retries lost races longer than other entities do (each attempt is
+            // judged again on the store's state, with jittered backoff).
+            max_retries: shared.config.max_conflict_retries * 4,
         }
     }
 }
@@ -135,7 +139,7 @@ pub(crate) fn publications(b: &Batch) -> Vec<Published> {
             .map(|(seq, e, after)| {
                 PublishedEvent::new(
                     *seq,
-                    e,
+                    &e.to_json(Side::Guest),
                     &guest_agent(&b.agent),
                     b.at,
                     after.view(Side::Guest),
