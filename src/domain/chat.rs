@@ -176,7 +176,55 @@ pub struct LastMessage {
 
 /// How many idempotency keys a conversation remembers (a retry comes within seconds; this is
 /// hundreds of messages back).
-const KEYS_KEPT: usize = 200;
+const KEYS_KEPT: usize = 64;
+
+/// Unread messages a conversation lists per side. Past this the oldest are only counted: a
+/// guest who never opens the app must not make every later write of the conversation larger.
+const UNREAD_KEPT: usize = 256;
+
+/// The messages one side has not read: the latest [`UNREAD_KEPT`] listed, older ones counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub listed: Vec<Unread>,
+    /// Unread messages older than every listed one.
+    #[serde(default)]
+    pub older: u32,
+}
+
+impl Pending {
+    /// How many messages are unread.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.listed.len() + self.older as usize
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, u: Unread) {
+        if self.listed.len() >= UNREAD_KEPT {
+            self.listed.remove(0);
+            self.older += 1;
+        }
+        self.listed.push(u);
+    }
+
+    /// Everything up to `up_to` is read. Counted older messages are covered once the oldest
+    /// listed one is (a partial read among them keeps counting them: rare, and on the safe
+    /// side).
+    fn read(&mut self, up_to: u64) {
+        if self.listed.first().is_some_and(|u| u.seq <= up_to) {
+            self.older = 0;
+        }
+        self.listed.retain(|u| u.seq > up_to);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Unread> {
+        self.listed.iter()
+    }
+}
 
 /// What happened in a conversation: the events of its stream `conversation:<id>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,9 +350,9 @@ pub struct Conversation {
     pub read: Marks,
     pub delivered: Marks,
     /// Messages the guest has to read (staff replies and system messages).
-    pub unread_guest: Vec<Unread>,
+    pub unread_guest: Pending,
     /// Guest messages staff have to read.
-    pub unread_staff: Vec<Unread>,
+    pub unread_staff: Pending,
     /// The last staff reply sent by email.
     pub emailed_up_to: u64,
     /// Recent idempotency keys (`<sender>|<key>`) and the seq each stored.
@@ -338,8 +386,8 @@ impl Conversation {
             last_message: None,
             read: Marks::default(),
             delivered: Marks::default(),
-            unread_guest: Vec::new(),
-            unread_staff: Vec::new(),
+            unread_guest: Pending::default(),
+            unread_staff: Pending::default(),
             emailed_up_to: 0,
             keys: Vec::new(),
             updated_at: at,
@@ -348,7 +396,7 @@ impl Conversation {
         (c, event)
     }
 
-    fn unread(&self, side: Side) -> &[Unread] {
+    fn unread(&self, side: Side) -> &Pending {
         match side {
             Side::Guest => &self.unread_guest,
             Side::Staff => &self.unread_staff,
@@ -524,8 +572,8 @@ impl Conversation {
                     self.delivered.set(*side, up_to);
                 }
                 match side {
-                    Side::Guest => self.unread_guest.retain(|u| u.seq > up_to),
-                    Side::Staff => self.unread_staff.retain(|u| u.seq > up_to),
+                    Side::Guest => self.unread_guest.read(up_to),
+                    Side::Staff => self.unread_staff.read(up_to),
                 }
             }
             ChatEvent::StatusSet { status, follow_up } => {
@@ -976,6 +1024,32 @@ mod tests {
         assert_eq!(
             c.side_of(&staff(Role::Manager, PropertyId::new())),
             Err(Denial::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_guest_who_never_reads_keeps_the_state_small_and_the_count_right() {
+        let staff = staff();
+        let mut c = conversation();
+        for i in 0..UNREAD_KEPT + 10 {
+            run(&mut c, say(staff, MessageKind::Text, &format!("m{i}"))).unwrap();
+        }
+        assert_eq!(c.unread_guest.listed.len(), UNREAD_KEPT);
+        assert_eq!(c.unread_guest.len(), UNREAD_KEPT + 10);
+        assert_eq!(c.guest_view()["unread"], UNREAD_KEPT + 10);
+        let last = c.version;
+        run(
+            &mut c,
+            ChatCommand::MarkRead {
+                side: Side::Guest,
+                up_to: last - 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.unread_guest.len(),
+            1,
+            "the counted ones were older: read too"
         );
     }
 
