@@ -71,6 +71,40 @@ uuid_id!(
     "A guest's conversation with the front desk; its event stream is `conversation:<id>`."
 );
 
+uuid_id!(
+    VenueId,
+    "A restaurant or bar of a property; its event stream is `venue:<id>`."
+);
+uuid_id!(
+    TableId,
+    "A table of a venue; its event stream is `table:<id>`."
+);
+uuid_id!(
+    PartyId,
+    "A party at a venue (a booking, a walk-in or a waitlist entry); its stream is `party:<id>`."
+);
+
+impl VenueId {
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("venue:{}", self.0)
+    }
+}
+
+impl TableId {
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("table:{}", self.0)
+    }
+}
+
+impl PartyId {
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("party:{}", self.0)
+    }
+}
+
 impl ConversationId {
     /// The event stream of this conversation (its messages, in seq order).
     #[must_use]

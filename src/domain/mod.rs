@@ -16,11 +16,13 @@ pub mod reservation;
 pub mod room;
 pub mod stock;
 pub mod task;
+pub mod venue;
 
 pub use access::{Action, Denial, Principal, Role, role_allows};
 pub use guest::{Guest, RoomType};
 pub use ids::{
-    Agent, ConversationId, GuestId, PropertyId, ReservationId, RoomId, RoomNumber, TaskId,
+    Agent, ConversationId, GuestId, PartyId, PropertyId, ReservationId, RoomId, RoomNumber,
+    TableId, TaskId, VenueId,
 };
 pub use property::Property;
 pub use reservation::{Reservation, ReservationStatus, Stay};
