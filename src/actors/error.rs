@@ -32,6 +32,15 @@ pub enum CommandError {
     ChatRefused(#[from] crate::domain::chat::ChatRefusal),
     #[error("conversation not found")]
     ConversationNotFound,
+    /// A venue, table or party rule refused the command.
+    #[error(transparent)]
+    VenueRefused(#[from] crate::domain::venue::VenueRefusal),
+    #[error("venue not found")]
+    VenueNotFound,
+    #[error("table not found")]
+    TableNotFound,
+    #[error("party not found")]
+    PartyNotFound,
     /// The sender sent too many messages too fast.
     #[error("too many messages; wait a moment")]
     RateLimited,
@@ -67,6 +76,15 @@ impl From<StoreError> for CommandError {
                 code: "sold_out",
                 message: "the room type is sold out on at least one of these nights".into(),
             },
+            StoreError::Constraint(c) if c == "party_tables_no_overlap" => Self::table_taken(),
+            StoreError::Constraint(c) if c == "pacing_full" => Self::Conflict {
+                code: "pacing_full",
+                message: "the kitchen's pacing is full for that quarter hour".into(),
+            },
+            StoreError::Constraint(c) if c == "venue_tables_name_key" => Self::Conflict {
+                code: "table_name_taken",
+                message: "the venue already has a table of that name".into(),
+            },
             StoreError::Constraint(c) => Self::Conflict {
                 code: "conflict",
                 message: format!("the change conflicts with existing data ({c})"),
@@ -78,6 +96,15 @@ impl From<StoreError> for CommandError {
 }
 
 impl CommandError {
+    /// Another party holds the table at an overlapping time.
+    #[must_use]
+    pub fn table_taken() -> Self {
+        Self::Conflict {
+            code: "table_taken",
+            message: "another party holds the table at that time".into(),
+        }
+    }
+
     /// The room already holds a live stay on one of the nights asked for.
     #[must_use]
     pub fn room_unavailable() -> Self {

@@ -22,8 +22,10 @@ pub mod reservation;
 pub(crate) mod reservations;
 pub mod room;
 mod rooms;
+pub mod table;
 pub mod task;
 mod tasks;
+mod venues;
 
 use std::sync::Arc;
 
@@ -34,8 +36,13 @@ pub use reservation::{Request, ReservationHandle};
 pub use reservations::{Booking, Reservations};
 pub use room::RoomHandle;
 pub use rooms::{MAX_ROOMS_PER_REQUEST, RoomRegistry};
+pub use table::{TableHandle, TableOutcome};
 pub use task::TaskHandle;
 pub use tasks::{CreateTask, Tasks};
+pub use venues::{
+    BookingRequest, MAX_TABLES_PER_REQUEST, NewVenue, VenueSettings, Venues, WaitlistRequest,
+    WalkInRequest,
+};
 
 use crate::{
     config::ActorConfig, metrics::Metrics, persistence::Store, ws::bus::Bus, ws::hub::Published,
@@ -49,6 +56,7 @@ pub struct Actors {
     pub reservations: Reservations,
     pub tasks: Tasks,
     pub conversations: Conversations,
+    pub venues: Venues,
 }
 
 impl Actors {
@@ -62,8 +70,10 @@ impl Actors {
     ) -> Self {
         let shared = registry::Shared::start(store, bus, metrics, config);
         let rooms = RoomRegistry::start(Arc::clone(&shared));
+        let conversations = Conversations::start(Arc::clone(&shared));
         Self {
-            conversations: Conversations::start(Arc::clone(&shared)),
+            venues: Venues::start(Arc::clone(&shared), conversations.clone()),
+            conversations,
             reservations: Reservations::start(Arc::clone(&shared), rooms.clone()),
             tasks: Tasks::start(Arc::clone(&shared), rooms.clone()),
             rooms,
@@ -90,6 +100,7 @@ impl Actors {
         topics.extend(self.reservations.live_topics());
         topics.extend(self.tasks.live_topics());
         topics.extend(self.conversations.live_topics());
+        topics.extend(self.venues.live_topics());
         topics
     }
 
@@ -103,6 +114,8 @@ impl Actors {
             self.tasks.apply_remote(msg);
         } else if msg.stream.starts_with("conversation:") {
             self.conversations.apply_remote(msg);
+        } else if msg.stream.starts_with("table:") {
+            self.venues.apply_remote(msg);
         }
     }
 
@@ -112,6 +125,7 @@ impl Actors {
         self.reservations.reload_all();
         self.tasks.reload_all();
         self.conversations.reload_all();
+        self.venues.reload_all();
     }
 
     /// Stops every actor after the commands already queued to it, then the actor threads.
@@ -120,6 +134,8 @@ impl Actors {
         // Reservations first: their commands may still call rooms.
         self.reservations.passivate_all().await;
         self.tasks.passivate_all().await;
+        // Tables before conversations: "table ready" may still write to a guest's chat.
+        self.venues.passivate_all().await;
         self.conversations.passivate_all().await;
         self.rooms.passivate_all().await;
         self.shared.stop_arbiters().await;

@@ -253,6 +253,14 @@ impl<A: Entity> Registry<A> {
         }
     }
 
+    /// Makes the replica of `key`, if there is one here, reload from the store (another
+    /// entity's command changed it).
+    pub(crate) fn reload(&self, key: &A::Key) {
+        if let Some(slot) = self.lock_live().get(key) {
+            let _ = slot.addr.try_send(Reload);
+        }
+    }
+
     /// Makes every replica reload from the store (after the bus lost messages).
     pub(crate) fn reload_all(&self) {
         for slot in self.lock_live().values() {

@@ -95,10 +95,16 @@ pub enum Action {
     Chat,
     /// Create, change and delete the property's canned replies.
     CannedReplyManage,
+    /// Open venues, lay out their floor plans (tables, sections, combinations), set turn
+    /// times, pacing and holds.
+    VenueManage,
+    /// Run a host stand: the floor plan (`tables:<venue_id>`), bookings, walk-ins, the
+    /// waitlist, seat / clear / bus / block tables, party actions.
+    TableService,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 22] = [
         Action::PropertyCreate,
         Action::PropertyRead,
         Action::RoomRead,
@@ -119,6 +125,8 @@ impl Action {
         Action::TaskWork,
         Action::Chat,
         Action::CannedReplyManage,
+        Action::VenueManage,
+        Action::TableService,
     ];
 
     /// What an API key may be granted: integrations work on rooms, never on people or keys.
@@ -149,11 +157,12 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         (
             FrontDesk,
             RoomRead | RoomStatus | RoomBlock | GuestManage | ReservationRead | ReservationManage
-            | NightAudit | TaskManage | Chat,
+            | NightAudit | TaskManage | Chat | TableService,
         ) => true,
         (Housekeeper, RoomRead | RoomStatus | TaskWork) => true,
         (Maintenance, RoomRead | RoomBlock | TaskWork) => true,
-        // Restaurant staff run tables (a later feature), not the room board.
+        // Restaurant staff run the tables, not the room board.
+        (Restaurant, TableService) => true,
         _ => false,
     }
 }
@@ -297,6 +306,8 @@ mod tests {
                 TaskWork,
                 Chat,
                 CannedReplyManage,
+                VenueManage,
+                TableService,
             ],
         );
         expect(
@@ -312,11 +323,12 @@ mod tests {
                 NightAudit,
                 TaskManage,
                 Chat,
+                TableService,
             ],
         );
         expect(Housekeeper, &[PropertyRead, RoomRead, RoomStatus, TaskWork]);
         expect(Maintenance, &[PropertyRead, RoomRead, RoomBlock, TaskWork]);
-        expect(Restaurant, &[PropertyRead]);
+        expect(Restaurant, &[PropertyRead, TableService]);
     }
 
     #[test]

@@ -154,6 +154,22 @@ impl From<CommandError> for ApiError {
                 code: "task_not_found",
                 message: "no such task".into(),
             },
+            CommandError::VenueRefused(r) => Self::Unprocessable {
+                code: r.code(),
+                message: r.to_string(),
+            },
+            CommandError::VenueNotFound => Self::NotFound {
+                code: "venue_not_found",
+                message: "no such venue".into(),
+            },
+            CommandError::TableNotFound => Self::NotFound {
+                code: "table_not_found",
+                message: "no such table".into(),
+            },
+            CommandError::PartyNotFound => Self::NotFound {
+                code: "party_not_found",
+                message: "no such party".into(),
+            },
             CommandError::ChatRefused(r) => Self::Unprocessable {
                 code: r.code(),
                 message: r.to_string(),

@@ -14,6 +14,7 @@ mod reservations;
 mod rooms;
 mod tasks;
 mod users;
+mod venues;
 
 use actix_web::{HttpResponse, web};
 
@@ -141,6 +142,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(chat::set_status),
             )
             .route("/conversations/{cid}/assign", web::post().to(chat::assign))
+            .route("/properties/{pid}/venues", web::post().to(venues::create))
+            .route("/properties/{pid}/venues", web::get().to(venues::list))
+            .route(
+                "/properties/{pid}/venues/{vid}",
+                web::get().to(venues::floor),
+            )
+            .route(
+                "/properties/{pid}/venues/{vid}/settings",
+                web::post().to(venues::settings),
+            )
+            .route(
+                "/properties/{pid}/venues/{vid}/tables",
+                web::post().to(venues::add_tables),
+            )
+            .route(
+                "/properties/{pid}/venues/{vid}/bookings",
+                web::post().to(venues::book),
+            )
+            .route(
+                "/properties/{pid}/venues/{vid}/bookings",
+                web::get().to(venues::bookings),
+            )
+            .route(
+                "/properties/{pid}/venues/{vid}/walk-ins",
+                web::post().to(venues::walk_in),
+            )
+            .route(
+                "/properties/{pid}/venues/{vid}/waitlist",
+                web::post().to(venues::wait),
+            )
+            .route("/tables/{tid}/{action}", web::post().to(venues::table_act))
+            .route("/parties/{id}/{action}", web::post().to(venues::party_act))
             .route("/tasks/{tid}", web::get().to(tasks::get))
             .route("/tasks/{tid}/{action}", web::post().to(tasks::act))
             .route("/reservations/{rid}", web::get().to(reservations::get))

@@ -67,6 +67,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "chat",
         sql: include_str!("../../migrations/postgres/0011_chat.sql"),
     },
+    Migration {
+        version: 12,
+        name: "venues",
+        sql: include_str!("../../migrations/postgres/0012_venues.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -124,5 +129,10 @@ pub const SQLITE: &[Migration] = &[
         version: 11,
         name: "chat",
         sql: include_str!("../../migrations/sqlite/0011_chat.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "venues",
+        sql: include_str!("../../migrations/sqlite/0012_venues.sql"),
     },
 ];

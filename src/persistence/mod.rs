@@ -31,10 +31,11 @@ use crate::{
         Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId,
         ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, TaskId,
         chat::{CannedReply, Conversation, InboxStatus},
-        ids::ConversationId,
+        ids::{ConversationId, PartyId, TableId, VenueId},
         reservation::Stay,
         stock::StockItem,
         task::Task,
+        venue::{Party, Slot, Table, Venue},
     },
 };
 
@@ -193,6 +194,27 @@ pub enum Projection {
     DeleteCannedReply {
         property_id: PropertyId,
         id: Uuid,
+    },
+    /// A venue after its events (insert or replace, never backwards).
+    UpsertVenue(Venue),
+    /// A table after its events (insert or replace, never backwards). A name taken in the
+    /// venue fails with `venue_tables_name_key`.
+    UpsertTable(Table),
+    /// A party after its events (insert or replace, never backwards), with the tables it
+    /// holds. Holding a table another party holds at an overlapping time fails with
+    /// `party_tables_no_overlap`.
+    UpsertParty(Party),
+    /// Fails with `pacing_full` unless `size` more covers fit the venue's pacing `limit` in the
+    /// slot `[from, to)` (bookings starting in it, not counting `party`). Checked under a lock
+    /// per venue, so concurrent bookings on any node are judged one after the other. Put it
+    /// before the party's upsert.
+    CheckPacing {
+        venue_id: VenueId,
+        party: PartyId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        size: u16,
+        limit: u32,
     },
     /// The property's housekeeping settings: check-in only into inspected rooms, or not; a
     /// stayover clean every so many days.
@@ -461,6 +483,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// A property's canned replies, by title.
     async fn canned_replies(&self, property: PropertyId) -> Result<Vec<CannedReply>, StoreError>;
+
+    async fn venue(&self, id: VenueId) -> Result<Option<Venue>, StoreError>;
+
+    /// A property's venues, by name.
+    async fn venues(&self, property: PropertyId) -> Result<Vec<Venue>, StoreError>;
+
+    async fn venue_table(&self, id: TableId) -> Result<Option<Table>, StoreError>;
+
+    /// A venue's tables, by name.
+    async fn venue_tables(&self, venue: VenueId) -> Result<Vec<Table>, StoreError>;
+
+    async fn party(&self, id: PartyId) -> Result<Option<Party>, StoreError>;
+
+    /// A venue's parties starting in `[from, to)`, and every party still seated or waiting
+    /// (whenever it started), by start time.
+    async fn parties(
+        &self,
+        venue: VenueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Party>, StoreError>;
+
+    /// The live holds on a venue's tables that overlap `[from, to)`.
+    async fn schedule(
+        &self,
+        venue: VenueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, StoreError>;
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;
 

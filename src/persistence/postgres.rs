@@ -30,10 +30,11 @@ use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
     RoomId, RoomNumber, RoomType, TaskId,
     chat::{CannedReply, Conversation, InboxStatus},
-    ids::ConversationId,
+    ids::{ConversationId, PartyId, TableId, VenueId},
     reservation::{Party, Stay},
     stock::StockItem,
     task::Task,
+    venue::{self, Slot, Table, Venue},
 };
 
 /// Pool size per node. Commands are short transactions; more connections than this mostly
@@ -298,6 +299,18 @@ fn property_from_row(row: &Row) -> Property {
 fn task_from_json(v: serde_json::Value) -> Result<Task, StoreError> {
     serde_json::from_value(v)
         .map_err(|e| StoreError::Other(anyhow::anyhow!("bad task in store: {e}")))
+}
+
+fn to_json(v: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(v).map_err(|e| StoreError::Other(anyhow::anyhow!("encoding state: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(v)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad {what} in store: {e}")))
 }
 
 fn conversation_from_json(v: serde_json::Value) -> Result<Conversation, StoreError> {
@@ -728,6 +741,124 @@ impl Store for PgStore {
                         .map_err(pg_error)?;
                     if written == 0 {
                         return Err(StoreError::Constraint("conversations_version".into()));
+                    }
+                }
+                Projection::UpsertVenue(v) => {
+                    let written = tx
+                        .execute(
+                            "INSERT INTO venues (id, property_id, state, version)
+                             VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (id) DO UPDATE SET
+                                 state = EXCLUDED.state, version = EXCLUDED.version
+                             WHERE venues.version < EXCLUDED.version",
+                            &[
+                                &v.id.0,
+                                &v.property_id.0,
+                                &to_json(v)?,
+                                &seq_to_i64(v.version)?,
+                            ],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    if written == 0 {
+                        return Err(StoreError::Constraint("venues_version".into()));
+                    }
+                }
+                Projection::UpsertTable(t) => {
+                    let written = tx
+                        .execute(
+                            "INSERT INTO venue_tables (id, venue_id, name, state, version)
+                             VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (id) DO UPDATE SET
+                                 name = EXCLUDED.name, state = EXCLUDED.state,
+                                 version = EXCLUDED.version
+                             WHERE venue_tables.version < EXCLUDED.version",
+                            &[
+                                &t.id.0,
+                                &t.venue_id.0,
+                                &t.name,
+                                &to_json(t)?,
+                                &seq_to_i64(t.version)?,
+                            ],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    if written == 0 {
+                        return Err(StoreError::Constraint("venue_tables_version".into()));
+                    }
+                }
+                Projection::UpsertParty(p) => {
+                    let written = tx
+                        .execute(
+                            "INSERT INTO parties (id, venue_id, kind, status, size, starts_at,
+                                 ends_at, state, version)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                             ON CONFLICT (id) DO UPDATE SET
+                                 status = EXCLUDED.status, size = EXCLUDED.size,
+                                 starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+                                 state = EXCLUDED.state, version = EXCLUDED.version
+                             WHERE parties.version < EXCLUDED.version",
+                            &[
+                                &p.id.0,
+                                &p.venue_id.0,
+                                &enum_text(&p.kind),
+                                &p.status.as_str(),
+                                &i32::from(p.size),
+                                &p.starts_at,
+                                &p.ends_at,
+                                &to_json(p)?,
+                                &seq_to_i64(p.version)?,
+                            ],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    if written == 0 {
+                        return Err(StoreError::Constraint("parties_version".into()));
+                    }
+                    // Its holds are replaced whole: the exclusion constraint judges the new
+                    // ones against every other party's.
+                    tx.execute("DELETE FROM party_tables WHERE party_id = $1", &[&p.id.0])
+                        .await
+                        .map_err(pg_error)?;
+                    for table in &p.tables {
+                        tx.execute(
+                            "INSERT INTO party_tables (party_id, table_id, starts_at, ends_at, live)
+                             VALUES ($1, $2, $3, $4, $5)",
+                            &[&p.id.0, &table.0, &p.starts_at, &p.ends_at, &p.status.holds_tables()],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    }
+                }
+                Projection::CheckPacing {
+                    venue_id,
+                    party,
+                    from,
+                    to,
+                    size,
+                    limit,
+                } => {
+                    // One booking of this venue at a time decides, on every node.
+                    let key = format!("pacing:{venue_id}");
+                    tx.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                        &[&key],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                    let row = tx
+                        .query_one(
+                            "SELECT COALESCE(SUM(size), 0)::bigint AS covers FROM parties
+                             WHERE venue_id = $1 AND kind = 'booking' AND id <> $2
+                               AND status IN ('booked', 'arrived', 'seated', 'paid', 'finished')
+                               AND starts_at >= $3 AND starts_at < $4",
+                            &[&venue_id.0, &party.0, from, to],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                    let covers: i64 = row.get("covers");
+                    if covers + i64::from(*size) > i64::from(*limit) {
+                        return Err(StoreError::Constraint("pacing_full".into()));
                     }
                 }
                 Projection::UpsertCannedReply(r) => {
@@ -1285,6 +1416,110 @@ impl Store for PgStore {
                 title: r.get("title"),
                 body: r.get("body"),
                 updated_at: r.get("updated_at"),
+            })
+            .collect())
+    }
+
+    async fn venue(&self, id: VenueId) -> Result<Option<Venue>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT state FROM venues WHERE id = $1", &[&id.0])
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| from_json(r.get("state"), "venue")).transpose()
+    }
+
+    async fn venues(&self, property: PropertyId) -> Result<Vec<Venue>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT state FROM venues WHERE property_id = $1 ORDER BY state->>'name'",
+                &[&property.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| from_json(r.get("state"), "venue"))
+            .collect()
+    }
+
+    async fn venue_table(&self, id: TableId) -> Result<Option<Table>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT state FROM venue_tables WHERE id = $1", &[&id.0])
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| from_json(r.get("state"), "table")).transpose()
+    }
+
+    async fn venue_tables(&self, venue: VenueId) -> Result<Vec<Table>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT state FROM venue_tables WHERE venue_id = $1 ORDER BY name",
+                &[&venue.0],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| from_json(r.get("state"), "table"))
+            .collect()
+    }
+
+    async fn party(&self, id: PartyId) -> Result<Option<venue::Party>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT state FROM parties WHERE id = $1", &[&id.0])
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| from_json(r.get("state"), "party")).transpose()
+    }
+
+    async fn parties(
+        &self,
+        venue: VenueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<venue::Party>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT state FROM parties WHERE venue_id = $1
+                   AND ((starts_at >= $2 AND starts_at < $3)
+                        OR status IN ('seated', 'paid', 'quoted', 'notified'))
+                 ORDER BY starts_at LIMIT 10000",
+                &[&venue.0, &from, &to],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| from_json(r.get("state"), "party"))
+            .collect()
+    }
+
+    async fn schedule(
+        &self,
+        venue: VenueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT pt.table_id, pt.party_id, pt.starts_at, pt.ends_at
+                 FROM party_tables pt JOIN venue_tables t ON t.id = pt.table_id
+                 WHERE t.venue_id = $1 AND pt.live AND pt.starts_at < $3 AND pt.ends_at > $2",
+                &[&venue.0, &from, &to],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| Slot {
+                table: TableId(r.get("table_id")),
+                party: PartyId(r.get("party_id")),
+                starts_at: r.get("starts_at"),
+                ends_at: r.get("ends_at"),
             })
             .collect())
     }

@@ -30,10 +30,11 @@ use crate::domain::{
     Guest, GuestId, Property, PropertyId, Reservation, ReservationId, ReservationStatus, Room,
     RoomId, RoomNumber, RoomType, TaskId,
     chat::{CannedReply, Conversation, InboxStatus},
-    ids::ConversationId,
+    ids::{ConversationId, PartyId, TableId, VenueId},
     reservation::{Party, Stay},
     stock::StockItem,
     task::Task,
+    venue::{self, Slot, Table, Venue},
 };
 
 /// The SQLite store.
@@ -248,6 +249,54 @@ where
     T: for<'a> TryFrom<&'a Row<'a>, Error = rusqlite::Error>,
 {
     T::try_from(r)
+}
+
+fn to_json(v: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(anyhow::anyhow!("encoding state: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad {what} in store: {e}")))
+}
+
+impl SqliteStore {
+    /// The JSON `state` of the one row `sql` selects by id, decoded.
+    async fn state_of<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(sql, [id.to_string()], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(sql_error)?
+                .map(|s| from_json(&s, what))
+                .transpose()
+        })
+        .await
+    }
+
+    /// The JSON `state` of every row `sql` selects, decoded.
+    async fn states_of<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        args: Vec<String>,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.with_conn(move |conn| {
+            let states = query_all(
+                conn,
+                sql,
+                rusqlite::params_from_iter(args.iter()),
+                |r| r.get::<_, String>(0),
+                Ok,
+            )?;
+            states.iter().map(|s| from_json(s, what)).collect()
+        })
+        .await
+    }
 }
 
 fn conversation_from_json(s: &str) -> Result<Conversation, StoreError> {
@@ -881,6 +930,130 @@ impl Store for SqliteStore {
                             return Err(StoreError::Constraint("conversations_version".into()));
                         }
                     }
+                    Projection::UpsertVenue(v) => {
+                        let written = tx
+                            .execute(
+                                "INSERT INTO venues (id, property_id, state, version)
+                                 VALUES (?1, ?2, ?3, ?4)
+                                 ON CONFLICT (id) DO UPDATE SET
+                                     state = excluded.state, version = excluded.version
+                                 WHERE venues.version < excluded.version",
+                                params![
+                                    v.id.0.to_string(),
+                                    v.property_id.0.to_string(),
+                                    to_json(v)?,
+                                    seq_to_i64(v.version)?
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        if written == 0 {
+                            return Err(StoreError::Constraint("venues_version".into()));
+                        }
+                    }
+                    Projection::UpsertTable(t) => {
+                        let written = tx
+                            .execute(
+                                "INSERT INTO venue_tables (id, venue_id, name, state, version)
+                                 VALUES (?1, ?2, ?3, ?4, ?5)
+                                 ON CONFLICT (id) DO UPDATE SET
+                                     name = excluded.name, state = excluded.state,
+                                     version = excluded.version
+                                 WHERE venue_tables.version < excluded.version",
+                                params![
+                                    t.id.0.to_string(),
+                                    t.venue_id.0.to_string(),
+                                    t.name,
+                                    to_json(t)?,
+                                    seq_to_i64(t.version)?
+                                ],
+                            )
+                            .map_err(|e| match sql_error(e) {
+                                StoreError::Constraint(m) if m.contains("venue_tables.name") => {
+                                    StoreError::Constraint("venue_tables_name_key".into())
+                                }
+                                other => other,
+                            })?;
+                        if written == 0 {
+                            return Err(StoreError::Constraint("venue_tables_version".into()));
+                        }
+                    }
+                    Projection::UpsertParty(p) => {
+                        let written = tx
+                            .execute(
+                                "INSERT INTO parties (id, venue_id, kind, status, size, starts_at,
+                                     ends_at, state, version)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                 ON CONFLICT (id) DO UPDATE SET
+                                     status = excluded.status, size = excluded.size,
+                                     starts_at = excluded.starts_at, ends_at = excluded.ends_at,
+                                     state = excluded.state, version = excluded.version
+                                 WHERE parties.version < excluded.version",
+                                params![
+                                    p.id.0.to_string(),
+                                    p.venue_id.0.to_string(),
+                                    enum_text(&p.kind),
+                                    p.status.as_str(),
+                                    i64::from(p.size),
+                                    ts(&p.starts_at),
+                                    ts(&p.ends_at),
+                                    to_json(p)?,
+                                    seq_to_i64(p.version)?
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        if written == 0 {
+                            return Err(StoreError::Constraint("parties_version".into()));
+                        }
+                        tx.execute(
+                            "DELETE FROM party_tables WHERE party_id = ?1",
+                            [p.id.0.to_string()],
+                        )
+                        .map_err(sql_error)?;
+                        for table in &p.tables {
+                            tx.execute(
+                                "INSERT INTO party_tables (party_id, table_id, starts_at,
+                                     ends_at, live)
+                                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                                params![
+                                    p.id.0.to_string(),
+                                    table.0.to_string(),
+                                    ts(&p.starts_at),
+                                    ts(&p.ends_at),
+                                    p.status.holds_tables()
+                                ],
+                            )
+                            .map_err(sql_error)?;
+                        }
+                    }
+                    // One writer at a time: nothing can book between this check and the write.
+                    Projection::CheckPacing {
+                        venue_id,
+                        party,
+                        from,
+                        to,
+                        size,
+                        limit,
+                    } => {
+                        let covers: i64 = tx
+                            .query_row(
+                                "SELECT COALESCE(SUM(size), 0) FROM parties
+                                 WHERE venue_id = ?1 AND kind = 'booking' AND id <> ?2
+                                   AND status IN ('booked', 'arrived', 'seated', 'paid',
+                                                  'finished')
+                                   AND starts_at >= ?3 AND starts_at < ?4",
+                                params![
+                                    venue_id.0.to_string(),
+                                    party.0.to_string(),
+                                    ts(from),
+                                    ts(to)
+                                ],
+                                |r| r.get(0),
+                            )
+                            .map_err(sql_error)?;
+                        if covers + i64::from(*size) > i64::from(*limit) {
+                            return Err(StoreError::Constraint("pacing_full".into()));
+                        }
+                    }
                     Projection::UpsertCannedReply(r) => {
                         tx.execute(
                             "INSERT INTO canned_replies (id, property_id, title, body, updated_at)
@@ -1490,6 +1663,93 @@ impl Store for SqliteStore {
                         title,
                         body,
                         updated_at: parse_ts("canned_replies.updated_at", &at)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn venue(&self, id: VenueId) -> Result<Option<Venue>, StoreError> {
+        self.state_of("SELECT state FROM venues WHERE id = ?1", id.0, "venue")
+            .await
+    }
+
+    async fn venues(&self, property: PropertyId) -> Result<Vec<Venue>, StoreError> {
+        let mut all: Vec<Venue> = self
+            .states_of(
+                "SELECT state FROM venues WHERE property_id = ?1",
+                vec![property.0.to_string()],
+                "venue",
+            )
+            .await?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    async fn venue_table(&self, id: TableId) -> Result<Option<Table>, StoreError> {
+        self.state_of(
+            "SELECT state FROM venue_tables WHERE id = ?1",
+            id.0,
+            "table",
+        )
+        .await
+    }
+
+    async fn venue_tables(&self, venue: VenueId) -> Result<Vec<Table>, StoreError> {
+        self.states_of(
+            "SELECT state FROM venue_tables WHERE venue_id = ?1 ORDER BY name",
+            vec![venue.0.to_string()],
+            "table",
+        )
+        .await
+    }
+
+    async fn party(&self, id: PartyId) -> Result<Option<venue::Party>, StoreError> {
+        self.state_of("SELECT state FROM parties WHERE id = ?1", id.0, "party")
+            .await
+    }
+
+    async fn parties(
+        &self,
+        venue: VenueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<venue::Party>, StoreError> {
+        self.states_of(
+            "SELECT state FROM parties WHERE venue_id = ?1
+               AND ((starts_at >= ?2 AND starts_at < ?3)
+                    OR status IN ('seated', 'paid', 'quoted', 'notified'))
+             ORDER BY starts_at LIMIT 10000",
+            vec![venue.0.to_string(), ts(&from), ts(&to)],
+            "party",
+        )
+        .await
+    }
+
+    async fn schedule(
+        &self,
+        venue: VenueId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, StoreError> {
+        self.with_conn(move |conn| {
+            let raws = query_all(
+                conn,
+                "SELECT pt.table_id, pt.party_id, pt.starts_at, pt.ends_at
+                 FROM party_tables pt JOIN venue_tables t ON t.id = pt.table_id
+                 WHERE t.venue_id = ?1 AND pt.live AND pt.starts_at < ?3 AND pt.ends_at > ?2",
+                params![venue.0.to_string(), ts(&from), ts(&to)],
+                columns::<(String, String, String, String)>,
+                Ok,
+            )?;
+            raws.into_iter()
+                .map(|(table, party, from, to)| {
+                    Ok(Slot {
+                        table: TableId(parse_uuid("party_tables.table_id", &table)?),
+                        party: PartyId(parse_uuid("party_tables.party_id", &party)?),
+                        starts_at: parse_ts("party_tables.starts_at", &from)?,
+                        ends_at: parse_ts("party_tables.ends_at", &to)?,
                     })
                 })
                 .collect()

@@ -36,6 +36,9 @@ pub enum Topic {
     Chat(ConversationId),
     /// `inbox:<pid>`: the staff inbox, every conversation of the property.
     Inbox(PropertyId),
+    /// `tables:<venue_id>`: a venue's floor plan — its tables with their state, and the day's
+    /// parties — for host stands and servers.
+    Tables(crate::domain::VenueId),
 }
 
 /// Marks the guest's side of a `chat:<cid>` topic in the hub and on the bus. Clients never
@@ -68,6 +71,10 @@ impl Topic {
                 .map(Self::UserTasks)
                 .map_err(|_| format!("topic {s:?}: expected a user id after 'tasks:user:'")),
             ("inbox", None) => Ok(Self::Inbox(parse_pid(pid)?)),
+            ("tables", None) => pid
+                .and_then(|v| v.parse().ok())
+                .map(Self::Tables)
+                .ok_or_else(|| format!("topic {s:?}: expected a venue id")),
             ("chat", None) => pid
                 .and_then(|c| c.parse().ok())
                 .map(Self::Chat)
@@ -97,6 +104,7 @@ impl Topic {
             Self::UserTasks(user) => user_tasks_topic(*user),
             Self::Chat(cid) => chat_topic(*cid),
             Self::Inbox(pid) => inbox_topic(*pid),
+            Self::Tables(vid) => tables_topic(*vid),
         }
     }
 }
@@ -140,6 +148,11 @@ pub fn chat_topic(cid: ConversationId) -> String {
 #[must_use]
 pub fn guest_chat_topic(cid: ConversationId) -> String {
     format!("chat:{cid}{GUEST_SIDE}")
+}
+
+#[must_use]
+pub fn tables_topic(venue: crate::domain::VenueId) -> String {
+    format!("tables:{venue}")
 }
 
 #[must_use]

@@ -821,6 +821,11 @@ impl Session {
             },
             Topic::Tasks(pid) => (*pid, Action::TaskManage),
             Topic::Inbox(pid) => (*pid, Action::Chat),
+            Topic::Tables(vid) => match self.state.store.venue(*vid).await {
+                Ok(Some(v)) => (v.property_id, Action::TableService),
+                Ok(None) => return self.send_error(id, "not_found", "no such venue"),
+                Err(_) => return self.send_error(id, "unavailable", "the store is unavailable"),
+            },
             Topic::Chat(_) => return Ok(()),
             // One's own queue is work; anyone else's is supervision.
             Topic::UserTasks(user) => match self.state.store.user(*user).await {

@@ -239,6 +239,10 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
             let views: Vec<_> = all.iter().map(Conversation::staff_view).collect();
             (json!({ "conversations": views }), versions)
         }
+        Topic::Tables(vid) => match floor_plan(store, *vid).await? {
+            Some(read) => read,
+            None => return Ok(None),
+        },
         // A chat subscription reads its own snapshot: it depends on the side (see `session`).
         Topic::Chat(_) => return Ok(None),
         Topic::Room(pid, number) => {
@@ -329,6 +333,44 @@ pub async fn chat_snapshot(
     let json = serde_json::to_vec(&value)
         .map_err(|e| StoreError::Other(anyhow::anyhow!("encoding a snapshot: {e}")))?;
     Ok(Some((Bytes::from(json), c.version)))
+}
+
+/// A venue's floor plan now: the venue, its tables with their state, and the parties of the
+/// day (from six hours ago to a day ahead, and everyone seated or waiting), with the version
+/// of every table and party stream.
+pub async fn floor_plan(
+    store: &dyn Store,
+    vid: crate::domain::VenueId,
+) -> Result<Option<(serde_json::Value, HashMap<Box<str>, u64>)>, StoreError> {
+    let Some(venue) = store.venue(vid).await? else {
+        return Ok(None);
+    };
+    let now = crate::persistence::now();
+    let (tables, parties) = tokio::try_join!(
+        store.venue_tables(vid),
+        store.parties(
+            vid,
+            now - chrono::Duration::hours(6),
+            now + chrono::Duration::hours(24)
+        )
+    )?;
+    let versions = tables
+        .iter()
+        .map(|t| (t.id.stream().into_boxed_str(), t.version))
+        .chain(
+            parties
+                .iter()
+                .map(|p| (p.id.stream().into_boxed_str(), p.version)),
+        )
+        .collect();
+    let tables: Vec<_> = tables
+        .iter()
+        .map(|t| crate::actors::table::table_view(t, now))
+        .collect();
+    Ok(Some((
+        json!({ "venue": venue, "tables": tables, "parties": parties }),
+        versions,
+    )))
 }
 
 /// Open tasks of a property (or of one assignee), in queue order, with their versions.

@@ -39,6 +39,8 @@ fn allowed(who: &str, action: &str) -> bool {
             "task_work_any",
             "chat",
             "canned_reply_manage",
+            "venue_manage",
+            "table_service",
         ],
         "front_desk" => &[
             "property_read",
@@ -51,11 +53,12 @@ fn allowed(who: &str, action: &str) -> bool {
             "night_audit",
             "task_manage",
             "chat",
+            "table_service",
         ],
         // `task_work` is on their own tasks only; `task_work_any` (anyone's) is a manager's.
         "housekeeper" => &["property_read", "room_read", "room_status", "task_work"],
         "maintenance" => &["property_read", "room_read", "room_block", "task_work"],
-        "restaurant" => &["property_read"],
+        "restaurant" => &["property_read", "table_service"],
         // The key below is granted exactly these.
         "api_key" => &["room_read", "room_status"],
         "guest" => &[],
@@ -380,6 +383,41 @@ fn routes() -> Vec<Route> {
         },
         Route {
             method: "POST",
+            path: "/api/v1/properties/{pid}/venues",
+            body: |i| json!({"name": format!("Venue {i}"), "kind": "restaurant"}),
+            action: "venue_manage",
+            success: 201,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/venues",
+            body: none,
+            action: "table_service",
+            success: 200,
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/venues/{vid}",
+            body: none,
+            action: "table_service",
+            success: 200,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/venues/{vid}/tables",
+            body: |i| json!({"name": format!("N{i}"), "max_seats": 2}),
+            action: "venue_manage",
+            success: 201,
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/properties/{pid}/venues/{vid}/waitlist",
+            body: |i| json!({"party_size": 2, "name": format!("Party {i}")}),
+            action: "table_service",
+            success: 201,
+        },
+        Route {
+            method: "POST",
             path: "/api/v1/properties/{pid}/settings",
             body: |_| json!({"require_inspected": false}),
             action: "property_settings",
@@ -404,6 +442,8 @@ struct World {
     tasks: [Vec<String>; 2],
     /// Per property: a housekeeper (whose queue topic others may or may not follow).
     housekeepers: [String; 2],
+    /// Per property: a venue with one table.
+    venues: [String; 2],
     tokens: Vec<(&'static str, Option<String>)>,
 }
 
@@ -413,8 +453,25 @@ async fn world(b: Backend) -> World {
     let mut keys = Vec::new();
     let (mut guests, mut stays, mut tentative) = (Vec::new(), Vec::new(), Vec::new());
     let (mut task_ids, mut housekeepers) = (Vec::new(), Vec::new());
+    let mut venues = Vec::new();
     for _ in 0..2 {
         let pid = app.hotel(&["101"]).await;
+        let v = app
+            .post(
+                &format!("/api/v1/properties/{pid}/venues"),
+                &json!({"name": "Bar", "kind": "bar"}),
+            )
+            .await;
+        assert_eq!(v.status, 201, "{}", v.body);
+        let vid = v.body["id"].as_str().unwrap().to_owned();
+        let t = app
+            .post(
+                &format!("/api/v1/properties/{pid}/venues/{vid}/tables"),
+                &json!({"name": "B1", "max_seats": 4}),
+            )
+            .await;
+        assert_eq!(t.status, 201, "{}", t.body);
+        venues.push(vid);
         // Per caller i: a room to change (S), to block (B), a blocked one to release (R).
         let mut rooms = Vec::new();
         for i in 0..CALLERS.len() {
@@ -556,6 +613,7 @@ async fn world(b: Backend) -> World {
         tentative: [tentative[0].clone(), tentative[1].clone()],
         tasks: [task_ids[0].clone(), task_ids[1].clone()],
         housekeepers: [housekeepers[0].clone(), housekeepers[1].clone()],
+        venues: [venues[0].clone(), venues[1].clone()],
         tokens,
     }
 }
@@ -574,7 +632,8 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
                     .replace("{gid}", &w.guests[p])
                     .replace("{rid}", &w.stays[p])
                     .replace("{res}", &w.tentative[p][i])
-                    .replace("{task}", &w.tasks[p][i]);
+                    .replace("{task}", &w.tasks[p][i])
+                    .replace("{vid}", &w.venues[p]);
                 let body: Value = serde_json::from_str(
                     &(route.body)(i)
                         .to_string()
@@ -694,6 +753,7 @@ both!(
                     // Someone else's queue is supervision.
                     (format!("tasks:user:{}", w.housekeepers[p]), "task_manage"),
                     (format!("inbox:{pid}"), "chat"),
+                    (format!("tables:{}", w.venues[p]), "table_service"),
                     // A reservation's conversation has its id.
                     (format!("chat:{}", w.stays[p]), "chat"),
                 ] {

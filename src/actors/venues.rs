@@ -1,0 +1,713 @@
+//! Restaurants and bars on this node: venues and their floor plans, bookings (a single table
+//! first, then a combination), walk-ins, the waitlist with quoted waits, and the actors of the
+//! tables.
+//!
+//! Whatever gives a party a table runs on the table's actor (see [`super::table`]). What
+//! concerns only the party — arriving, paying, canceling, leaving the waitlist — is committed
+//! on the party's own stream with optimistic concurrency.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CommandError, Conversations, backoff,
+    registry::{Registry, Shared},
+    table::{TableActor, TableHandle, TableOutcome, messages::TableRequest, party_publication},
+};
+use crate::{
+    domain::{
+        Agent, ConversationId, PartyId, PropertyId, ReservationId, ReservationStatus, TableId,
+        VenueId,
+        chat::{Author, MessageKind},
+        venue::{
+            Combination, NewParty, NewTable, Party, PartyCommand, PartyKind, Table, TableState,
+            TurnTime, Venue, VenueKind, VenueRefusal, candidates, earliest_free, free,
+            quote_minutes, validate_party,
+        },
+    },
+    persistence::{self, NewEvent, Projection, StoreError},
+    ws::hub::{Published, PublishedEvent},
+};
+
+/// Tables one request may add.
+pub const MAX_TABLES_PER_REQUEST: usize = 200;
+
+/// A new venue.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVenue {
+    pub name: String,
+    pub kind: VenueKind,
+    #[serde(default)]
+    pub sections: Vec<String>,
+    #[serde(default)]
+    pub turn_times: Option<Vec<TurnTime>>,
+    #[serde(default)]
+    pub pacing: Option<u32>,
+    #[serde(default)]
+    pub hold_minutes: Option<u32>,
+}
+
+/// Changes to a venue's settings (what is left out stays).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueSettings {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub sections: Option<Vec<String>>,
+    #[serde(default)]
+    pub turn_times: Option<Vec<TurnTime>>,
+    /// `0` turns pacing off.
+    #[serde(default)]
+    pub pacing: Option<u32>,
+    #[serde(default)]
+    pub hold_minutes: Option<u32>,
+    #[serde(default)]
+    pub combinations: Option<Vec<Combination>>,
+}
+
+/// The events of a venue's stream `venue:<id>`: its settings as they became.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum VenueEvent<'a> {
+    VenueCreated { venue: &'a Venue },
+    VenueUpdated { venue: &'a Venue },
+}
+
+/// A table booking.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingRequest {
+    pub party_size: u16,
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// When the party comes.
+    pub at: DateTime<Utc>,
+    /// A hotel guest's stay (their bill may then be charged to the room).
+    #[serde(default)]
+    pub reservation_id: Option<ReservationId>,
+}
+
+/// A party that walked in.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkInRequest {
+    pub party_size: u16,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The host's choice; otherwise the best free table.
+    #[serde(default)]
+    pub table: Option<TableId>,
+    #[serde(default)]
+    pub reservation_id: Option<ReservationId>,
+}
+
+/// A party that waits for a table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistRequest {
+    pub party_size: u16,
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub reservation_id: Option<ReservationId>,
+}
+
+/// Finds or activates table actors, and runs venues. Cheap to clone.
+#[derive(Clone)]
+pub struct Venues {
+    tables: Registry<TableActor>,
+    conversations: Conversations,
+}
+
+impl Venues {
+    pub(crate) fn start(shared: Arc<Shared>, conversations: Conversations) -> Self {
+        Self {
+            tables: Registry::start(shared),
+            conversations,
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        self.tables.shared()
+    }
+
+    fn store(&self) -> &Arc<dyn persistence::Store> {
+        &self.shared().store
+    }
+
+    pub async fn venue(&self, id: VenueId) -> Result<Venue, CommandError> {
+        self.store()
+            .venue(id)
+            .await?
+            .ok_or(CommandError::VenueNotFound)
+    }
+
+    /// Opens a venue (no tables yet).
+    pub async fn create_venue(
+        &self,
+        property: PropertyId,
+        new: NewVenue,
+        agent: &Agent,
+    ) -> Result<Venue, CommandError> {
+        if self.store().property(property).await?.is_none() {
+            return Err(CommandError::PropertyNotFound);
+        }
+        let at = persistence::now();
+        let venue = Venue {
+            id: VenueId::new(),
+            property_id: property,
+            name: new.name.trim().to_owned(),
+            kind: new.kind,
+            sections: new.sections,
+            turn_times: new.turn_times.unwrap_or_else(Venue::default_turn_times),
+            pacing: new.pacing,
+            hold_minutes: new.hold_minutes.unwrap_or(10),
+            combinations: Vec::new(),
+            version: 1,
+            created_at: at,
+        };
+        venue.validate()?;
+        let row = venue_row(
+            &venue,
+            &VenueEvent::VenueCreated { venue: &venue },
+            agent,
+            at,
+        );
+        self.store()
+            .commit(vec![row], vec![Projection::UpsertVenue(venue.clone())])
+            .await?;
+        Ok(venue)
+    }
+
+    /// Changes a venue's settings (combinations must join tables of the venue).
+    pub async fn update_venue(
+        &self,
+        id: VenueId,
+        settings: VenueSettings,
+        expected_version: Option<u64>,
+        agent: &Agent,
+    ) -> Result<Venue, CommandError> {
+        for attempt in 0..=self.shared().config.max_conflict_retries {
+            let mut venue = self.venue(id).await?;
+            if let Some(expected) = expected_version
+                && expected != venue.version
+            {
+                return Err(CommandError::VersionMismatch {
+                    expected,
+                    actual: venue.version,
+                });
+            }
+            let s = settings.clone();
+            if let Some(name) = s.name {
+                venue.name = name.trim().to_owned();
+            }
+            if let Some(sections) = s.sections {
+                venue.sections = sections;
+            }
+            if let Some(t) = s.turn_times {
+                venue.turn_times = t;
+            }
+            if let Some(p) = s.pacing {
+                venue.pacing = (p > 0).then_some(p);
+            }
+            if let Some(h) = s.hold_minutes {
+                venue.hold_minutes = h;
+            }
+            if let Some(c) = s.combinations {
+                let tables = self.store().venue_tables(id).await?;
+                if c.iter()
+                    .flat_map(|c| &c.tables)
+                    .any(|t| !tables.iter().any(|x| x.id == *t))
+                {
+                    return Err(VenueRefusal::Invalid(
+                        "a combination names a table that is not in this venue".into(),
+                    )
+                    .into());
+                }
+                venue.combinations = c;
+            }
+            venue.validate()?;
+            venue.version += 1;
+            let at = persistence::now();
+            let row = venue_row(
+                &venue,
+                &VenueEvent::VenueUpdated { venue: &venue },
+                agent,
+                at,
+            );
+            match self
+                .store()
+                .commit(vec![row], vec![Projection::UpsertVenue(venue.clone())])
+                .await
+            {
+                Ok(()) => return Ok(venue),
+                Err(StoreError::Conflict) => tokio::time::sleep(backoff(attempt + 1)).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::Contention)
+    }
+
+    /// Adds tables to a venue's floor plan.
+    pub async fn add_tables(
+        &self,
+        id: VenueId,
+        specs: Vec<NewTable>,
+        agent: &Agent,
+    ) -> Result<Vec<Table>, CommandError> {
+        if specs.is_empty() || specs.len() > MAX_TABLES_PER_REQUEST {
+            return Err(CommandError::Invalid(format!(
+                "give 1 to {MAX_TABLES_PER_REQUEST} tables"
+            )));
+        }
+        let venue = self.venue(id).await?;
+        let at = persistence::now();
+        let (mut rows, mut projections, mut tables, mut publish) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for spec in specs {
+            let (table, event) = Table::create(TableId::new(), &venue, spec)?;
+            if tables.iter().any(|t: &Table| t.name == table.name) {
+                return Err(CommandError::Invalid(format!(
+                    "table {} appears twice in the request",
+                    table.name
+                )));
+            }
+            rows.push(NewEvent {
+                stream: table.id.stream(),
+                seq: 1,
+                property_id: Some(venue.property_id),
+                kind: event.kind().into(),
+                payload: serde_json::to_value(&event).unwrap_or_default(),
+                actor: agent.clone(),
+                at,
+            });
+            projections.push(Projection::UpsertTable(table.clone()));
+            publish.push(Published {
+                topics: vec![crate::ws::protocol::tables_topic(venue.id)],
+                stream: table.id.stream(),
+                from_seq: 1,
+                to_seq: 1,
+                events: vec![PublishedEvent::new(
+                    1,
+                    &event,
+                    agent,
+                    at,
+                    super::table::table_view(&table, at),
+                )],
+            });
+            tables.push(table);
+        }
+        self.store().commit(rows, projections).await?;
+        for p in publish {
+            self.shared().bus.publish(p);
+        }
+        Ok(tables)
+    }
+
+    /// The actor of a table, activating it from the store if needed.
+    pub async fn table(&self, id: TableId) -> Result<TableHandle, CommandError> {
+        let store = self.store();
+        let addr = self
+            .tables
+            .get(&id, async {
+                Ok::<_, CommandError>(store.venue_table(id).await?)
+            })
+            .await?
+            .ok_or(CommandError::TableNotFound)?;
+        Ok(TableHandle { addr })
+    }
+
+    /// Runs a request on a table. Tables of the same combination that changed with it reload
+    /// here; a waiting hotel guest told "table ready" hears it in their stay's chat.
+    pub async fn table_action(
+        &self,
+        id: TableId,
+        request: TableRequest,
+        expected_version: Option<u64>,
+        agent: Agent,
+    ) -> Result<TableOutcome, CommandError> {
+        let ready = matches!(request, TableRequest::Ready { .. });
+        let outcome = self
+            .table(id)
+            .await?
+            .execute(request, expected_version, agent)
+            .await?;
+        for other in &outcome.others {
+            self.tables.reload(other);
+        }
+        if ready && let Some(p) = &outcome.party {
+            self.tell_ready(p, &outcome.table).await;
+        }
+        Ok(outcome)
+    }
+
+    async fn tell_ready(&self, party: &Party, table: &Table) {
+        let (Some(rid), Some((_, until))) = (party.reservation_id, party.hold) else {
+            return;
+        };
+        let (venue, property) = match (
+            self.store().venue(party.venue_id).await,
+            self.store().property(party.property_id).await,
+        ) {
+            (Ok(Some(v)), Ok(Some(p))) => (v, p),
+            _ => return,
+        };
+        let local = until.with_timezone(&property.tz()).format("%H:%M");
+        let text = format!(
+            "Your table at {} is ready (table {}). We hold it for you until {local}.",
+            venue.name, table.name
+        );
+        let sent = self
+            .conversations
+            .send(
+                ConversationId(rid.0),
+                Author::System,
+                MessageKind::System,
+                text,
+                Some(&format!("{}:ready:{}", party.id.stream(), party.version)),
+                Agent::system("restaurant"),
+            )
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(party = %party.id, error = %e, "telling a hotel guest their table is ready failed");
+        }
+    }
+
+    /// Checks a link to a hotel stay: a live reservation of the venue's property.
+    async fn check_stay(
+        &self,
+        venue: &Venue,
+        reservation: Option<ReservationId>,
+    ) -> Result<(), CommandError> {
+        let Some(rid) = reservation else {
+            return Ok(());
+        };
+        let ok = self.store().reservation(rid).await?.is_some_and(|r| {
+            r.property_id == venue.property_id
+                && matches!(
+                    r.status,
+                    ReservationStatus::Confirmed | ReservationStatus::InHouse
+                )
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(CommandError::Invalid(
+                "the reservation must be a confirmed or in-house stay of this hotel".into(),
+            ))
+        }
+    }
+
+    /// Books a table for a party: the smallest single table free for the party's turn time,
+    /// else the smallest free combination, within the venue's pacing.
+    pub async fn book(
+        &self,
+        id: VenueId,
+        req: BookingRequest,
+        agent: &Agent,
+    ) -> Result<Party, CommandError> {
+        let venue = self.venue(id).await?;
+        validate_party(req.party_size, &req.name, req.phone.as_deref())?;
+        let now = persistence::now();
+        if req.at < now - chrono::Duration::minutes(5) {
+            return Err(CommandError::Invalid(
+                "a booking cannot be in the past".into(),
+            ));
+        }
+        self.check_stay(&venue, req.reservation_id).await?;
+        let ends = req.at + venue.turn(req.party_size);
+        let tables = self.store().venue_tables(id).await?;
+        let schedule = self.store().schedule(id, req.at, ends).await?;
+        for c in candidates(&venue, &tables, req.party_size)
+            .into_iter()
+            .filter(|c| free(&schedule, c, req.at, ends, None))
+        {
+            let (party, event) = Party::create(
+                PartyId::new(),
+                &venue,
+                NewParty {
+                    kind: PartyKind::Booking,
+                    name: req.name.clone(),
+                    phone: req.phone.clone(),
+                    size: req.party_size,
+                    tables: c.clone(),
+                    starts_at: req.at,
+                    ends_at: ends,
+                    quoted_minutes: None,
+                    reservation_id: req.reservation_id,
+                },
+                now,
+            )?;
+            let request = TableRequest::Book {
+                party: Box::new(party),
+                event: Box::new(event),
+                pacing: venue.pacing,
+            };
+            match self.table_action(c[0], request, None, agent.clone()).await {
+                Ok(o) => return o.party.ok_or(CommandError::PartyNotFound),
+                // Someone (on this node or another) took it first: the next candidate.
+                Err(CommandError::Conflict {
+                    code: "table_taken",
+                    ..
+                })
+                | Err(CommandError::VenueRefused(VenueRefusal::TableBlocked)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(no_table())
+    }
+
+    /// Seats a walk-in now: at the host's table, or the best table free now for the turn.
+    pub async fn walk_in(
+        &self,
+        id: VenueId,
+        req: WalkInRequest,
+        agent: &Agent,
+    ) -> Result<(Party, Table), CommandError> {
+        let venue = self.venue(id).await?;
+        let name = req.name.clone().unwrap_or_else(|| "Walk-in".into());
+        validate_party(req.party_size, &name, None)?;
+        self.check_stay(&venue, req.reservation_id).await?;
+        let now = persistence::now();
+        let ends = now + venue.turn(req.party_size);
+        let tables = self.store().venue_tables(id).await?;
+        let choices: Vec<TableId> = match req.table {
+            Some(t) => {
+                let table = tables
+                    .iter()
+                    .find(|x| x.id == t)
+                    .ok_or(CommandError::TableNotFound)?;
+                if !table.fits(req.party_size) {
+                    return Err(VenueRefusal::DoesNotFit {
+                        size: req.party_size,
+                        min: table.min_seats,
+                        max: table.max_seats,
+                    }
+                    .into());
+                }
+                vec![t]
+            }
+            None => candidates(&venue, &tables, req.party_size)
+                .into_iter()
+                .filter(|c| c.len() == 1)
+                .map(|c| c[0])
+                .filter(|t| {
+                    tables
+                        .iter()
+                        .any(|x| x.id == *t && x.state(now) == TableState::Available)
+                })
+                .collect(),
+        };
+        let explicit = req.table.is_some();
+        for t in choices {
+            let (party, event) = Party::create(
+                PartyId::new(),
+                &venue,
+                NewParty {
+                    kind: PartyKind::WalkIn,
+                    name: name.clone(),
+                    phone: None,
+                    size: req.party_size,
+                    tables: vec![t],
+                    starts_at: now,
+                    ends_at: ends,
+                    quoted_minutes: None,
+                    reservation_id: req.reservation_id,
+                },
+                now,
+            )?;
+            let request = TableRequest::WalkIn {
+                party: Box::new(party),
+                event: Box::new(event),
+            };
+            match self.table_action(t, request, None, agent.clone()).await {
+                Ok(o) => {
+                    let party = o.party.ok_or(CommandError::PartyNotFound)?;
+                    return Ok((party, o.table));
+                }
+                Err(e @ (CommandError::Conflict { .. } | CommandError::VenueRefused(_)))
+                    if explicit =>
+                {
+                    return Err(e);
+                }
+                Err(CommandError::Conflict { .. } | CommandError::VenueRefused(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(no_table())
+    }
+
+    /// Puts a party on the waitlist, quoted the wait until the first table that fits is free
+    /// for its turn (rounded up to 5 minutes).
+    pub async fn wait(
+        &self,
+        id: VenueId,
+        req: WaitlistRequest,
+        agent: &Agent,
+    ) -> Result<Party, CommandError> {
+        let venue = self.venue(id).await?;
+        validate_party(req.party_size, &req.name, req.phone.as_deref())?;
+        self.check_stay(&venue, req.reservation_id).await?;
+        let now = persistence::now();
+        let turn = venue.turn(req.party_size);
+        let tables = self.store().venue_tables(id).await?;
+        let schedule = self
+            .store()
+            .schedule(id, now, now + chrono::Duration::hours(24))
+            .await?;
+        let free_at = candidates(&venue, &tables, req.party_size)
+            .iter()
+            .map(|c| earliest_free(&schedule, c, now, turn))
+            .min()
+            .ok_or_else(|| {
+                CommandError::Invalid(format!(
+                    "no table or combination of this venue seats {}",
+                    req.party_size
+                ))
+            })?;
+        let (party, event) = Party::create(
+            PartyId::new(),
+            &venue,
+            NewParty {
+                kind: PartyKind::Waitlist,
+                name: req.name,
+                phone: req.phone,
+                size: req.party_size,
+                tables: Vec::new(),
+                starts_at: now,
+                ends_at: now + turn,
+                quoted_minutes: Some(quote_minutes(now, free_at)),
+                reservation_id: req.reservation_id,
+            },
+            now,
+        )?;
+        let row = party_row(&party, 1, &event, agent, now);
+        self.store()
+            .commit(vec![row], vec![Projection::UpsertParty(party.clone())])
+            .await?;
+        self.shared()
+            .bus
+            .publish(party_publication(&party, &[(1, event)], agent, now));
+        Ok(party)
+    }
+
+    /// What concerns only the party: arrive, pay, cancel, no-show, leave the waitlist.
+    pub async fn party_action(
+        &self,
+        id: PartyId,
+        command: PartyCommand,
+        expected_version: Option<u64>,
+        agent: &Agent,
+    ) -> Result<Party, CommandError> {
+        for attempt in 0..=self.shared().config.max_conflict_retries {
+            let mut party = self
+                .store()
+                .party(id)
+                .await?
+                .ok_or(CommandError::PartyNotFound)?;
+            if let Some(expected) = expected_version
+                && expected != party.version
+            {
+                return Err(CommandError::VersionMismatch {
+                    expected,
+                    actual: party.version,
+                });
+            }
+            let events = party.decide(&command)?;
+            let now = persistence::now();
+            let mut rows = Vec::new();
+            let mut applied = Vec::new();
+            for e in events {
+                party.apply(&e);
+                rows.push(party_row(&party, party.version, &e, agent, now));
+                applied.push((party.version, e));
+            }
+            match self
+                .store()
+                .commit(rows, vec![Projection::UpsertParty(party.clone())])
+                .await
+            {
+                Ok(()) => {
+                    self.shared()
+                        .bus
+                        .publish(party_publication(&party, &applied, agent, now));
+                    return Ok(party);
+                }
+                Err(StoreError::Conflict) => tokio::time::sleep(backoff(attempt + 1)).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::Contention)
+    }
+
+    pub(crate) fn live_topics(&self) -> Vec<String> {
+        // Table replicas are kept right by OCC: a command on a stale one conflicts, reloads
+        // and is judged again (see the table actor).
+        Vec::new()
+    }
+
+    pub(crate) fn apply_remote(&self, msg: &Published) {
+        if let Some(id) = msg
+            .stream
+            .strip_prefix("table:")
+            .and_then(|id| id.parse::<TableId>().ok())
+        {
+            self.tables.apply_published(&id, msg);
+        }
+    }
+
+    pub(crate) fn reload_all(&self) {
+        self.tables.reload_all();
+    }
+
+    pub(crate) async fn passivate_all(&self) {
+        self.tables.passivate_all().await;
+    }
+}
+
+fn no_table() -> CommandError {
+    CommandError::Conflict {
+        code: "no_table_available",
+        message: "no table or combination that fits the party is free for its turn time".into(),
+    }
+}
+
+fn venue_row(venue: &Venue, event: &VenueEvent<'_>, agent: &Agent, at: DateTime<Utc>) -> NewEvent {
+    let kind = match event {
+        VenueEvent::VenueCreated { .. } => "venue_created",
+        VenueEvent::VenueUpdated { .. } => "venue_updated",
+    };
+    NewEvent {
+        stream: venue.id.stream(),
+        seq: venue.version,
+        property_id: Some(venue.property_id),
+        kind: kind.into(),
+        payload: serde_json::to_value(event).unwrap_or_default(),
+        actor: agent.clone(),
+        at,
+    }
+}
+
+fn party_row(
+    party: &Party,
+    seq: u64,
+    event: &crate::domain::venue::PartyEvent,
+    agent: &Agent,
+    at: DateTime<Utc>,
+) -> NewEvent {
+    NewEvent {
+        stream: party.id.stream(),
+        seq,
+        property_id: Some(party.property_id),
+        kind: event.kind().into(),
+        payload: serde_json::to_value(event).unwrap_or_default(),
+        actor: agent.clone(),
+        at,
+    }
+}
