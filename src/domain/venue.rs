@@ -285,14 +285,19 @@ pub enum TableEvent {
     PartySeated {
         party: PartyId,
     },
+    #[serde(rename = "table_cleared")]
     Cleared {
         party: PartyId,
     },
+    #[serde(rename = "table_bussed")]
     Bussed,
+    #[serde(rename = "table_blocked")]
     Blocked {
         reason: String,
     },
+    #[serde(rename = "table_unblocked")]
     Unblocked,
+    #[serde(rename = "table_held")]
     Held {
         party: PartyId,
         until: DateTime<Utc>,
@@ -639,25 +644,31 @@ pub enum PartyEvent {
         quoted_minutes: Option<u32>,
         reservation_id: Option<ReservationId>,
     },
+    #[serde(rename = "party_arrived")]
     Arrived,
+    #[serde(rename = "party_seated")]
     Seated {
         tables: Vec<TableId>,
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     },
+    #[serde(rename = "party_paid")]
     Paid {
         charged_to_room: Option<ReservationId>,
     },
-    Finished {
-        at: DateTime<Utc>,
-    },
+    #[serde(rename = "party_finished")]
+    Finished { at: DateTime<Utc> },
+    #[serde(rename = "party_canceled")]
     Canceled,
+    #[serde(rename = "party_no_show")]
     MarkedNoShow,
+    #[serde(rename = "party_notified")]
     Notified {
         table: TableId,
         until: DateTime<Utc>,
         channel: Channel,
     },
+    #[serde(rename = "party_removed")]
     Removed,
 }
 
@@ -1181,6 +1192,46 @@ mod tests {
             "validation_failed"
         );
         assert!(validate_party(2, "x", Some("call me")).is_err());
+    }
+
+    #[test]
+    fn events_are_tagged_with_their_kind() {
+        let p = PartyId::new();
+        for e in [
+            TableEvent::PartySeated { party: p },
+            TableEvent::Cleared { party: p },
+            TableEvent::Bussed,
+            TableEvent::Blocked { reason: "x".into() },
+            TableEvent::Unblocked,
+            TableEvent::Held {
+                party: p,
+                until: at("19:00"),
+            },
+        ] {
+            assert_eq!(serde_json::to_value(&e).unwrap()["kind"], e.kind());
+        }
+        for e in [
+            PartyEvent::Arrived,
+            PartyEvent::Seated {
+                tables: vec![],
+                from: at("19:00"),
+                until: at("20:00"),
+            },
+            PartyEvent::Paid {
+                charged_to_room: None,
+            },
+            PartyEvent::Finished { at: at("20:00") },
+            PartyEvent::Canceled,
+            PartyEvent::MarkedNoShow,
+            PartyEvent::Notified {
+                table: TableId::new(),
+                until: at("19:00"),
+                channel: Channel::None,
+            },
+            PartyEvent::Removed,
+        ] {
+            assert_eq!(serde_json::to_value(&e).unwrap()["kind"], e.kind());
+        }
     }
 
     #[test]

@@ -17,4 +17,5 @@ mod restart;
 mod rooms_http;
 mod store_contract;
 mod tasks;
+mod venues;
 mod ws;

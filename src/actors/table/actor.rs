@@ -288,12 +288,12 @@ async fn attempt_once(
             party_after = Some(p);
         }
         TableRequest::WalkIn { party, event } => {
+            let events = table.decide(&TableCommand::Seat { party: party.id }, at)?;
             let schedule = store.schedule(venue.id, at, party.ends_at).await?;
             if !free(&schedule, &[table.id], at, party.ends_at, None) {
                 // A booking starts within the walk-in's turn time.
                 return Err(CommandError::table_taken());
             }
-            let events = table.decide(&TableCommand::Seat { party: party.id }, at)?;
             let mut p = (**party).clone();
             step.party(&mut p, vec![(**event).clone()]);
             step.table(&mut table, events);
@@ -314,18 +314,20 @@ async fn attempt_once(
                 }
                 vec![table.id]
             };
+            // The table's own state first (the most specific answer), then the party's,
+            // then the schedule (a booking due within this party's turn time).
+            let seat = TableCommand::Seat { party: p.id };
+            let events = table.decide(&seat, at)?;
             let until = at + venue.turn(p.size);
-            let schedule = store.schedule(venue.id, at, until).await?;
-            if !free(&schedule, &tables, at, until, Some(p.id)) {
-                return Err(CommandError::table_taken());
-            }
             let party_events = p.decide(&PartyCommand::Seat {
                 tables: tables.clone(),
                 from: at,
                 until,
             })?;
-            let seat = TableCommand::Seat { party: p.id };
-            let events = table.decide(&seat, at)?;
+            let schedule = store.schedule(venue.id, at, until).await?;
+            if !free(&schedule, &tables, at, until, Some(p.id)) {
+                return Err(CommandError::table_taken());
+            }
             let mut rest = others(store, &tables, table.id).await?;
             let mut rest_events = Vec::new();
             for t in &rest {
