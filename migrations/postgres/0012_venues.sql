@@ -32,6 +32,9 @@ CREATE TABLE parties (
     version   bigint      NOT NULL CHECK (version > 0)
 );
 CREATE INDEX parties_by_venue_time ON parties (venue_id, starts_at);
+-- The floor plan shows whoever is seated or waiting, however long ago they started.
+CREATE INDEX parties_open ON parties (venue_id)
+    WHERE status IN ('seated', 'paid', 'quoted', 'notified');
 
 -- Which tables a party holds, when. `live` while the party holds them (booked, arrived,
 -- seated, paid). The exclusion constraint is the guarantee across nodes: no table is ever

@@ -28,6 +28,9 @@ CREATE TABLE parties (
     version   INTEGER NOT NULL CHECK (version > 0)
 );
 CREATE INDEX parties_by_venue_time ON parties (venue_id, starts_at);
+-- The floor plan shows whoever is seated or waiting, however long ago they started.
+CREATE INDEX parties_open ON parties (venue_id)
+    WHERE status IN ('seated', 'paid', 'quoted', 'notified');
 
 CREATE TABLE party_tables (
     party_id  TEXT    NOT NULL REFERENCES parties (id),

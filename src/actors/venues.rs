@@ -423,11 +423,13 @@ impl Venues {
         self.check_stay(&venue, req.reservation_id).await?;
         let ends = req.at + venue.turn(req.party_size);
         let tables = self.store().venue_tables(id).await?;
-        let schedule = self.store().schedule(id, req.at, ends).await?;
-        for c in candidates(&venue, &tables, req.party_size)
-            .into_iter()
-            .filter(|c| free(&schedule, c, req.at, ends, None))
-        {
+        let mut schedule = self.store().schedule(id, req.at, ends).await?;
+        let mut queue = spread(candidates(&venue, &tables, req.party_size), &tables);
+        queue.reverse();
+        while let Some(c) = queue.pop() {
+            if !free(&schedule, &c, req.at, ends, None) {
+                continue;
+            }
             let (party, event) = Party::create(
                 PartyId::new(),
                 &venue,
@@ -451,12 +453,15 @@ impl Venues {
             };
             match self.table_action(c[0], request, None, agent.clone()).await {
                 Ok(o) => return o.party.ok_or(CommandError::PartyNotFound),
-                // Someone (on this node or another) took it first: the next candidate.
+                // Someone (on this node or another) took it first: look again at what is
+                // free now, so a rush of bookings does not try every taken table in turn.
                 Err(CommandError::Conflict {
                     code: "table_taken",
                     ..
                 })
-                | Err(CommandError::VenueRefused(VenueRefusal::TableBlocked)) => {}
+                | Err(CommandError::VenueRefused(VenueRefusal::TableBlocked)) => {
+                    schedule = self.store().schedule(id, req.at, ends).await?;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -669,6 +674,27 @@ impl Venues {
     pub(crate) async fn passivate_all(&self) {
         self.tables.passivate_all().await;
     }
+}
+
+/// `candidates` (best first) with equally good ones in random order: single tables before
+/// combinations and fewer seats before more stay first, but parties booking the same time
+/// at once spread over the tables that are alike instead of all asking for the first.
+fn spread(candidates: Vec<Vec<TableId>>, tables: &[Table]) -> Vec<Vec<TableId>> {
+    use std::hash::BuildHasher as _;
+    let seats = |c: &Vec<TableId>| -> u32 {
+        c.iter()
+            .filter_map(|id| tables.iter().find(|t| t.id == *id))
+            .map(|t| u32::from(t.max_seats))
+            .sum()
+    };
+    let random = std::collections::hash_map::RandomState::new();
+    let mut keyed: Vec<_> = candidates
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| ((c.len() > 1, seats(&c), random.hash_one(i)), c))
+        .collect();
+    keyed.sort_by_key(|(k, _)| *k);
+    keyed.into_iter().map(|(_, c)| c).collect()
 }
 
 fn no_table() -> CommandError {

@@ -22,6 +22,10 @@ use super::ids::{PartyId, PropertyId, ReservationId, TableId, VenueId};
 /// Pacing is counted per slot of this many minutes (covers whose booking starts in it).
 pub const PACING_SLOT_MINUTES: i64 = 15;
 
+/// The longest turn time a venue may set: no party holds a table longer, which bounds every
+/// schedule lookup (a hold overlapping a time started at most this long before it).
+pub const MAX_TURN_MINUTES: i64 = 600;
+
 /// The largest party a venue seats (bookings of more go to events, not tables).
 pub const MAX_PARTY: u16 = 50;
 
@@ -173,10 +177,9 @@ impl Venue {
                 .turn_times
                 .windows(2)
                 .any(|w| w[0].max_party >= w[1].max_party)
-            || self
-                .turn_times
-                .iter()
-                .any(|t| t.minutes < 15 || t.minutes > 600 || t.max_party == 0)
+            || self.turn_times.iter().any(|t| {
+                t.minutes < 15 || i64::from(t.minutes) > MAX_TURN_MINUTES || t.max_party == 0
+            })
         {
             return Err(invalid(
                 "turn times go by ascending party size, 15 to 600 minutes each",

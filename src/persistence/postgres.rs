@@ -1508,8 +1508,16 @@ impl Store for PgStore {
             .query(
                 "SELECT pt.table_id, pt.party_id, pt.starts_at, pt.ends_at
                  FROM party_tables pt JOIN venue_tables t ON t.id = pt.table_id
-                 WHERE t.venue_id = $1 AND pt.live AND pt.starts_at < $3 AND pt.ends_at > $2",
-                &[&venue.0, &from, &to],
+                 WHERE t.venue_id = $1 AND pt.live AND pt.starts_at < $3 AND pt.ends_at > $2
+                   AND pt.starts_at > $4",
+                // No hold is longer than the longest turn: this bounds the index range (a
+                // venue's history of bookings is never scanned).
+                &[
+                    &venue.0,
+                    &from,
+                    &to,
+                    &(from - chrono::Duration::minutes(venue::MAX_TURN_MINUTES)),
+                ],
             )
             .await
             .map_err(pg_error)?;

@@ -1738,8 +1738,15 @@ impl Store for SqliteStore {
                 conn,
                 "SELECT pt.table_id, pt.party_id, pt.starts_at, pt.ends_at
                  FROM party_tables pt JOIN venue_tables t ON t.id = pt.table_id
-                 WHERE t.venue_id = ?1 AND pt.live AND pt.starts_at < ?3 AND pt.ends_at > ?2",
-                params![venue.0.to_string(), ts(&from), ts(&to)],
+                 WHERE t.venue_id = ?1 AND pt.live AND pt.starts_at < ?3 AND pt.ends_at > ?2
+                   AND pt.starts_at > ?4",
+                // See the PostgreSQL store: bounded by the longest turn.
+                params![
+                    venue.0.to_string(),
+                    ts(&from),
+                    ts(&to),
+                    ts(&(from - chrono::Duration::minutes(venue::MAX_TURN_MINUTES)))
+                ],
                 columns::<(String, String, String, String)>,
                 Ok,
             )?;

@@ -133,10 +133,11 @@ both!(
         let first = r.body["id"].as_str().unwrap().to_owned();
         let r = book(&app, &pid, &vid, two("Grace")).await;
         assert_eq!(r.status, 201, "{}", r.body);
-        assert_eq!(
-            tables_of(&r.body),
-            [t["T4a"].clone()],
-            "T2 is taken at that time"
+        let four_tops = [t["T4a"].clone(), t["T4b"].clone()];
+        let grace = tables_of(&r.body);
+        assert!(
+            grace.len() == 1 && four_tops.contains(&grace[0]),
+            "T2 is taken at that time: one of the four-tops (equally good ones are spread)"
         );
         let r = book(
             &app,
@@ -160,7 +161,11 @@ both!(
         .await;
         assert_eq!((r.status, r.code()), (409, "no_table_available"));
         let r = book(&app, &pid, &vid, two("Hopper")).await;
-        assert_eq!(tables_of(&r.body), [t["T4b"].clone()]);
+        let hopper = tables_of(&r.body);
+        assert!(
+            hopper.len() == 1 && four_tops.contains(&hopper[0]) && hopper != grace,
+            "the other four-top"
+        );
         let r = book(&app, &pid, &vid, two("Lamarr")).await;
         assert_eq!(
             (r.status, r.code()),
