@@ -34,6 +34,7 @@ pub const DEMO_PROPERTY_ID: PropertyId =
 pub async fn seed_if_empty(
     store: &dyn Store,
     rooms: &RoomRegistry,
+    venues: &crate::actors::Venues,
     auth: &AuthService,
 ) -> anyhow::Result<bool> {
     if !store.properties().await?.is_empty() {
@@ -133,6 +134,9 @@ pub async fn seed_if_empty(
             .await
             .with_context(|| format!("demo change to room {number}"))?;
     }
+    seed_restaurant(venues, hotel.id, &agent)
+        .await
+        .context("creating the demo restaurant")?;
     for role in Role::ALL {
         let property = (role != Role::Admin).then_some(hotel.id);
         auth.create_user(
@@ -189,6 +193,70 @@ fn demo_rooms() -> Vec<NewRoom> {
         }
     }
     rooms
+}
+
+/// The hotel's brasserie: a terrace and a dining room, two-tops, four-tops, a round table for
+/// six, two four-tops that push together for eight, and a pacing of 20 covers a quarter hour.
+async fn seed_restaurant(
+    venues: &crate::actors::Venues,
+    property: PropertyId,
+    agent: &Agent,
+) -> anyhow::Result<()> {
+    use crate::domain::venue::{Combination, NewTable, Shape, VenueKind};
+    let venue = venues
+        .create_venue(
+            property,
+            crate::actors::NewVenue {
+                name: "The Brasserie".into(),
+                kind: VenueKind::Restaurant,
+                sections: vec!["Dining room".into(), "Terrace".into()],
+                turn_times: None,
+                pacing: Some(20),
+                hold_minutes: None,
+            },
+            agent,
+        )
+        .await?;
+    let table = |name: &str, section: &str, max: u16, x: f32, y: f32, shape| NewTable {
+        name: name.into(),
+        section: Some(section.into()),
+        min_seats: if max > 2 { 2 } else { 1 },
+        max_seats: max,
+        x,
+        y,
+        shape,
+    };
+    let tables = venues
+        .add_tables(
+            venue.id,
+            vec![
+                table("1", "Dining room", 2, 1.0, 1.0, Shape::Square),
+                table("2", "Dining room", 2, 3.0, 1.0, Shape::Square),
+                table("3", "Dining room", 4, 1.0, 3.0, Shape::Rectangle),
+                table("4", "Dining room", 4, 3.0, 3.0, Shape::Rectangle),
+                table("5", "Dining room", 6, 2.0, 5.0, Shape::Round),
+                table("T1", "Terrace", 2, 6.0, 1.0, Shape::Round),
+                table("T2", "Terrace", 4, 6.0, 3.0, Shape::Square),
+            ],
+            agent,
+        )
+        .await?;
+    venues
+        .update_venue(
+            venue.id,
+            crate::actors::VenueSettings {
+                combinations: Some(vec![Combination {
+                    tables: vec![tables[2].id, tables[3].id],
+                    min_seats: 5,
+                    max_seats: 8,
+                }]),
+                ..crate::actors::VenueSettings::default()
+            },
+            None,
+            agent,
+        )
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -557,6 +557,34 @@ async fn the_demo_hotel_has_a_login_per_role() {
     );
     let rooms: u64 = listed.iter().map(|t| t["rooms"].as_u64().unwrap()).sum();
     assert_eq!(rooms, 120);
+    // The restaurant staff's screen: the brasserie's floor plan.
+    let login = app
+        .login(
+            &bellhop::demo::demo_email(Role::Restaurant),
+            bellhop::demo::DEMO_PASSWORD,
+            None,
+        )
+        .await;
+    let host = login.body["access_token"].as_str().unwrap();
+    let venues = app
+        .get_as(Some(host), &format!("/api/v1/properties/{pid}/venues"))
+        .await;
+    assert_eq!(venues.status, 200, "{}", venues.body);
+    let vid = venues.body["venues"][0]["id"].as_str().unwrap();
+    let floor = app
+        .get_as(
+            Some(host),
+            &format!("/api/v1/properties/{pid}/venues/{vid}"),
+        )
+        .await;
+    assert_eq!(floor.body["tables"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        floor.body["venue"]["combinations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     app.stop().await;
 }
 
