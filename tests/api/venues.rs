@@ -588,6 +588,14 @@ both!(
         );
         let r = party(&app, &waiting, "remove", json!({})).await;
         assert_eq!(r.body["status"], "removed");
+        // The table held for them is free for the next party at once.
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/venues/{vid}/walk-ins"),
+                &json!({"party_size": 2, "table": t["T4b"]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
         // A booking before its time is not a no-show yet.
         let r = book(
             &app,

@@ -244,6 +244,17 @@ async fn attempt_once(
         .ok_or(CommandError::VenueNotFound)?;
     let mut step = Step::new(&msg.agent, at);
     let mut table = current.clone();
+    // A hold for a party that is no longer waiting for it (seated elsewhere, removed) holds
+    // nothing: the table is free for the next party without waiting for the hold to run out.
+    if let Some(hold) = table.held
+        && hold.until > at
+        && store
+            .party(hold.party)
+            .await?
+            .is_none_or(|p| p.status != crate::domain::venue::PartyStatus::Notified)
+    {
+        table.held = None;
+    }
     let mut party_after = None;
     let mut changed_others = Vec::new();
     match &msg.request {
