@@ -26,6 +26,21 @@ impl Caller {
     pub fn may(&self, action: Action, property: PropertyId) -> Result<(), ApiError> {
         Ok(self.principal().authorize(action, property)?)
     }
+
+    /// [`Caller::may`] for an entity reached by its own id (a table, a party): another
+    /// hotel's reads as `missing`, exactly like one that does not exist.
+    pub fn may_on(
+        &self,
+        action: Action,
+        property: PropertyId,
+        missing: impl Into<ApiError>,
+    ) -> Result<(), ApiError> {
+        match self.principal().authorize(action, property) {
+            Ok(()) => Ok(()),
+            Err(crate::domain::Denial::NotFound) => Err(missing.into()),
+            Err(d) => Err(d.into()),
+        }
+    }
 }
 
 /// The credential of a request: `Authorization: Bearer <token or API key>`.

@@ -119,11 +119,7 @@ async fn authorized(
         .task(tid)
         .await?
         .ok_or(CommandError::TaskNotFound)?;
-    match caller.principal().authorize(action, task.property_id) {
-        Ok(()) => {}
-        Err(Denial::NotFound) => return Err(CommandError::TaskNotFound.into()),
-        Err(d) => return Err(d.into()),
-    }
+    caller.may_on(action, task.property_id, CommandError::TaskNotFound)?;
     if action == Action::TaskWork
         && own_tasks_only(caller)
         && task.assignee != staff(caller).map(|(u, _)| u)
@@ -139,14 +135,11 @@ async fn authorized(
 /// A worker may claim an unassigned task of their trade in their property: repairs for
 /// maintenance, cleanings for housekeepers; a manager may claim anything.
 fn claimable(caller: &Caller, task: &Task) -> Result<(), ApiError> {
-    match caller
-        .principal()
-        .authorize(Action::TaskWork, task.property_id)
-    {
-        Ok(()) => {}
-        Err(Denial::NotFound) => return Err(CommandError::TaskNotFound.into()),
-        Err(d) => return Err(d.into()),
-    }
+    caller.may_on(
+        Action::TaskWork,
+        task.property_id,
+        CommandError::TaskNotFound,
+    )?;
     let trade = match staff(caller) {
         Some((_, Role::Maintenance)) => task.kind == crate::domain::task::TaskKind::Maintenance,
         Some((_, Role::Housekeeper)) => task.kind.cleans(),

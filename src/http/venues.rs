@@ -16,7 +16,7 @@ use crate::{
         table::messages::TableRequest,
     },
     domain::{
-        Action, Denial, PartyId, PropertyId, TableId, VenueId,
+        Action, PartyId, PropertyId, TableId, VenueId,
         venue::{NewTable, PartyCommand, Venue},
     },
     persistence,
@@ -259,14 +259,11 @@ pub async fn table_act(
         .venue_table(tid)
         .await?
         .ok_or(CommandError::TableNotFound)?;
-    match caller
-        .principal()
-        .authorize(Action::TableService, table.property_id)
-    {
-        Ok(()) => {}
-        Err(Denial::NotFound) => return Err(CommandError::TableNotFound.into()),
-        Err(d) => return Err(d.into()),
-    }
+    caller.may_on(
+        Action::TableService,
+        table.property_id,
+        CommandError::TableNotFound,
+    )?;
     let party = || {
         body.party_id
             .ok_or_else(|| ApiError::bad_request("this action needs a party_id"))
@@ -318,14 +315,11 @@ pub async fn party_act(
         .party(id)
         .await?
         .ok_or(CommandError::PartyNotFound)?;
-    match caller
-        .principal()
-        .authorize(Action::TableService, party.property_id)
-    {
-        Ok(()) => {}
-        Err(Denial::NotFound) => return Err(CommandError::PartyNotFound.into()),
-        Err(d) => return Err(d.into()),
-    }
+    caller.may_on(
+        Action::TableService,
+        party.property_id,
+        CommandError::PartyNotFound,
+    )?;
     let command = match action.as_str() {
         "arrive" => PartyCommand::Arrive,
         "pay" => PartyCommand::Pay {
