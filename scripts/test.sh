@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole check, as CI runs it: make sure PostgreSQL and Redis are installed and running
-# (installing them with apt-get on a fresh Debian machine), then fmt, clippy and every test.
+# The whole check, as CI runs it: make sure PostgreSQL and Redis are installed and running and
+# Chromium with ChromeDriver is installed (with apt-get on a fresh Debian machine), then fmt,
+# clippy and every test (the web app's tests drive headless Chromium).
 #
 # Tests create (and drop) their own databases through BELLHOP_TEST_DATABASE_URL, default
 # postgres://postgres@127.0.0.1:5432/postgres.
@@ -66,8 +67,19 @@ ensure_redis() {
     export BELLHOP_TEST_REDIS_URL="${BELLHOP_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 }
 
+ensure_chromium() {
+    # The web app's end-to-end tests drive Debian's headless Chromium through chromedriver.
+    if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+        log "installing Chromium and ChromeDriver"
+        apt_install chromium chromium-driver
+    fi
+    export BELLHOP_CHROMEDRIVER="${BELLHOP_CHROMEDRIVER:-$(command -v chromedriver)}"
+    export BELLHOP_CHROMIUM="${BELLHOP_CHROMIUM:-$(command -v chromium)}"
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

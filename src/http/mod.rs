@@ -15,6 +15,7 @@ mod rooms;
 mod tasks;
 mod users;
 mod venues;
+mod webapp;
 
 use actix_web::{HttpResponse, web};
 
@@ -33,6 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
+    .route("/", web::get().to(webapp::index))
+    .route("/app.js", web::get().to(webapp::script))
+    .route("/app.css", web::get().to(webapp::style))
     .route("/health", web::get().to(health::health))
     .route("/ready", web::get().to(health::ready))
     .route("/metrics", web::get().to(health::metrics))

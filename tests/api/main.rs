@@ -4,6 +4,7 @@
 
 mod access;
 mod auth;
+mod browser;
 mod catalog;
 mod chat;
 mod cluster;
