@@ -25,7 +25,7 @@ async function api(method, path, body) {
 }
 
 function show(id) {
-  for (const s of ["login", "board", "elsewhere"]) $(s).hidden = s !== id;
+  for (const s of ["login", "board", "queue", "elsewhere"]) $(s).hidden = s !== id;
   $("logout").hidden = id === "login";
 }
 
@@ -79,11 +79,18 @@ async function start() {
     const property = await api("GET", `/properties/${state.pid}`);
     $("hotel").textContent = property.name;
     show("board");
-    connect();
+    connect(`rooms:${state.pid}`);
+  } else if (["housekeeper", "maintenance"].includes(role)) {
+    state.pid = state.me.property_id;
+    const property = await api("GET", `/properties/${state.pid}`);
+    $("hotel").textContent = property.name;
+    show("queue");
+    await loadQueue();
+    connect(`tasks:user:${state.me.user_id}`);
   } else {
     show("elsewhere");
     $("elsewhere-text").textContent =
-      `You are signed in (${role.replace("_", " ")}). The web app shows the front desk's room board so far; your screen is on its way.`;
+      `You are signed in (${role.replace("_", " ")}). The web app has the front desk's room board and the housekeeping queue so far; your screen is on its way.`;
   }
 }
 
@@ -99,12 +106,15 @@ function setLive(ok, text) {
   el.textContent = text;
 }
 
-function connect() {
+let topic = null;
+
+function connect(name) {
+  if (name) topic = name;
   setLive(false, retry ? "Reconnecting…" : "Connecting…");
   const proto = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${proto}://${location.host}/ws?token=${encodeURIComponent(state.token)}`);
   socket.onopen = () => {
-    socket.send(JSON.stringify({ op: "subscribe", topic: `rooms:${state.pid}`, id: "board" }));
+    socket.send(JSON.stringify({ op: "subscribe", topic, id: "screen" }));
   };
   socket.onmessage = (m) => onFrame(JSON.parse(m.data));
   socket.onclose = (ev) => {
@@ -116,11 +126,12 @@ function connect() {
     }
     retry += 1;
     setLive(false, "Reconnecting…");
-    setTimeout(connect, Math.min(1000 * 2 ** (retry - 1), 10000));
+    setTimeout(() => connect(), Math.min(1000 * 2 ** (retry - 1), 10000));
   };
 }
 
 function onFrame(f) {
+  if (topic && topic.startsWith("tasks:")) return onQueueFrame(f);
   if (f.type === "subscribed" || f.type === "reset") {
     retry = 0;
     setLive(true, "Live");
@@ -284,11 +295,108 @@ async function changeRoom(change) {
   }
 }
 
+// ---- a housekeeper's queue (phone) -----------------------------------------------------
+
+// The server orders the queue (work in hand, rush, arrivals, priority, age; holds last):
+// every change refetches it rather than guessing the order here.
+let queueTimer = null;
+
+function onQueueFrame(f) {
+  if (f.type === "subscribed" || f.type === "reset") {
+    retry = 0;
+    setLive(true, "Live");
+    loadQueue();
+  } else if (f.type === "event") {
+    clearTimeout(queueTimer);
+    queueTimer = setTimeout(loadQueue, 100);
+  } else if (f.type === "error") {
+    setLive(false, f.message);
+  }
+}
+
+const KIND = {
+  departure: "Departure clean", stayover: "Stayover clean", check: "Check", pickup: "Pick-up",
+  turndown: "Turndown", inspection: "Inspection", maintenance: "Repair", guest_request: "Guest request",
+};
+
+async function loadQueue() {
+  const { tasks } = await api("GET", `/properties/${state.pid}/tasks`);
+  $("queue-empty").hidden = tasks.length > 0;
+  $("tasks").replaceChildren(...tasks.map(taskCard));
+}
+
+function taskCard(t) {
+  const li = document.createElement("li");
+  li.className = `task ${t.status}`;
+  li.id = `task-${t.id}`;
+  li.dataset.status = t.status;
+  const h = document.createElement("h2");
+  h.textContent = `${t.room_number ? "Room " + t.room_number + " · " : ""}${KIND[t.kind] || t.kind}`;
+  const meta = document.createElement("p");
+  meta.className = "meta";
+  const bits = [t.status.replace("_", " ")];
+  if (t.rush) bits.push("RUSH");
+  if (t.arrival_today) bits.push("arrival today");
+  if (t.priority && t.priority !== "normal") bits.push(`${t.priority} priority`);
+  if (t.hold) bits.push(`on hold: ${t.hold}`);
+  meta.textContent = bits.join(" · ");
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const button = (label, action, body) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.dataset.action = action;
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await api("POST", `/tasks/${t.id}/${action}`, { ...body, expected_version: t.version });
+        await loadQueue();
+      } catch (e) {
+        meta.textContent = e.message;
+        b.disabled = false;
+      }
+    });
+    actions.append(b);
+  };
+  if (t.status === "assigned" || t.status === "created") button("Start", "start", {});
+  if (t.status === "in_progress") {
+    button("Done", "complete", {});
+    button("Pause", "hold", { hold: "other" });
+  }
+  if (t.status === "on_hold") button("Resume", "resume", {});
+  li.append(h, meta, actions);
+  for (const n of t.notes || []) {
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = n.text;
+    li.append(p);
+  }
+  return li;
+}
+
+async function onReport(ev) {
+  ev.preventDefault();
+  $("report-msg").textContent = "";
+  try {
+    await api("POST", `/properties/${state.pid}/tasks`, {
+      kind: "maintenance",
+      room: $("report-room").value.trim(),
+      note: $("report-note").value.trim(),
+    });
+    $("report-msg").textContent = "Sent to maintenance.";
+    $("report-form").reset();
+  } catch (e) {
+    $("report-msg").textContent = e.message;
+  }
+}
+
 // ---- wiring ---------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", logout);
+  $("report-form").addEventListener("submit", onReport);
   $("filter-floor").addEventListener("change", applyFilters);
   $("filter-status").addEventListener("change", applyFilters);
   for (const b of document.querySelectorAll("[data-clean]")) {

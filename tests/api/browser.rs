@@ -71,14 +71,20 @@ impl Driver {
     async fn browser(&self, width: u32, height: u32) -> Browser<'_> {
         let chromium =
             std::env::var("BELLHOP_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut options = json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
+        });
+        if width < 500 {
+            // A desktop window cannot be narrower than 500 px: a phone is emulated.
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1}});
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
-            }
+            "goog:chromeOptions": options
         }}});
         let r: Value = self
             .http
@@ -313,5 +319,96 @@ async fn two_front_desks_side_by_side_see_every_change_live() {
     }
     a.close().await;
     b.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_housekeeper_finishes_a_cleaning_on_the_phone_and_the_front_desk_board_changes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let pid = app.hotel(&["101", "102"]).await;
+    app.user_token(&pid, "front_desk", "desk@hk.test").await;
+    let hk = app.user_token(&pid, "housekeeper", "hk@hk.test").await;
+    let hk_id = app.get_as(Some(&hk), "/api/v1/auth/me").await.body["user_id"].clone();
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/tasks"),
+            &json!({"kind": "departure", "room": "101", "assignee": hk_id}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let task = r.body["id"].as_str().unwrap().to_owned();
+    let driver = Driver::start().await;
+    let (desk, phone) = (
+        driver.browser(1280, 900).await,
+        driver.browser(360, 740).await,
+    );
+    desk.sign_in(&app.address, "desk@hk.test", "password-for-tests")
+        .await;
+    phone
+        .sign_in(&app.address, "hk@hk.test", "password-for-tests")
+        .await;
+    desk.wait_for(&tile("101"), json!("dirty")).await;
+    let status = format!("return document.getElementById('task-{task}')?.dataset.status ?? null");
+    phone.wait_for(&status, json!("assigned")).await;
+    phone
+        .wait_for(
+            "return [window.innerWidth, document.documentElement.scrollWidth <= window.innerWidth]",
+            json!([360, true]),
+        )
+        .await;
+    phone.screenshot("housekeeper-queue").await;
+    phone
+        .click(&format!("#task-{task} [data-action='start']"))
+        .await;
+    phone.wait_for(&status, json!("in_progress")).await;
+    phone
+        .click(&format!("#task-{task} [data-action='complete']"))
+        .await;
+    // Done: it leaves the queue, and the front desk sees the room clean, live.
+    phone.wait_for(&status, Value::Null).await;
+    desk.wait_for(&tile("101"), json!("clean")).await;
+    desk.screenshot("front-desk-after-cleaning").await;
+    // A task given to the housekeeper elsewhere arrives in the queue by itself.
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/tasks"),
+            &json!({"kind": "pickup", "room": "102", "assignee": hk_id, "rush": true}),
+        )
+        .await;
+    let rush = r.body["id"].as_str().unwrap().to_owned();
+    phone
+        .wait_for(
+            &format!("return document.getElementById('task-{rush}')?.dataset.status ?? null"),
+            json!("assigned"),
+        )
+        .await;
+    // Reporting a problem from the phone reaches maintenance as a repair.
+    phone.type_into("#report-room", "102").await;
+    phone.type_into("#report-note", "Dripping tap").await;
+    phone.click("#report-submit").await;
+    phone
+        .wait_for(
+            "return document.getElementById('report-msg').textContent",
+            json!("Sent to maintenance."),
+        )
+        .await;
+    let tasks = app
+        .get(&format!("/api/v1/properties/{pid}/tasks"))
+        .await
+        .body["tasks"]
+        .clone();
+    assert!(
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"] == "maintenance" && t["room_number"] == "102"),
+        "{tasks}"
+    );
+    for w in [&desk, &phone] {
+        assert!(w.console_errors().await.is_empty(), "no console errors");
+    }
+    desk.close().await;
+    phone.close().await;
     app.stop().await;
 }
