@@ -162,16 +162,25 @@ impl Browser<'_> {
         panic!("no element {css}: {v}");
     }
 
+    /// Clicks what `css` selects. Live pages re-render: an element replaced between finding
+    /// and clicking it ("stale") is found again.
     async fn click(&self, css: &str) {
-        let el = self.find(css).await;
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/element/{el}/click"),
-                Some(json!({})),
-            )
-            .await;
-        assert!(v.is_null(), "clicking {css}: {v}");
+        for _ in 0..50 {
+            let el = self.find(css).await;
+            let v = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/element/{el}/click"),
+                    Some(json!({})),
+                )
+                .await;
+            if v.is_null() {
+                return;
+            }
+            assert_eq!(v["error"], "stale element reference", "clicking {css}: {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} kept being replaced");
     }
 
     async fn type_into(&self, css: &str, text: &str) {
