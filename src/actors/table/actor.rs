@@ -267,7 +267,11 @@ async fn attempt_once(
                 return Err(VenueRefusal::TableBlocked.into());
             }
             for other in others(store, &party.tables, table.id).await? {
-                if other.blocked.is_some() || other.venue_id != venue.id {
+                if other.venue_id != venue.id {
+                    // A combination never spans venues: this is a bug, not a blocked table.
+                    return Err(CommandError::TableNotFound);
+                }
+                if other.blocked.is_some() {
                     return Err(VenueRefusal::TableBlocked.into());
                 }
             }
