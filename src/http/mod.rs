@@ -34,9 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
-    .route("/", web::get().to(webapp::index))
-    .route("/app.js", web::get().to(webapp::script))
-    .route("/app.css", web::get().to(webapp::style))
+    .configure(webapp::configure)
     .route("/health", web::get().to(health::health))
     .route("/ready", web::get().to(health::ready))
     .route("/metrics", web::get().to(health::metrics))
@@ -113,6 +111,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(tasks::adjust_stock),
             )
             .route("/properties/{pid}/shifts", web::get().to(tasks::shifts))
+            .route("/properties/{pid}/staff", web::get().to(tasks::assignees))
             .route("/properties/{pid}/tasks", web::get().to(tasks::list))
             .route(
                 "/properties/{pid}/conversations",

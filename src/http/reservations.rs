@@ -38,10 +38,14 @@ async fn context(state: &AppState, property: PropertyId) -> Result<Context, ApiE
         .property(property)
         .await?
         .ok_or(CommandError::PropertyNotFound)?;
-    Ok(Context {
+    Ok(context_of(&p))
+}
+
+fn context_of(p: &crate::domain::Property) -> Context {
+    Context {
         business_date: p.business_date(persistence::now()),
         require_inspected: p.require_inspected,
-    })
+    }
 }
 
 /// `POST /api/v1/properties/<pid>/reservations`: 201 with the reservation. A sold-out type is
@@ -62,8 +66,7 @@ pub async fn create(
         .reservations
         .book(*pid, booking, &caller.principal().agent())
         .await?;
-    let ctx = context(&state, *pid).await?;
-    Ok(HttpResponse::Created().json(view(&r, Some(&ctx))))
+    Ok(HttpResponse::Created().json(full_view(&state, &r).await?))
 }
 
 #[derive(Deserialize)]
@@ -96,7 +99,15 @@ pub async fn list(
         ..ReservationFilter::property(*pid)
     };
     let found = state.store.reservations(&filter).await?;
-    let views: Vec<_> = found.iter().map(|r| view(r, None)).collect();
+    let names = guest_names(&state, &found).await?;
+    let views: Vec<_> = found
+        .iter()
+        .map(|r| {
+            let mut v = view(r, None);
+            v["guest_name"] = json!(names.get(&r.guest_id));
+            v
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({
         "date": date,
         "business_date": ctx.business_date,
@@ -145,8 +156,42 @@ pub async fn get(
         .await?
         .state()
         .await?;
-    let ctx = context(&state, r.property_id).await?;
-    Ok(HttpResponse::Ok().json(view(&r, Some(&ctx))))
+    Ok(HttpResponse::Ok().json(full_view(&state, &r).await?))
+}
+
+/// One reservation with what may be done now, and the guest's and the hotel's names: the
+/// guest's page greets them by name and names the hotel, and a guest's token reads no property
+/// route, so the two names come with the reservation.
+async fn full_view(state: &AppState, r: &Reservation) -> Result<serde_json::Value, ApiError> {
+    let (property, guest) = tokio::try_join!(
+        state.store.property(r.property_id),
+        state.store.guest(r.guest_id)
+    )?;
+    let property = property.ok_or(CommandError::PropertyNotFound)?;
+    let mut v = view(r, Some(&context_of(&property)));
+    v["guest_name"] = json!(guest.map(|g| g.name));
+    v["property_name"] = json!(property.name);
+    Ok(v)
+}
+
+/// The names of the guests of `found`, each read once (a day's list names a few hundred at
+/// most; eight reads at a time keep the pool free for commands).
+async fn guest_names(
+    state: &AppState,
+    found: &[Reservation],
+) -> Result<std::collections::HashMap<GuestId, String>, ApiError> {
+    use futures_util::{StreamExt as _, TryStreamExt as _};
+    let ids: std::collections::HashSet<GuestId> = found.iter().map(|r| r.guest_id).collect();
+    let guests: Vec<_> = futures_util::stream::iter(ids)
+        .map(|id| state.store.guest(id))
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    Ok(guests
+        .into_iter()
+        .flatten()
+        .map(|g| (g.id, g.name))
+        .collect())
 }
 
 #[derive(Default, Deserialize)]
@@ -226,8 +271,7 @@ pub async fn act(
         .reservations
         .execute(rid, req, expected, caller.principal().agent())
         .await?;
-    let ctx = context(&state, r.property_id).await?;
-    Ok(HttpResponse::Ok().json(view(&r, Some(&ctx))))
+    Ok(HttpResponse::Ok().json(full_view(&state, &r).await?))
 }
 
 /// `POST /api/v1/properties/<pid>/night-audit`: closes the business date now (the background

@@ -480,3 +480,38 @@ fn stock_view(item: &crate::domain::stock::StockItem) -> serde_json::Value {
     }
     v
 }
+
+/// `GET /api/v1/properties/<pid>/staff`: whom a supervisor may give work — housekeepers,
+/// maintenance and managers (inspections), each with the business date's shift. Names and
+/// roles only: a supervisor's screen needs no one's email (user management has those).
+pub async fn assignees(
+    state: web::Data<AppState>,
+    caller: Caller,
+    pid: web::Path<PropertyId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::TaskManage, *pid)?;
+    let date = business_date(&state, *pid).await?;
+    let (users, shifts) =
+        tokio::try_join!(state.store.users(*pid), state.store.shifts(*pid, date))?;
+    let mut staff: Vec<_> = users
+        .iter()
+        .filter(|u| {
+            matches!(
+                u.role,
+                Role::Housekeeper | Role::Maintenance | Role::Manager
+            )
+        })
+        .map(|u| {
+            let shift = shifts.iter().find(|s| s.user_id == u.id);
+            json!({
+                "user_id": u.id,
+                "name": u.name,
+                "role": u.role,
+                "on_duty": shift.is_some(),
+                "floors": shift.map(|s| s.floors.clone()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    staff.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(HttpResponse::Ok().json(json!({ "date": date, "staff": staff })))
+}

@@ -312,6 +312,13 @@ fn routes() -> Vec<Route> {
             success: 200,
         },
         Route {
+            method: "GET",
+            path: "/api/v1/properties/{pid}/staff",
+            body: none,
+            action: "task_manage",
+            success: 200,
+        },
+        Route {
             method: "POST",
             path: "/api/v1/properties/{pid}/tasks/auto-assign",
             body: |_| json!({}),

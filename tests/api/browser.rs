@@ -253,6 +253,51 @@ impl Browser<'_> {
         self.click("#login-submit").await;
     }
 
+    /// Chooses `value` in the `<select>` that `css` selects, as a user would (a change event).
+    async fn choose(&self, css: &str, value: &str) {
+        self.find(css).await;
+        let script = format!(
+            "const s = document.querySelector({css:?}); s.value = {value:?}; \
+             s.dispatchEvent(new Event('change', {{bubbles: true}})); return s.value"
+        );
+        assert_eq!(
+            self.eval(&script).await,
+            json!(value),
+            "choosing {value} in {css}"
+        );
+    }
+
+    /// Presses a key (WebDriver's code, e.g. Enter) on what `css` selects.
+    async fn press(&self, css: &str, key: &str) {
+        let el = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({"text": key})),
+        )
+        .await;
+    }
+
+    /// Fails the test if the page logged an error to its console.
+    async fn assert_no_console_errors(&self) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "console errors: {errors:?}");
+    }
+
+    /// Whether the page scrolls sideways (it must not, down to 360 px).
+    async fn fits_width(&self) {
+        self.wait_for(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            json!(true),
+        )
+        .await;
+    }
+
+    async fn reload(&self) {
+        self.call(reqwest::Method::POST, "/refresh", Some(json!({})))
+            .await;
+    }
+
     async fn close(self) {
         self.call(reqwest::Method::DELETE, "", None).await;
     }
@@ -419,5 +464,512 @@ async fn a_housekeeper_finishes_a_cleaning_on_the_phone_and_the_front_desk_board
     }
     desk.close().await;
     phone.close().await;
+    app.stop().await;
+}
+
+/// Reads `script` as `return (script)`: a shorthand for the waits below.
+fn js(expr: &str) -> String {
+    format!("return ({expr}) ?? null")
+}
+
+#[actix_web::test]
+async fn the_front_desk_assigns_checks_in_and_checks_out_from_the_day_lists_and_the_board_follows()
+{
+    let app = spawn_app(Backend::Sqlite).await;
+    let pid = app.hotel(&["101", "102"]).await;
+    app.user_token(&pid, "front_desk", "desk@day.test").await;
+    app.set_status(&pid, "101", json!({"cleanliness": "clean"}))
+        .await;
+    let gid = crate::reservations::guest(&app, &pid).await;
+    let day = crate::reservations::today(&app, &pid).await;
+    let r = crate::reservations::book(
+        &app,
+        &pid,
+        json!({"guest_id": gid, "room_type": "KING", "arrival": day.to_string(),
+               "departure": (day + chrono::Days::new(1)).to_string()}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rid = r.body["id"].as_str().unwrap().to_owned();
+    let driver = Driver::start().await;
+    let (desk, board) = (
+        driver.browser(1280, 900).await,
+        driver.browser(360, 740).await,
+    );
+    desk.sign_in(&app.address, "desk@day.test", "password-for-tests")
+        .await;
+    board
+        .sign_in(&app.address, "desk@day.test", "password-for-tests")
+        .await;
+    board.wait_for(&tile("101"), json!("clean")).await;
+    desk.click("#tab-desk").await;
+    // The arrival is listed by name; the room picker offers the clean room first.
+    let row = format!("[data-rid=\"{rid}\"]");
+    desk.wait_for(
+        &js(&format!(
+            "document.querySelector('#arrivals {row} strong')?.textContent"
+        )),
+        json!("Grace Hopper"),
+    )
+    .await;
+    desk.wait_for(
+        &js(&format!("document.getElementById('pick-{rid}')?.value")),
+        json!("101"),
+    )
+    .await;
+    desk.screenshot("front-desk-arrivals").await;
+    desk.click(&format!("#arrivals {row} [data-action='assign']"))
+        .await;
+    // Assigned: the board (another window) shows room 101's arrival badge, by itself.
+    board
+        .wait_for(
+            &js("document.querySelector('#room-101 .badge.arr')?.textContent"),
+            json!("ARR"),
+        )
+        .await;
+    desk.click(&format!("#arrivals {row} [data-action='check-in']"))
+        .await;
+    desk.wait_for(
+        &js(&format!(
+            "document.querySelector('#arrivals {row}')?.dataset.status"
+        )),
+        json!("in_house"),
+    )
+    .await;
+    board
+        .wait_for(
+            &js("document.getElementById('room-101')?.classList.contains('occupied')"),
+            json!(true),
+        )
+        .await;
+    // The night passes (the night audit closes the day): the stay departs today and checks
+    // out from the departures list; the room turns dirty and vacant on the board.
+    let audit = app
+        .post(&format!("/api/v1/properties/{pid}/night-audit"), &json!({}))
+        .await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    desk.reload().await;
+    desk.click(&format!("#departures {row} [data-action='check-out']"))
+        .await;
+    desk.wait_for(
+        &js(&format!(
+            "document.querySelector('#departures {row}')?.dataset.status"
+        )),
+        json!("checked_out"),
+    )
+    .await;
+    board.wait_for(&tile("101"), json!("dirty")).await;
+    board
+        .wait_for(
+            &js("document.getElementById('room-101')?.classList.contains('occupied')"),
+            json!(false),
+        )
+        .await;
+    let stored = app.get(&format!("/api/v1/reservations/{rid}")).await;
+    assert_eq!(stored.body["status"], "checked_out", "{}", stored.body);
+    // The room dialog, from the keyboard: Enter on a tile opens it; block the room, then
+    // release it.
+    board.press("#room-102", "\u{E007}").await;
+    board
+        .wait_for(
+            &js("document.getElementById('room-dialog').open"),
+            json!(true),
+        )
+        .await;
+    board.type_into("#block-reason", "Leaking radiator").await;
+    board.click("#place-block").await;
+    desk.go(&format!("{}/#board", app.address)).await;
+    desk.wait_for(
+        &js("document.querySelector('#room-102 .badge')?.textContent"),
+        json!("OOO"),
+    )
+    .await;
+    board.fits_width().await;
+    board.screenshot("room-dialog-block-360px").await;
+    board.click("#release-block").await;
+    desk.wait_for(
+        &js("document.querySelector('#room-102 .badge')?.textContent"),
+        Value::Null,
+    )
+    .await;
+    for w in [&desk, &board] {
+        w.assert_no_console_errors().await;
+    }
+    desk.close().await;
+    board.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_supervisor_assigns_a_task_and_it_arrives_on_the_housekeepers_phone() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let pid = app.hotel(&["101", "102"]).await;
+    app.user_token(&pid, "front_desk", "sup@hk.test").await;
+    let hk = app.user_token(&pid, "housekeeper", "maria@hk.test").await;
+    let hk_id = app.get_as(Some(&hk), "/api/v1/auth/me").await.body["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/tasks"),
+            &json!({"kind": "departure", "room": "101"}),
+        )
+        .await;
+    let task = r.body["id"].as_str().unwrap().to_owned();
+    let driver = Driver::start().await;
+    let (sup, phone) = (
+        driver.browser(1280, 900).await,
+        driver.browser(360, 740).await,
+    );
+    sup.sign_in(&app.address, "sup@hk.test", "password-for-tests")
+        .await;
+    phone
+        .sign_in(&app.address, "maria@hk.test", "password-for-tests")
+        .await;
+    sup.click("#tab-housekeeping").await;
+    // Unassigned first, in its own lane.
+    sup.wait_for(
+        &js(&format!(
+            "document.querySelector('#lane-none #sv-task-{task}') !== null"
+        )),
+        json!(true),
+    )
+    .await;
+    phone
+        .wait_for(
+            "return document.getElementById('queue-empty').hidden",
+            json!(false),
+        )
+        .await;
+    sup.choose(&format!("#assign-{task}"), &hk_id).await;
+    // Assigned: it moves to her lane here and arrives on her phone by itself.
+    sup.wait_for(
+        &js(&format!(
+            "document.querySelector('#lane-{hk_id} #sv-task-{task}') !== null"
+        )),
+        json!(true),
+    )
+    .await;
+    phone
+        .wait_for(
+            &js(&format!(
+                "document.getElementById('task-{task}')?.dataset.status"
+            )),
+            json!("assigned"),
+        )
+        .await;
+    sup.screenshot("housekeeping-supervisor").await;
+    // A task added from the board appears unassigned.
+    sup.type_into("#new-task-room", "102").await;
+    sup.choose("#new-task-kind", "pickup").await;
+    sup.click("#new-task button[type=submit]").await;
+    sup.wait_for(
+        "return document.querySelectorAll('#lane-none .task').length",
+        json!(1),
+    )
+    .await;
+    // The phone works it: started on the phone, the supervisor sees it in progress.
+    phone
+        .click(&format!("#task-{task} [data-action='start']"))
+        .await;
+    sup.wait_for(
+        &js(&format!(
+            "document.getElementById('sv-task-{task}')?.dataset.status"
+        )),
+        json!("in_progress"),
+    )
+    .await;
+    for w in [&sup, &phone] {
+        w.assert_no_console_errors().await;
+    }
+    sup.close().await;
+    phone.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn two_host_stands_run_the_floor_plan_live() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let pid = app.hotel(&[]).await;
+    app.user_token(&pid, "restaurant", "host@venue.test").await;
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/venues"),
+            &json!({"name": "Brasserie", "kind": "restaurant", "sections": ["Dining room"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let vid = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/venues/{vid}/tables"),
+            &json!([
+                {"name": "T1", "min_seats": 1, "max_seats": 2, "x": 1, "y": 1, "section": "Dining room", "shape": "round"},
+                {"name": "T2", "min_seats": 2, "max_seats": 4, "x": 3, "y": 1, "section": "Dining room"},
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let driver = Driver::start().await;
+    let (a, b) = (
+        driver.browser(1280, 900).await,
+        driver.browser(360, 740).await,
+    );
+    for w in [&a, &b] {
+        w.sign_in(&app.address, "host@venue.test", "password-for-tests")
+            .await;
+        w.wait_for(
+            &js("document.getElementById('table-T1')?.dataset.state"),
+            json!("available"),
+        )
+        .await;
+    }
+    let state = |t: &str| {
+        js(&format!(
+            "document.getElementById('table-{t}')?.dataset.state"
+        ))
+    };
+    // A walk-in of two on one stand: the other sees the table occupied.
+    a.type_into("#party-name", "Lovelace").await;
+    a.click("#party-form [data-kind='walk-in']").await;
+    b.wait_for(&state("T1"), json!("occupied")).await;
+    // A party of four waits; the other stand seats them at T2 from the table's dialog.
+    a.type_into("#party-name", "Babbage").await;
+    a.eval("document.getElementById('party-size').value = '4'; return true")
+        .await;
+    a.click("#party-form [data-kind='waitlist']").await;
+    b.wait_for(
+        "return document.querySelectorAll('#waitlist .row').length",
+        json!(1),
+    )
+    .await;
+    b.fits_width().await;
+    b.screenshot("host-stand-360px").await;
+    b.click("#table-T2").await;
+    b.click("#table-actions [data-action='seat']").await;
+    a.wait_for(&state("T2"), json!("occupied")).await;
+    a.wait_for(
+        "return document.querySelectorAll('#waitlist .row').length",
+        json!(0),
+    )
+    .await;
+    a.screenshot("host-stand").await;
+    // The first party leaves: clear, then bus; each step on both stands.
+    b.click("#table-dialog button[value=close]").await;
+    b.click("#table-T1").await;
+    b.click("#table-actions [data-action='clear']").await;
+    a.wait_for(&state("T1"), json!("needs_bussing")).await;
+    a.click("#table-T1").await;
+    a.click("#table-actions [data-action='bus']").await;
+    b.wait_for(&state("T1"), json!("available")).await;
+    for w in [&a, &b] {
+        w.assert_no_console_errors().await;
+    }
+    a.close().await;
+    b.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_guest_from_the_email_link_and_the_front_desk_chat_live() {
+    use crate::email::{SmtpServer, app_with_smtp, text, wait_for};
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new(Backend::Sqlite).await);
+    let inbox = std::sync::Arc::default();
+    let smtp = SmtpServer::start(0, std::sync::Arc::clone(&inbox)).await;
+    let app = app_with_smtp(&db, smtp.url()).await;
+    let pid = app.hotel(&["101"]).await;
+    app.user_token(&pid, "front_desk", "desk@chat.test").await;
+    let gid = crate::email::guest_with_email(&app, &pid, "ada@example.org").await;
+    let day = crate::reservations::today(&app, &pid).await;
+    let r = crate::reservations::book(
+        &app,
+        &pid,
+        json!({"guest_id": gid, "room_type": "KING", "arrival": day.to_string(),
+               "departure": (day + chrono::Days::new(2)).to_string(), "adults": 2}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rid = r.body["id"].as_str().unwrap().to_owned();
+    // The confirmation email, through a real SMTP listener, carries the guest's link.
+    let mail = text(&wait_for(&inbox, 1).await[0].data);
+    let start = mail.find("/guest/").expect("a guest link");
+    let link: String = mail[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert!(link.starts_with(&format!("/guest/{rid}?token=")), "{link}");
+    let driver = Driver::start().await;
+    let (desk, guest) = (
+        driver.browser(1280, 900).await,
+        driver.browser(360, 740).await,
+    );
+    guest.go(&format!("{}{link}", app.address)).await;
+    guest
+        .wait_for(
+            "return document.getElementById('guest-title').textContent",
+            json!("Welcome, Ada Lovelace"),
+        )
+        .await;
+    // The token left the address bar (and the history).
+    assert_eq!(guest.eval("return location.search").await, json!(""));
+    guest
+        .wait_for(
+            "return document.getElementById('live').textContent",
+            json!("Live"),
+        )
+        .await;
+    guest
+        .type_into("#guest-body", "Could we check in early?")
+        .await;
+    guest.click("#guest-send button[type=submit]").await;
+    guest
+        .wait_for(
+            "return document.querySelectorAll('#guest-messages .msg.mine').length",
+            json!(1),
+        )
+        .await;
+    // The front desk's inbox lists it, live, unread.
+    desk.sign_in(&app.address, "desk@chat.test", "password-for-tests")
+        .await;
+    desk.click("#tab-inbox").await;
+    let conv = format!("#conv-{rid}");
+    desk.wait_for(
+        &js(&format!("document.querySelector('{conv}')?.dataset.status")),
+        json!("todo"),
+    )
+    .await;
+    desk.screenshot("staff-inbox").await;
+    desk.click(&conv).await;
+    desk.wait_for(
+        "return document.querySelector('#staff-messages .msg.theirs .body')?.textContent ?? null",
+        json!("Could we check in early?"),
+    )
+    .await;
+    // Opened by staff: the guest sees their message read.
+    guest
+        .wait_for(
+            "return document.querySelector('#guest-messages .msg.mine')?.dataset.status ?? null",
+            json!("read"),
+        )
+        .await;
+    // Typing shows on the other side.
+    desk.type_into("#staff-body", "Of course").await;
+    guest
+        .wait_for(
+            "return document.getElementById('guest-typing').textContent",
+            json!("The front desk is typing…"),
+        )
+        .await;
+    desk.type_into("#staff-body", ", from noon.").await;
+    desk.click("#staff-send button[type=submit]").await;
+    guest
+        .wait_for(
+            "return document.querySelector('#guest-messages .msg.theirs .body')?.textContent ?? null",
+            json!("Of course, from noon."),
+        )
+        .await;
+    // The guest's page is open: the reply is read, and staff see it so.
+    desk.wait_for(
+        "return document.querySelector('#staff-messages .msg.mine')?.dataset.status ?? null",
+        json!("read"),
+    )
+    .await;
+    // An internal note stays with staff.
+    desk.click("#staff-note").await;
+    desk.type_into("#staff-body", "VIP: upgrade if possible")
+        .await;
+    desk.click("#staff-send button[type=submit]").await;
+    desk.wait_for(
+        "return document.querySelectorAll('#staff-messages .msg.note').length",
+        json!(1),
+    )
+    .await;
+    // Waiting for the guest now; the status is set from the conversation.
+    desk.wait_for(
+        &js(&format!("document.querySelector('{conv}')?.dataset.status")),
+        json!("waiting"),
+    )
+    .await;
+    desk.choose("#chat-status", "done").await;
+    desk.choose("#inbox-filter", "done").await;
+    desk.wait_for(
+        &js(&format!("document.querySelector('{conv}')?.dataset.status")),
+        json!("done"),
+    )
+    .await;
+    desk.screenshot("staff-conversation").await;
+    guest.fits_width().await;
+    guest.screenshot("guest-stay-and-chat").await;
+    // A reload of the guest's page (token kept for the tab) resumes the same conversation.
+    guest.go(&format!("{}/guest/{rid}", app.address)).await;
+    guest
+        .wait_for(
+            "return document.querySelectorAll('#guest-messages .msg').length",
+            json!(2),
+        )
+        .await;
+    let all = guest
+        .eval("return document.getElementById('guest-messages').textContent")
+        .await;
+    assert!(
+        !all.as_str().unwrap().contains("VIP"),
+        "a note reached the guest: {all}"
+    );
+    for w in [&desk, &guest] {
+        w.assert_no_console_errors().await;
+    }
+    desk.close().await;
+    guest.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_app_is_served_by_the_binary_with_a_strict_policy() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let http = reqwest::Client::new();
+    let rid = uuid::Uuid::new_v4();
+    for (path, kind) in [
+        ("/".to_owned(), "text/html"),
+        (format!("/guest/{rid}"), "text/html"),
+        ("/app.js".to_owned(), "text/javascript"),
+        ("/core.js".to_owned(), "text/javascript"),
+        ("/board.js".to_owned(), "text/javascript"),
+        ("/desk.js".to_owned(), "text/javascript"),
+        ("/housekeeping.js".to_owned(), "text/javascript"),
+        ("/host.js".to_owned(), "text/javascript"),
+        ("/chat.js".to_owned(), "text/javascript"),
+        ("/app.css".to_owned(), "text/css"),
+    ] {
+        let r = http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        let policy = h["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+    }
+    // Only the app's own files: anything else is the API's JSON 404.
+    for path in [
+        "/other.js",
+        "/guest/",
+        "/guest/not-a-reservation/more",
+        "/web/app.js",
+    ] {
+        let r = http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
     app.stop().await;
 }

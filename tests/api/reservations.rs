@@ -669,3 +669,53 @@ both!(
         assert_eq!(r.status, 201, "{}", r.body);
     }
 );
+
+both!(
+    the_day_list_and_a_reservation_name_the_guest_and_a_guest_reads_the_hotels_name,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101"]).await;
+        let gid = guest(&app, &pid).await;
+        let today = today(&app, &pid).await;
+        let r = book(
+            &app,
+            &pid,
+            json!({"guest_id": gid, "room_type": "KING", "arrival": today.to_string(),
+                   "departure": plus(today, 1)}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let rid = r.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(r.body["guest_name"], "Grace Hopper", "{}", r.body);
+        let list = app
+            .get(&format!("/api/v1/properties/{pid}/reservations"))
+            .await;
+        assert_eq!(
+            list.body["reservations"][0]["guest_name"], "Grace Hopper",
+            "{}",
+            list.body
+        );
+        // The guest's own page: their name and the hotel's, with the token from their link
+        // (which reads no property route itself).
+        let token = bellhop::auth::TokenIssuer::new(
+            &bellhop::config::AuthConfig::for_tests("x", "y").jwt_secret,
+            std::time::Duration::from_secs(900),
+        )
+        .guest(
+            rid.parse().unwrap(),
+            bellhop::domain::PropertyId(pid.parse().unwrap()),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let mine = app
+            .get_as(Some(&token), &format!("/api/v1/reservations/{rid}"))
+            .await;
+        assert_eq!(mine.status, 200, "{}", mine.body);
+        assert_eq!(mine.body["guest_name"], "Grace Hopper");
+        assert_eq!(mine.body["property_name"], "Test Hotel");
+        let property = app
+            .get_as(Some(&token), &format!("/api/v1/properties/{pid}"))
+            .await;
+        assert_eq!(property.status, 403, "{}", property.body);
+    }
+);

@@ -430,6 +430,28 @@ both!(
         }
         let roster = app.get(&format!("/api/v1/properties/{pid}/shifts")).await;
         assert_eq!(roster.body["shifts"].as_array().unwrap().len(), 5);
+        // Whom a supervisor may give work: cleaning, repair and inspecting staff, with today's
+        // shift; names and roles, never emails.
+        let people = app.get(&format!("/api/v1/properties/{pid}/staff")).await;
+        assert_eq!(people.status, 200, "{}", people.body);
+        let people = people.body["staff"].as_array().unwrap().clone();
+        let find = |id: &str| {
+            people
+                .iter()
+                .find(|p| p["user_id"] == id)
+                .unwrap_or_else(|| panic!("{id} missing from {people:?}"))
+                .clone()
+        };
+        assert_eq!(people.len(), 6, "{people:?}");
+        assert_eq!(find(&ann)["floors"], json!([1]));
+        assert_eq!(find(&ann)["on_duty"], true);
+        assert_eq!(find(&dan)["on_duty"], false);
+        assert_eq!(find(&mo)["role"], "maintenance");
+        assert_eq!(find(&sup)["role"], "manager");
+        assert!(
+            people.iter().all(|p| p.get("email").is_none()),
+            "{people:?}"
+        );
         let (waiter, _) = staff(&app, &pid, "restaurant").await;
         let r = app
             .post(
