@@ -8,7 +8,7 @@ use chrono::Duration;
 use uuid::Uuid;
 
 use crate::{
-    actors::{RoomRegistry, property},
+    actors::{Actors, Booking, CreateTask, Request, catalog::NewGuest, property},
     auth::{AuthService, NewUser},
     domain::{
         Agent, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, Property, PropertyId, Role,
@@ -33,10 +33,10 @@ pub const DEMO_PROPERTY_ID: PropertyId =
 /// Seeds the demo hotel when the store has no property at all. Returns whether it did.
 pub async fn seed_if_empty(
     store: &dyn Store,
-    rooms: &RoomRegistry,
-    venues: &crate::actors::Venues,
+    actors: &Actors,
     auth: &AuthService,
 ) -> anyhow::Result<bool> {
+    let (rooms, venues) = (&actors.rooms, &actors.venues);
     if !store.properties().await?.is_empty() {
         return Ok(false);
     }
@@ -152,12 +152,206 @@ pub async fn seed_if_empty(
         .await
         .map_err(|e| anyhow::anyhow!("creating the demo {} user: {e}", role.as_str()))?;
     }
+    seed_day(store, actors, hotel.id, &agent)
+        .await
+        .context("seeding the demo hotel's day")?;
     tracing::info!(property = %hotel.id, "seeded the demo hotel: 120 rooms on 6 floors");
     tracing::info!(
         "demo logins (demo only): {} … with password {DEMO_PASSWORD:?}",
         Role::ALL.map(demo_email).join(", ")
     );
     Ok(true)
+}
+
+/// The front desk's day, so every screen has something on it: guests in house (checked in
+/// today), arrivals with and without a room, two guests who wrote to the hotel, cleanings for the
+/// supervisor to hand out (two already on the demo housekeeper's phone), and a table booked for
+/// a hotel guest. Each booking's confirmation email lands in `./emails/` with the guest's link.
+async fn seed_day(
+    store: &dyn Store,
+    actors: &Actors,
+    pid: PropertyId,
+    agent: &Agent,
+) -> anyhow::Result<()> {
+    use crate::domain::{
+        ConversationId,
+        chat::{Author, MessageKind},
+        task::TaskKind,
+    };
+    let today = store
+        .property(pid)
+        .await?
+        .context("the demo property")?
+        .business_date(persistence::now());
+    // Rooms ready for a guest, by type, leaving alone the ones the seed gave a story above.
+    let special = ["214", "509", "305", "306", "412"];
+    let mut ready: Vec<NewRoom> = demo_rooms()
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.cleanliness,
+                Some(Cleanliness::Clean | Cleanliness::Inspected)
+            ) && !special.contains(&r.number.as_str())
+        })
+        .collect();
+    let mut take = |room_type: &str| {
+        let i = ready
+            .iter()
+            .position(|r| r.room_type == room_type)
+            .expect("the demo hotel has a ready room of every type");
+        ready.remove(i).number
+    };
+    // (guest, room type, nights, what the front desk has done so far, what they wrote)
+    let stays = [
+        (
+            "Grace Hopper",
+            "KING",
+            2,
+            "in_house",
+            Some("Could we have two extra pillows, please?"),
+        ),
+        ("Alan Turing", "QUEEN", 3, "in_house", None),
+        ("Katherine Johnson", "SUITE", 2, "in_house", None),
+        (
+            "Ada Lovelace",
+            "KING",
+            2,
+            "assigned",
+            Some("We arrive around 22:00. Is a late check-in fine?"),
+        ),
+        ("Tim Berners-Lee", "TWIN", 1, "assigned", None),
+        ("Margaret Hamilton", "QUEEN", 4, "booked", None),
+        ("Edsger Dijkstra", "KING", 1, "booked", None),
+    ];
+    let mut first_stay = None;
+    for (name, room_type, nights, progress, wrote) in stays {
+        let email = format!(
+            "{}@example.org",
+            name.split(' ').next().unwrap_or(name).to_lowercase()
+        );
+        let guest = crate::actors::catalog::create_guest(
+            store,
+            pid,
+            NewGuest {
+                name: name.into(),
+                email: Some(email),
+                phone: None,
+                preferences: Vec::new(),
+            },
+            agent,
+        )
+        .await?;
+        let r = actors
+            .reservations
+            .book(
+                pid,
+                Booking {
+                    guest_id: guest.id,
+                    room_type: room_type.into(),
+                    arrival: today,
+                    departure: today + chrono::Days::new(nights),
+                    adults: 2,
+                    children: 0,
+                    tentative: false,
+                    waitlist: false,
+                    overbook: false,
+                },
+                agent,
+            )
+            .await?;
+        first_stay.get_or_insert(r.id);
+        if progress != "booked" {
+            let room = take(room_type);
+            actors
+                .reservations
+                .execute(r.id, Request::Assign { room }, None, agent.clone())
+                .await?;
+        }
+        if progress == "in_house" {
+            actors
+                .reservations
+                .execute(r.id, Request::CheckIn, None, agent.clone())
+                .await?;
+        }
+        if let Some(text) = wrote {
+            actors
+                .conversations
+                .send(
+                    ConversationId(r.id.0),
+                    Author::Guest,
+                    MessageKind::Text,
+                    text.into(),
+                    None,
+                    Agent::guest(r.id.0),
+                )
+                .await?;
+        }
+    }
+    // Rooms left dirty by last night's departures: cleanings to hand out.
+    let housekeeper = store
+        .users(pid)
+        .await?
+        .into_iter()
+        .find(|u| u.role == Role::Housekeeper)
+        .map(|u| u.id);
+    let dirty: Vec<RoomNumber> = demo_rooms()
+        .into_iter()
+        .filter(|r| {
+            r.cleanliness == Some(Cleanliness::Dirty) && !special.contains(&r.number.as_str())
+        })
+        .map(|r| r.number)
+        .take(6)
+        .collect();
+    for (i, number) in dirty.into_iter().enumerate() {
+        actors
+            .tasks
+            .create(
+                pid,
+                CreateTask {
+                    kind: TaskKind::Departure,
+                    room: Some(number),
+                    priority: crate::domain::task::Priority::default(),
+                    rush: i == 2,
+                    note: None,
+                    assignee: housekeeper.filter(|_| i < 2),
+                    due_at: None,
+                },
+                agent,
+            )
+            .await?;
+    }
+    // Dinner for the first guest in house, and a walk-in already at a table.
+    if let Some(venue) = store.venues(pid).await?.into_iter().next() {
+        let at = persistence::now() + Duration::hours(2);
+        actors
+            .venues
+            .book(
+                venue.id,
+                crate::actors::BookingRequest {
+                    party_size: 2,
+                    name: "Grace Hopper".into(),
+                    phone: None,
+                    at,
+                    reservation_id: first_stay,
+                },
+                agent,
+            )
+            .await?;
+        actors
+            .venues
+            .walk_in(
+                venue.id,
+                crate::actors::WalkInRequest {
+                    party_size: 4,
+                    name: Some("Babbage".into()),
+                    table: None,
+                    reservation_id: None,
+                },
+                agent,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// 6 floors × 20 rooms: queens, kings and twins, suites on the top floor, in a spread of

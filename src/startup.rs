@@ -108,7 +108,7 @@ impl Application {
             auth.ensure_admin(email, password.expose_secret()).await?;
         }
         if config.demo {
-            demo::seed_if_empty(store.as_ref(), &actors.rooms, &actors.venues, &auth)
+            demo::seed_if_empty(store.as_ref(), &actors, &auth)
                 .await
                 .context("seeding the demo hotel")?;
         }

@@ -87,7 +87,7 @@ async function start() {
     ctx.me = await api("GET", "/auth/me");
   } catch {
     session.clear();
-    return toLogin();
+    return location.pathname.startsWith("/guest/") ? expired() : toLogin();
   }
   if (ctx.me.kind === "guest") return chat.guest.start(ctx.me);
   const screens = BY_ROLE[ctx.me.role] || [];
@@ -138,18 +138,23 @@ async function go(screens) {
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", logout);
-  whenSignedOut(() => location.assign("/"));
   // A guest's link: keep its token for this tab, then take it out of the address bar (and
   // out of the history, screenshots and anything the page might link to).
   const link = location.pathname.match(/^\/guest\/([0-9a-f-]{36})$/);
+  whenSignedOut(() => (link ? expired() : location.assign("/")));
   const token = new URLSearchParams(location.search).get("token");
   if (link && token) {
     session.set(token, null, null);
     history.replaceState(null, "", `/guest/${link[1]}`);
   }
   if (session.token) start();
-  else if (link) {
-    show("elsewhere");
-    $("elsewhere-text").textContent = "This link has expired. Open the latest email from the hotel, or ask the front desk.";
-  } else toLogin();
+  else if (link) expired();
+  else toLogin();
 });
+
+// A guest's link lives until their stay is over; there is no sign-in page to send them to.
+function expired() {
+  show("elsewhere");
+  $("live").hidden = true;
+  $("elsewhere-text").textContent = "This link has expired. Open the latest email from the hotel, or ask the front desk.";
+}

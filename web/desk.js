@@ -50,8 +50,11 @@ function render() {
   const picked = new Map([...$("arrivals").querySelectorAll("select")].map((s) => [s.id, s.value]));
   const focused = document.activeElement?.id;
   $("desk-date").textContent = `Business date ${day.date}`;
-  const arrivals = day.list.filter((r) => r.stay.arrival === day.date && r.status !== "canceled" && r.status !== "no_show").sort(byName);
-  const departures = day.list.filter((r) => r.stay.departure === day.date && (r.status === "in_house" || r.status === "checked_out")).sort(byName);
+  // Who still needs the desk comes first; those already through it follow, greyed.
+  const arrivals = day.list.filter((r) => r.stay.arrival === day.date && r.status !== "canceled" && r.status !== "no_show")
+    .sort((a, b) => (a.status === "in_house") - (b.status === "in_house") || byName(a, b));
+  const departures = day.list.filter((r) => r.stay.departure === day.date && (r.status === "in_house" || r.status === "checked_out"))
+    .sort((a, b) => (a.status === "checked_out") - (b.status === "checked_out") || byName(a, b));
   const inHouse = day.list.filter((r) => r.status === "in_house" && r.stay.departure > day.date).sort(byName);
   fill("arrivals", arrivals, arrivalRow);
   fill("departures", departures, departureRow);

@@ -131,7 +131,11 @@ function refreshDialog() {
   $("table-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
   const call = (label, action, body, cls) => el("button", {
     type: "button", class: cls, dataset: { action },
-    onclick: () => run(() => api("POST", `/tables/${t.id}/${action}`, { ...body, expected_version: t.version })),
+    // Done with the table: the dialog closes (a refusal stays in it, with the reason).
+    onclick: () => run(async () => {
+      await api("POST", `/tables/${t.id}/${action}`, { ...body, expected_version: t.version });
+      $("table-dialog").close();
+    }),
   }, label);
   const actions = [];
   if (t.state === "occupied") actions.push(call("Clear (party left)", "clear"));

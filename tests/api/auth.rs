@@ -578,6 +578,49 @@ async fn the_demo_hotel_has_a_login_per_role() {
         )
         .await;
     assert_eq!(floor.body["tables"].as_array().unwrap().len(), 7);
+    // A walk-in sits at a table; a hotel guest has dinner booked.
+    let tables = floor.body["tables"].as_array().unwrap();
+    assert_eq!(
+        tables.iter().filter(|t| t["state"] == "occupied").count(),
+        1
+    );
+    let parties = floor.body["parties"].as_array().unwrap();
+    assert!(
+        parties
+            .iter()
+            .any(|p| p["name"] == "Grace Hopper" && !p["reservation_id"].is_null()),
+        "{parties:?}"
+    );
+    // The front desk's day: three in house, two arrivals with a room, two without.
+    let day = app
+        .get(&format!("/api/v1/properties/{pid}/reservations"))
+        .await;
+    let stays = day.body["reservations"].as_array().unwrap();
+    let count = |f: &dyn Fn(&serde_json::Value) -> bool| stays.iter().filter(|r| f(r)).count();
+    assert_eq!(count(&|r| r["status"] == "in_house"), 3, "{stays:?}");
+    assert_eq!(
+        count(&|r| r["status"] == "confirmed" && !r["room"].is_null()),
+        2
+    );
+    assert_eq!(
+        count(&|r| r["status"] == "confirmed" && r["room"].is_null()),
+        2
+    );
+    // Two guests wrote; six cleanings wait, two of them on the housekeeper's phone.
+    let inbox = app
+        .get(&format!("/api/v1/properties/{pid}/conversations"))
+        .await;
+    let todo: Vec<_> = inbox.body["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "todo")
+        .collect();
+    assert_eq!(todo.len(), 2, "{}", inbox.body);
+    let tasks = app.get(&format!("/api/v1/properties/{pid}/tasks")).await;
+    let tasks = tasks.body["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 6);
+    assert_eq!(tasks.iter().filter(|t| !t["assignee"].is_null()).count(), 2);
     assert_eq!(
         floor.body["venue"]["combinations"]
             .as_array()

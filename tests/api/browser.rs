@@ -660,6 +660,33 @@ async fn a_supervisor_assigns_a_task_and_it_arrives_on_the_housekeepers_phone() 
         )
         .await;
     sup.screenshot("housekeeping-supervisor").await;
+    // Or by dragging a card onto a person's lane (the browser's own drag events).
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/tasks"),
+            &json!({"kind": "check", "room": "102"}),
+        )
+        .await;
+    let dragged = r.body["id"].as_str().unwrap().to_owned();
+    sup.find(&format!("#lane-none #sv-task-{dragged}")).await;
+    sup.eval(&format!(
+        "const data = new DataTransfer(); \
+         const card = document.getElementById('sv-task-{dragged}'); \
+         const lane = document.getElementById('lane-{hk_id}'); \
+         card.dispatchEvent(new DragEvent('dragstart', {{dataTransfer: data, bubbles: true}})); \
+         lane.dispatchEvent(new DragEvent('dragover', {{dataTransfer: data, bubbles: true, cancelable: true}})); \
+         lane.dispatchEvent(new DragEvent('drop', {{dataTransfer: data, bubbles: true, cancelable: true}})); \
+         return true"
+    ))
+    .await;
+    phone
+        .wait_for(
+            &js(&format!(
+                "document.getElementById('task-{dragged}')?.dataset.status"
+            )),
+            json!("assigned"),
+        )
+        .await;
     // A task added from the board appears unassigned.
     sup.type_into("#new-task-room", "102").await;
     sup.choose("#new-task-kind", "pickup").await;
@@ -756,13 +783,25 @@ async fn two_host_stands_run_the_floor_plan_live() {
     .await;
     a.screenshot("host-stand").await;
     // The first party leaves: clear, then bus; each step on both stands.
-    b.click("#table-dialog button[value=close]").await;
     b.click("#table-T1").await;
     b.click("#table-actions [data-action='clear']").await;
     a.wait_for(&state("T1"), json!("needs_bussing")).await;
     a.click("#table-T1").await;
     a.click("#table-actions [data-action='bus']").await;
     b.wait_for(&state("T1"), json!("available")).await;
+    // A booking for later (the form's time: the next quarter hour after an hour from now)
+    // lands in both stands' lists; the party arrives and is seated at its table.
+    a.type_into("#party-name", "Hopper").await;
+    a.eval("document.getElementById('party-size').value = '2'; return true")
+        .await;
+    a.click("#party-form [data-kind='booking']").await;
+    let booked = "return document.querySelector('#bookings .row')?.dataset.status ?? null";
+    b.wait_for(booked, json!("booked")).await;
+    b.click("#bookings .row [data-action='arrive']").await;
+    a.wait_for(booked, json!("arrived")).await;
+    a.click("#bookings .row [data-action='seat']").await;
+    b.wait_for(&state("T1"), json!("occupied")).await;
+    b.wait_for(booked, Value::Null).await;
     for w in [&a, &b] {
         w.assert_no_console_errors().await;
     }
@@ -919,6 +958,23 @@ async fn a_guest_from_the_email_link_and_the_front_desk_chat_live() {
     for w in [&desk, &guest] {
         w.assert_no_console_errors().await;
     }
+    // A link whose token was tampered with shows nothing of the stay, only that it expired.
+    let stranger = driver.browser(360, 740).await;
+    let forged = format!("{}{}x", app.address, link);
+    stranger.go(&forged).await;
+    stranger
+        .wait_for(
+            "return document.getElementById('elsewhere-text').textContent.includes('expired')",
+            json!(true),
+        )
+        .await;
+    assert_eq!(
+        stranger
+            .eval("return document.getElementById('guest').hidden")
+            .await,
+        json!(true)
+    );
+    stranger.close().await;
     desk.close().await;
     guest.close().await;
     app.stop().await;
@@ -970,6 +1026,187 @@ async fn the_app_is_served_by_the_binary_with_a_strict_policy() {
             .await
             .unwrap();
         assert_eq!(r.status(), 404, "{path}");
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_dropped_connection_shows_reconnecting_and_the_board_resyncs_by_itself() {
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new(Backend::Sqlite).await);
+    let app = crate::helpers::spawn_app_with(std::sync::Arc::clone(&db), |_| {}).await;
+    let port = app.port;
+    let pid = app.hotel(&["101", "102"]).await;
+    app.user_token(&pid, "front_desk", "desk@drop.test").await;
+    let driver = Driver::start().await;
+    let desk = driver.browser(1280, 900).await;
+    desk.sign_in(&app.address, "desk@drop.test", "password-for-tests")
+        .await;
+    desk.wait_for(&tile("101"), json!("dirty")).await;
+    let live = "return document.getElementById('live').textContent";
+    desk.wait_for(live, json!("Live")).await;
+    // The node goes away: the page says so instead of showing a stale board as live.
+    app.stop().await;
+    desk.wait_for(live, json!("Reconnecting…")).await;
+    desk.screenshot("front-desk-reconnecting").await;
+    // A node comes back at the same address; a change is made there while the page is away
+    // or just back. The page reconnects, resubscribes, and its snapshot shows the change.
+    let app = crate::helpers::spawn_app_with(db, |c| {
+        c.addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    })
+    .await;
+    app.set_status(&pid, "101", json!({"cleanliness": "clean"}))
+        .await;
+    desk.wait_for(&tile("101"), json!("clean")).await;
+    desk.wait_for(live, json!("Live")).await;
+    // And it is live again, not only resynced.
+    app.set_status(&pid, "102", json!({"cleanliness": "clean"}))
+        .await;
+    desk.wait_for(&tile("102"), json!("clean")).await;
+    // The refused WebSocket handshakes while the node was down are the browser's own report,
+    // not the app's; nothing else may appear.
+    let errors: Vec<String> = desk
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("WebSocket connection to"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    desk.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_expired_access_token_is_renewed_without_sending_anyone_to_the_sign_in_page() {
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new(Backend::Sqlite).await);
+    let app = crate::helpers::spawn_app_with(db, |c| {
+        c.auth.access_ttl = Duration::from_secs(2);
+        c.ws.ping_interval = Duration::from_secs(1);
+    })
+    .await;
+    let pid = app.hotel(&["101", "102"]).await;
+    app.user_token(&pid, "front_desk", "desk@ttl.test").await;
+    let driver = Driver::start().await;
+    let desk = driver.browser(1280, 900).await;
+    desk.sign_in(&app.address, "desk@ttl.test", "password-for-tests")
+        .await;
+    desk.wait_for(&tile("101"), json!("dirty")).await;
+    // Several lifetimes of the access token pass: the socket is closed 4401 at least once.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let fresh = app
+        .login(
+            crate::helpers::ADMIN_EMAIL,
+            crate::helpers::ADMIN_PASSWORD,
+            None,
+        )
+        .await;
+    let admin = fresh.body["access_token"].as_str().unwrap().to_owned();
+    let r = app
+        .post_as(
+            Some(&admin),
+            &format!("/api/v1/properties/{pid}/rooms/102/status"),
+            &json!({"cleanliness": "clean"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Still signed in, still live, and its own changes still go through.
+    desk.wait_for(&tile("102"), json!("clean")).await;
+    assert_eq!(
+        desk.eval("return document.getElementById('login').hidden")
+            .await,
+        json!(true)
+    );
+    desk.click("#room-101").await;
+    desk.click("[data-clean='clean']").await;
+    desk.wait_for(&tile("101"), json!("clean")).await;
+    let errors: Vec<String> = desk
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("401"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    desk.close().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn every_role_lands_on_its_screen_in_the_demo_hotel() {
+    use bellhop::{demo, domain::Role};
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new(Backend::Sqlite).await);
+    let app = crate::helpers::spawn_app_with(db, |c| c.demo = true).await;
+    let driver = Driver::start().await;
+    // The section each role sees first, and the tabs it may switch to (with their sections).
+    let desk_tabs = [
+        ("board", "board"),
+        ("desk", "desk"),
+        ("housekeeping", "supervisor"),
+        ("restaurant", "host"),
+        ("inbox", "inbox"),
+    ];
+    let visible = "return [...document.querySelectorAll('main > section')].filter(s => !s.hidden).map(s => s.id)";
+    for (role, landing, phone) in [
+        (Role::FrontDesk, "board", false),
+        (Role::Manager, "board", false),
+        (Role::Admin, "board", false),
+        (Role::Housekeeper, "queue", true),
+        (Role::Maintenance, "queue", true),
+        (Role::Restaurant, "host", false),
+    ] {
+        let w = if phone {
+            driver.browser(360, 740).await
+        } else {
+            driver.browser(1280, 900).await
+        };
+        w.sign_in(&app.address, &demo::demo_email(role), demo::DEMO_PASSWORD)
+            .await;
+        w.wait_for(visible, json!([landing])).await;
+        w.wait_for(
+            "return document.getElementById('live').textContent",
+            json!("Live"),
+        )
+        .await;
+        let name = role.as_str().replace('_', "-");
+        if role == Role::FrontDesk {
+            // The whole hotel on the board, arrivals badged.
+            w.wait_for(
+                "return document.querySelectorAll('#floors .room').length",
+                json!(120),
+            )
+            .await;
+            w.wait_for(
+                "return document.querySelectorAll('#floors .badge.arr').length",
+                json!(2),
+            )
+            .await;
+            for (tab, section) in desk_tabs {
+                w.click(&format!("#tab-{tab}")).await;
+                w.wait_for(visible, json!([section])).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                w.screenshot(&format!("demo-{name}-{tab}")).await;
+            }
+            // The same screens at 360 px: nothing scrolls sideways.
+            let phone = driver.browser(360, 740).await;
+            phone
+                .sign_in(&app.address, &demo::demo_email(role), demo::DEMO_PASSWORD)
+                .await;
+            for (tab, section) in desk_tabs {
+                phone.click(&format!("#tab-{tab}")).await;
+                phone.wait_for(visible, json!([section])).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                phone.fits_width().await;
+                phone.screenshot(&format!("demo-{name}-{tab}-360px")).await;
+            }
+            phone.assert_no_console_errors().await;
+            phone.close().await;
+        } else {
+            if phone {
+                w.fits_width().await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            w.screenshot(&format!("demo-{name}")).await;
+        }
+        w.assert_no_console_errors().await;
+        w.close().await;
     }
     app.stop().await;
 }
