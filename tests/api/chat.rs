@@ -5,7 +5,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bellhop::{auth::TokenIssuer, config::AuthConfig, domain::PropertyId};
 use serde_json::{Value, json};
 
 use crate::{
@@ -27,16 +26,7 @@ async fn stay(app: &TestApp, pid: &str, gid: &str) -> (String, String) {
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let rid = r.body["id"].as_str().unwrap().to_owned();
-    let token = TokenIssuer::new(
-        &AuthConfig::for_tests("x", "y").jwt_secret,
-        Duration::from_secs(900),
-    )
-    .guest(
-        rid.parse().unwrap(),
-        PropertyId(pid.parse().unwrap()),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
+    let token = crate::helpers::guest_token(&rid, pid);
     (rid, token)
 }
 

@@ -451,3 +451,18 @@ impl WsClient {
         }
     }
 }
+
+/// The token of a guest's email link for reservation `rid` of `pid`, signed with the tests'
+/// secret (what the outbox puts in the link).
+pub fn guest_token(rid: &str, pid: &str) -> String {
+    bellhop::auth::TokenIssuer::new(
+        &bellhop::config::AuthConfig::for_tests("x", "y").jwt_secret,
+        Duration::from_secs(900),
+    )
+    .guest(
+        rid.parse().expect("a reservation id"),
+        bellhop::domain::PropertyId(pid.parse().expect("a property id")),
+        Duration::from_secs(3600),
+    )
+    .expect("a guest token")
+}

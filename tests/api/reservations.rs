@@ -697,16 +697,7 @@ both!(
         );
         // The guest's own page: their name and the hotel's, with the token from their link
         // (which reads no property route itself).
-        let token = bellhop::auth::TokenIssuer::new(
-            &bellhop::config::AuthConfig::for_tests("x", "y").jwt_secret,
-            std::time::Duration::from_secs(900),
-        )
-        .guest(
-            rid.parse().unwrap(),
-            bellhop::domain::PropertyId(pid.parse().unwrap()),
-            std::time::Duration::from_secs(3600),
-        )
-        .unwrap();
+        let token = crate::helpers::guest_token(&rid, &pid);
         let mine = app
             .get_as(Some(&token), &format!("/api/v1/reservations/{rid}"))
             .await;
