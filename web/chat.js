@@ -156,12 +156,29 @@ export const guest = {
   async start(me) {
     for (const s of document.querySelectorAll("main > section")) s.hidden = s.id !== "guest";
     $("logout").hidden = true;
+    const rid = me.reservation_id;
+    if (!(await this.stay(rid))) return;
+    // The stay itself is live too: a room assigned, the check-in, new dates (and whatever
+    // changed while the connection was down, on resubscribing).
+    let first = true;
+    live.follow(`reservation:${rid}`, (f) => {
+      if (f.type === "subscribed" && first) first = false;
+      else if (["subscribed", "event", "reset"].includes(f.type)) this.stay(rid);
+    });
+    const thread = new Thread({
+      side: "guest", list: $("guest-messages"), typing: $("guest-typing"), form: $("guest-send"),
+      body: $("guest-body"), note: null, error: $("guest-msg"), visible: () => true,
+    });
+    thread.open(rid);
+  },
+
+  async stay(rid) {
     let r;
     try {
-      r = await api("GET", `/reservations/${me.reservation_id}`);
+      r = await api("GET", `/reservations/${rid}`);
     } catch (e) {
       $("stay").textContent = e.message;
-      return;
+      return false;
     }
     $("hotel").textContent = r.property_name ?? "";
     $("guest-title").textContent = r.guest_name ? `Welcome, ${r.guest_name}` : "Your stay";
@@ -172,12 +189,8 @@ export const guest = {
       ["Guests", `${r.party.adults} adult${r.party.adults === 1 ? "" : "s"}${r.party.children ? `, ${r.party.children} children` : ""}`],
       ["Status", words(r.status)], ["Reference", r.id.slice(0, 8).toUpperCase()],
     ];
-    $("stay").replaceChildren(el("dl", { class: "facts" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))])));
-    const thread = new Thread({
-      side: "guest", list: $("guest-messages"), typing: $("guest-typing"), form: $("guest-send"),
-      body: $("guest-body"), note: null, error: $("guest-msg"), visible: () => true,
-    });
-    thread.open(me.reservation_id);
+    $("stay").replaceChildren(el("dl", { class: "facts", id: "stay-facts" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { dataset: { fact: k.toLowerCase() } }, String(v))])));
+    return true;
   },
 };
 

@@ -857,6 +857,20 @@ async fn a_guest_from_the_email_link_and_the_front_desk_chat_live() {
         .await;
     // The token left the address bar (and the history).
     assert_eq!(guest.eval("return location.search").await, json!(""));
+    // The stay on the page follows the front desk: a room assigned shows by itself.
+    let r = app
+        .post(
+            &format!("/api/v1/reservations/{rid}/assign"),
+            &json!({"room": "101"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    guest
+        .wait_for(
+            "return document.querySelector('[data-fact=room]')?.textContent ?? null",
+            json!("101"),
+        )
+        .await;
     guest
         .wait_for(
             "return document.getElementById('live').textContent",
