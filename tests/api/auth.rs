@@ -178,7 +178,7 @@ both!(
     }
 );
 
-fn totp(secret: &str, email: &str) -> totp_rs::Totp {
+pub fn totp(secret: &str, email: &str) -> totp_rs::Totp {
     totp_rs::Builder::new()
         .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
         .with_account_name(email.to_owned())

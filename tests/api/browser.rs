@@ -1218,3 +1218,45 @@ async fn every_role_lands_on_its_screen_in_the_demo_hotel() {
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_manager_with_totp_enrolled_signs_in_with_the_code() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let pid = app.hotel(&["101"]).await;
+    let email = "totp@browser.test";
+    let token = app.user_token(&pid, "manager", email).await;
+    let enrol = app
+        .post_as(Some(&token), "/api/v1/auth/totp/enroll", &json!({}))
+        .await;
+    assert_eq!(enrol.status, 200, "{}", enrol.body);
+    let t = crate::auth::totp(enrol.body["secret"].as_str().unwrap(), email);
+    let now = chrono::Utc::now().timestamp().unsigned_abs();
+    let r = app
+        .post_as(
+            Some(&token),
+            "/api/v1/auth/totp/verify",
+            &json!({"code": t.generate(now).to_string()}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let driver = Driver::start().await;
+    let w = driver.browser(1280, 900).await;
+    w.sign_in(&app.address, email, "password-for-tests").await;
+    // The password alone is not enough: the page asks for the code, on the same form.
+    w.wait_for(
+        "return document.getElementById('totp-row').hidden",
+        json!(false),
+    )
+    .await;
+    w.wait_for("return document.activeElement.id", json!("totp"))
+        .await;
+    w.screenshot("login-totp").await;
+    // (The code that confirmed the enrolment is spent; the next step's is good.)
+    w.type_into("#totp", &t.generate(now + 30).to_string())
+        .await;
+    w.click("#login-submit").await;
+    w.wait_for(&tile("101"), json!("dirty")).await;
+    w.assert_no_console_errors_but(&["401"]).await;
+    w.close().await;
+    app.stop().await;
+}
