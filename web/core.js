@@ -30,7 +30,9 @@ export const session = {
 
 let renewing = null;
 
-/// Trades the refresh token for new tokens (once at a time); false when the sign-in is over.
+/// Trades the refresh token for new tokens (once at a time). Answers true when renewed, false
+/// when the server refused (the sign-in is over), null when it could not be asked (offline):
+/// a network outage must never sign anyone out.
 export function renew() {
   if (!session.refresh) return Promise.resolve(false);
   renewing ??= fetch("/api/v1/auth/refresh", {
@@ -39,12 +41,13 @@ export function renew() {
     body: JSON.stringify({ refresh_token: session.refresh }),
   })
     .then(async (res) => {
-      if (!res.ok) return false;
+      if (res.status === 401 || res.status === 400) return false;
+      if (!res.ok) return null;
       const r = await res.json();
       session.set(r.access_token, r.refresh_token, r.expires_in);
       return true;
     })
-    .catch(() => false)
+    .catch(() => null)
     .finally(() => { renewing = null; });
   return renewing;
 }
@@ -70,8 +73,12 @@ export async function api(method, path, body, retried = false) {
   const text = await res.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: a proxy's page */ }
-  if (res.status === 401 && json?.error?.code === "token_expired" && !retried && (await renew())) {
-    return api(method, path, body, true);
+  // An expired token — or one signed with a key the server no longer has (an embedded
+  // single node makes a new key at every start) — is renewed with the refresh token, once.
+  if (res.status === 401 && ["token_expired", "invalid_token"].includes(json?.error?.code) && !retried && session.token) {
+    const renewed = await renew();
+    if (renewed) return api(method, path, body, true);
+    if (renewed === false) signedOut();
   }
   if (!res.ok) throw new ApiError(json?.error?.message || res.statusText, json?.error?.code, res.status);
   return json;
@@ -162,11 +169,14 @@ class Live {
 
   open() {
     if (this.closed || (this.socket && this.socket.readyState <= WebSocket.OPEN)) return;
+    clearTimeout(this.timer);
     setLive(false, this.retry ? "Reconnecting…" : "Connecting…");
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${proto}://${location.host}/ws?token=${encodeURIComponent(session.token)}`);
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       for (const topic of this.topics.keys()) this.subscribe(topic);
     };
     socket.onmessage = (m) => this.onMessage(JSON.parse(m.data));
@@ -178,14 +188,23 @@ class Live {
       if (this.closed || ev.code === 1000) return;
       if (ev.code === 4401 || ev.code === 4403) {
         // The token expired (or was revoked): renew it, else the sign-in is over.
-        if (!(await renew())) return signedOut();
+        if ((await renew()) === false) return signedOut();
+      } else if (!opened) {
+        // The upgrade was refused or the server is away; a browser cannot tell which. Ask
+        // over HTTP: a token the server no longer accepts is renewed there (see api), and
+        // then there is no reason to wait.
+        const before = session.token;
+        await api("GET", "/auth/me").catch(() => {});
+        if (this.closed) return;
+        if (session.token !== before) return this.open();
       }
       this.retry += 1;
       setLive(false, "Reconnecting…");
-      // Full jitter, doubling up to 10 s: a node's restart does not bring every screen back
-      // in the same instant.
-      const cap = Math.min(1000 * 2 ** (this.retry - 1), 10000);
-      setTimeout(() => this.open(), Math.random() * cap);
+      // Full jitter, doubling up to 5 s: a node's restart does not bring every screen back in
+      // the same instant, and nobody at a desk waits long for a board to come back.
+      const cap = Math.min(1000 * 2 ** (this.retry - 1), 5000);
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.open(), Math.random() * cap);
     };
   }
 
@@ -213,6 +232,12 @@ class Live {
 }
 
 export const live = new Live();
+
+// Back online, or back in front of someone: try at once rather than at the next backoff.
+window.addEventListener("online", () => live.open());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && live.topics.size) live.open();
+});
 
 export function setLive(ok, text) {
   const e = $("live");

@@ -205,8 +205,14 @@ impl Browser<'_> {
 
     /// Waits up to 10 s for `script` to answer `want`.
     async fn wait_for(&self, script: &str, want: Value) {
+        self.wait_for_within(script, want, 10).await;
+    }
+
+    /// Waits up to `secs` for `script` to answer `want` (a bound against hangs, never a speed
+    /// requirement).
+    async fn wait_for_within(&self, script: &str, want: Value, secs: u64) {
         let mut got = Value::Null;
-        for _ in 0..100 {
+        for _ in 0..secs * 10 {
             got = self.eval(script).await;
             if got == want {
                 return;
@@ -1067,23 +1073,34 @@ async fn a_dropped_connection_shows_reconnecting_and_the_board_resyncs_by_itself
     app.stop().await;
     desk.wait_for(live, json!("Reconnecting…")).await;
     desk.screenshot("front-desk-reconnecting").await;
-    // A node comes back at the same address; a change is made there while the page is away
-    // or just back. The page reconnects, resubscribes, and its snapshot shows the change.
+    // A node comes back at the same address — signing with another key, as an embedded node
+    // does after every restart, so the page's access token is refused until renewed — and a
+    // change is made there while the page is away or just back. The page renews its token,
+    // reconnects, resubscribes, and its snapshot shows the change.
     let app = crate::helpers::spawn_app_with(db, |c| {
         c.addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        c.auth.jwt_secret =
+            secrecy::SecretString::from("another-secret-another-secret-another!".to_owned());
     })
     .await;
     app.set_status(&pid, "101", json!({"cleanliness": "clean"}))
         .await;
-    desk.wait_for(&tile("101"), json!("clean")).await;
+    // The page retries with a jittered backoff of up to 5 s while the node is away.
+    desk.wait_for_within(&tile("101"), json!("clean"), 30).await;
     desk.wait_for(live, json!("Live")).await;
     // And it is live again, not only resynced.
     app.set_status(&pid, "102", json!({"cleanliness": "clean"}))
         .await;
     desk.wait_for(&tile("102"), json!("clean")).await;
-    // The refused WebSocket handshakes while the node was down are the browser's own report,
-    // not the app's; nothing else may appear.
-    desk.assert_no_console_errors_but(&["WebSocket connection to"])
+    // The refused WebSocket handshakes while the node was down and the refused token are the
+    // browser's own reports, not the app's; nothing else may appear.
+    assert_eq!(
+        desk.eval("return document.getElementById('login').hidden")
+            .await,
+        json!(true),
+        "still signed in"
+    );
+    desk.assert_no_console_errors_but(&["WebSocket connection to", "401"])
         .await;
     desk.close().await;
     app.stop().await;
