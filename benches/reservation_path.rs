@@ -6,7 +6,10 @@
 //! - `book_and_assign`: the same, then a room assignment committed through the room's actor
 //!   (its overlap check included);
 //! - `16_bookings_one_night`: sixteen bookings at once for the same type and night, all of
-//!   which fit: how the inventory lock serializes a rush.
+//!   which fit: how the inventory lock serializes a rush;
+//! - `name_300_guests`: what the front desk's day list adds to name its guests — one read of
+//!   300 guests by id (`guests_by_id`), against the 300 single reads (eight at a time) it
+//!   replaced.
 //!
 //! PostgreSQL is taken from `BELLHOP_BENCH_DATABASE_URL` (default: the local server as
 //! `postgres`); a fresh database is created and dropped. Run with `cargo bench`.
@@ -27,9 +30,12 @@ use criterion::{Criterion, Throughput};
 mod common;
 
 const ROOMS: usize = 16;
+/// Guests on a busy day's list (arrivals, departures and stays over of a 300-room hotel).
+const DAY: usize = 300;
 
 struct Setup {
     actors: Actors,
+    store: Arc<dyn Store>,
     pid: PropertyId,
     guest: GuestId,
     /// The next night nobody has booked yet (each iteration takes fresh nights).
@@ -76,6 +82,7 @@ async fn setup(db: &DatabaseConfig) -> Setup {
     .id;
     Setup {
         actors,
+        store,
         pid,
         guest,
         next: chrono::Utc::now().date_naive() + chrono::Days::new(2),
@@ -168,6 +175,55 @@ fn bench_backend(
                     for r in futures_util::future::join_all(all).await {
                         r.expect("every booking fits");
                     }
+                }
+                start.elapsed()
+            })
+        });
+    });
+    // A day's worth of guests to name.
+    let agent_ref = &agent;
+    let guests: Vec<GuestId> = system.block_on(async {
+        let mut ids = Vec::with_capacity(DAY);
+        for i in 0..DAY {
+            let g = catalog::create_guest(
+                s.store.as_ref(),
+                s.pid,
+                serde_json::from_value(serde_json::json!({"name": format!("Guest {i}")}))
+                    .expect("guest"),
+                agent_ref,
+            )
+            .await
+            .expect("guest");
+            ids.push(g.id);
+        }
+        ids
+    });
+    group.throughput(Throughput::Elements(DAY as u64));
+    group.bench_function(format!("name_{DAY}_guests/one_read"), |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let named = s.store.guests_by_id(s.pid, &guests).await.expect("read");
+                    assert_eq!(named.len(), DAY);
+                }
+                start.elapsed()
+            })
+        });
+    });
+    group.bench_function(format!("name_{DAY}_guests/one_read_each"), |b| {
+        use futures_util::{StreamExt as _, TryStreamExt as _};
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let named: Vec<_> = futures_util::stream::iter(guests.iter().copied())
+                        .map(|id| s.store.guest(id))
+                        .buffer_unordered(8)
+                        .try_collect()
+                        .await
+                        .expect("read");
+                    assert_eq!(named.len(), DAY);
                 }
                 start.elapsed()
             })

@@ -99,7 +99,7 @@ pub async fn list(
         ..ReservationFilter::property(*pid)
     };
     let found = state.store.reservations(&filter).await?;
-    let names = guest_names(&state, &found).await?;
+    let names = guest_names(&state, *pid, &found).await?;
     let views: Vec<_> = found
         .iter()
         .map(|r| {
@@ -174,24 +174,17 @@ async fn full_view(state: &AppState, r: &Reservation) -> Result<serde_json::Valu
     Ok(v)
 }
 
-/// The names of the guests of `found`, each read once (a day's list names a few hundred at
-/// most; eight reads at a time keep the pool free for commands).
+/// The names of the guests of `found` (all of one property), in one read.
 async fn guest_names(
     state: &AppState,
+    property: PropertyId,
     found: &[Reservation],
 ) -> Result<std::collections::HashMap<GuestId, String>, ApiError> {
-    use futures_util::{StreamExt as _, TryStreamExt as _};
-    let ids: std::collections::HashSet<GuestId> = found.iter().map(|r| r.guest_id).collect();
-    let guests: Vec<_> = futures_util::stream::iter(ids)
-        .map(|id| state.store.guest(id))
-        .buffer_unordered(8)
-        .try_collect()
-        .await?;
-    Ok(guests
-        .into_iter()
-        .flatten()
-        .map(|g| (g.id, g.name))
-        .collect())
+    let mut ids: Vec<GuestId> = found.iter().map(|r| r.guest_id).collect();
+    ids.sort_unstable_by_key(|g| g.0);
+    ids.dedup();
+    let guests = state.store.guests_by_id(property, &ids).await?;
+    Ok(guests.into_iter().map(|g| (g.id, g.name)).collect())
 }
 
 #[derive(Default, Deserialize)]

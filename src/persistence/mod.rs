@@ -386,8 +386,16 @@ pub trait Store: Send + Sync + 'static {
 
     async fn api_keys(&self, property: PropertyId) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
-    /// The audit trail of a property: its events, oldest first, filtered.
+    /// A guest profile by id.
     async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError>;
+
+    /// The guests among `ids` that belong to `property`, in one read (a day's list names
+    /// hundreds of guests; one query each would be as many round trips).
+    async fn guests_by_id(
+        &self,
+        property: PropertyId,
+        ids: &[GuestId],
+    ) -> Result<Vec<Guest>, StoreError>;
 
     /// A property's guests, by name; only those with this email (any case) if given.
     async fn guests(

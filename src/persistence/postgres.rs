@@ -1082,6 +1082,24 @@ impl Store for PgStore {
         rows.iter().map(guest_from_row).collect()
     }
 
+    async fn guests_by_id(
+        &self,
+        property: PropertyId,
+        ids: &[GuestId],
+    ) -> Result<Vec<Guest>, StoreError> {
+        let client = self.client().await?;
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|g| g.0).collect();
+        let rows = client
+            .query(
+                "SELECT id, property_id, name, email, phone, preferences, created_at
+                 FROM guests WHERE property_id = $1 AND id = ANY($2)",
+                &[&property.0, &ids],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(guest_from_row).collect()
+    }
+
     async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError> {
         let client = self.client().await?;
         let rows = client

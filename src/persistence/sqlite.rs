@@ -1302,6 +1302,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn guests_by_id(
+        &self,
+        property: PropertyId,
+        ids: &[GuestId],
+    ) -> Result<Vec<Guest>, StoreError> {
+        // The ids travel as one JSON array (json_each), so the statement is the same whatever
+        // their number and stays cached.
+        let ids = serde_json::to_string(&ids.iter().map(|g| g.0.to_string()).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("encoding guest ids: {e}")))?;
+        self.with_conn(move |conn| {
+            query_all(
+                conn,
+                "SELECT id, property_id, name, email, phone, preferences, created_at
+                 FROM guests
+                 WHERE property_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+                params![property.0.to_string(), ids],
+                columns::<RawGuest>,
+                decode_guest,
+            )
+        })
+        .await
+    }
+
     async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError> {
         let types = self
             .with_conn(move |conn| {

@@ -368,6 +368,19 @@ both!(
         let guest = with_guest(store.as_ref(), p.id).await;
         assert_eq!(store.guest(guest.id).await.unwrap(), Some(guest.clone()));
         assert_eq!(store.guest(GuestId::new()).await.unwrap(), None);
+        // Many by id, in one read: only this property's, unknown ids left out.
+        let second = with_guest(store.as_ref(), p.id).await;
+        let elsewhere = with_property(store.as_ref()).await;
+        let stranger = with_guest(store.as_ref(), elsewhere.id).await;
+        let mut named = store
+            .guests_by_id(p.id, &[guest.id, second.id, stranger.id, GuestId::new()])
+            .await
+            .unwrap();
+        named.sort_by_key(|g| g.id.0);
+        let mut want = vec![guest.clone(), second.clone()];
+        want.sort_by_key(|g| g.id.0);
+        assert_eq!(named, want);
+        assert!(store.guests_by_id(p.id, &[]).await.unwrap().is_empty());
         // A second write of a code replaces its name and occupancy.
         for (seq, code, name) in [
             (1, "TWIN", "Twin room"),
