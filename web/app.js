@@ -49,6 +49,8 @@ async function onLogin(ev) {
     const res = await api("POST", "/auth/login", body);
     session.set(res.access_token, res.refresh_token, res.expires_in);
     await start();
+    // Signed in: the keyboard (and a screen reader) carries on at the screen's content.
+    $("main").focus({ preventScroll: true });
   } catch (e) {
     if (e.code === "totp_required") {
       $("totp-row").hidden = false;
@@ -108,7 +110,10 @@ async function start() {
   tabs.replaceChildren(...screens.map((name) =>
     el("a", { href: `#${name}`, id: `tab-${name}`, class: "tab" }, SCREENS[name].label)));
   tabs.hidden = screens.length < 2;
-  window.onhashchange = () => go(screens);
+  window.onhashchange = async () => {
+    await go(screens);
+    $("main").focus({ preventScroll: true });
+  };
   go(screens);
 }
 

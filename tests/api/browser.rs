@@ -284,6 +284,24 @@ impl Browser<'_> {
         .await;
     }
 
+    /// Presses `key` (WebDriver's code: Tab is U+E004, Enter U+E007, Escape U+E00C) on
+    /// whatever has the focus, as a keyboard would.
+    async fn key(&self, key: char) {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/actions",
+                Some(
+                    json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                        {"type": "keyDown", "value": key.to_string()},
+                        {"type": "keyUp", "value": key.to_string()}
+                    ]}]}),
+                ),
+            )
+            .await;
+        assert!(v.is_null(), "key {key:?}: {v}");
+    }
+
     /// Fails the test if the page logged an error to its console.
     async fn assert_no_console_errors(&self) {
         self.assert_no_console_errors_but(&[]).await;
@@ -477,6 +495,37 @@ async fn a_housekeeper_finishes_a_cleaning_on_the_phone_and_the_front_desk_board
     phone.close().await;
     app.stop().await;
 }
+
+/// WCAG 2 contrast of every visible text on the page against the background it is drawn on
+/// (the nearest ancestor with an opaque background): answers the texts below AA (4.5:1, or 3:1
+/// for large text) with their ratio.
+const CONTRAST_FAILURES: &str = r#"
+const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (el) => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const failures = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  const el = n.parentElement;
+  if (!n.textContent.trim() || !el.checkVisibility() || el.closest("option")) continue;
+  const style = getComputedStyle(el);
+  const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const size = parseFloat(style.fontSize);
+  const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) failures.push(`${n.textContent.trim().slice(0, 30)}: ${ratio.toFixed(2)}`);
+}
+return failures;
+"#;
 
 /// Reads `script` as `return (script)`: a shorthand for the waits below.
 fn js(expr: &str) -> String {
@@ -1192,6 +1241,53 @@ async fn every_role_lands_on_its_screen_in_the_demo_hotel() {
         .await;
         let name = role.as_str().replace('_', "-");
         if role == Role::FrontDesk {
+            // The contrast check itself catches faint text.
+            let faint = w
+                .eval(&format!(
+                    "const p = document.createElement('p'); p.id = 'faint'; \
+                     p.textContent = 'faint text'; p.style.color = '#bbbbbb'; \
+                     document.getElementById('board').append(p); \
+                     const found = (() => {{ {CONTRAST_FAILURES} }})(); p.remove(); return found"
+                ))
+                .await;
+            assert_eq!(faint, json!(["faint text: 1.79"]));
+            // From the keyboard alone: the skip link first, then on to the rooms; Enter opens
+            // a room, Escape closes it and gives the focus back to the tile.
+            let focused =
+                "return document.activeElement?.id || document.activeElement?.textContent";
+            w.wait_for(focused, json!("main")).await;
+            w.reload().await;
+            w.wait_for(
+                "return document.querySelectorAll('#floors .room').length > 0",
+                json!(true),
+            )
+            .await;
+            w.key('\u{E004}').await;
+            w.wait_for(focused, json!("Skip to content")).await;
+            w.key('\u{E007}').await;
+            w.wait_for(focused, json!("main")).await;
+            let mut reached = false;
+            for _ in 0..40 {
+                w.key('\u{E004}').await;
+                if w.eval(focused).await == json!("room-101") {
+                    reached = true;
+                    break;
+                }
+            }
+            assert!(reached, "Tab never reached the first room");
+            w.key('\u{E007}').await;
+            w.wait_for(
+                "return document.getElementById('room-dialog').open",
+                json!(true),
+            )
+            .await;
+            w.key('\u{E00C}').await;
+            w.wait_for(
+                "return document.getElementById('room-dialog').open",
+                json!(false),
+            )
+            .await;
+            w.wait_for(focused, json!("room-101")).await;
             // The whole hotel on the board, arrivals badged.
             w.wait_for(
                 "return document.querySelectorAll('#floors .room').length",
@@ -1208,6 +1304,11 @@ async fn every_role_lands_on_its_screen_in_the_demo_hotel() {
                 w.wait_for(visible, json!([section])).await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 w.screenshot(&format!("demo-{name}-{tab}")).await;
+                assert_eq!(
+                    w.eval(CONTRAST_FAILURES).await,
+                    json!([]),
+                    "contrast on {tab}"
+                );
             }
             // The same screens at 360 px: nothing scrolls sideways.
             let phone = driver.browser(360, 740).await;
@@ -1229,6 +1330,11 @@ async fn every_role_lands_on_its_screen_in_the_demo_hotel() {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
             w.screenshot(&format!("demo-{name}")).await;
+            assert_eq!(
+                w.eval(CONTRAST_FAILURES).await,
+                json!([]),
+                "contrast for {name}"
+            );
         }
         w.assert_no_console_errors().await;
         w.close().await;
