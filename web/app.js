@@ -5,7 +5,7 @@
 // page is opened from the link in their email: /guest/<reservation>?token=….
 "use strict";
 
-import { $, api, el, session, signedOut, whenSignedOut } from "./core.js";
+import { $, api, el, session, signedOut, trouble, whenSignedOut } from "./core.js";
 import * as board from "./board.js";
 import * as desk from "./desk.js";
 import * as housekeeping from "./housekeeping.js";
@@ -87,7 +87,13 @@ let current = null;
 async function start() {
   try {
     ctx.me = await api("GET", "/auth/me");
-  } catch {
+  } catch (e) {
+    if (e.status !== 401) {
+      // The server is away (or failing): keep the sign-in and try again shortly.
+      trouble(e);
+      setTimeout(start, 3000);
+      return;
+    }
     session.clear();
     return location.pathname.startsWith("/guest/") ? expired() : toLogin();
   }
@@ -104,7 +110,13 @@ async function start() {
     $("elsewhere-text").textContent = "There is no hotel yet: create one with the API first.";
     return;
   }
-  ctx.property = await api("GET", `/properties/${ctx.pid}`);
+  try {
+    ctx.property = await api("GET", `/properties/${ctx.pid}`);
+  } catch (e) {
+    trouble(e);
+    setTimeout(start, 3000);
+    return;
+  }
   $("hotel").textContent = ctx.property.name;
   const tabs = $("tabs");
   tabs.replaceChildren(...screens.map((name) =>
@@ -132,7 +144,14 @@ async function go(screens) {
   // back to it is instant, already up to date.
   if (!started.has(name)) {
     started.add(name);
-    await screen.module.start(ctx);
+    try {
+      await screen.module.start(ctx);
+    } catch (e) {
+      // Not started after all (the server was away): the next visit to the tab tries again.
+      started.delete(name);
+      current = null;
+      trouble(e);
+    }
   } else {
     screen.module.shown?.();
   }

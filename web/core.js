@@ -100,9 +100,18 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 /// Runs `fn` at most once per `ms`, after the last call (a burst of events, one refetch).
+/// A refetch that fails says so in the connection indicator; the next event tries again.
 export function debounce(fn, ms = 80) {
   let t = null;
-  return () => { clearTimeout(t); t = setTimeout(fn, ms); };
+  return () => {
+    clearTimeout(t);
+    t = setTimeout(() => Promise.resolve().then(fn).catch(trouble), ms);
+  };
+}
+
+/// Shows that something could not be read, without losing what is on screen.
+export function trouble(e) {
+  setLive(false, e?.status === 0 ? "Offline — retrying…" : `Not up to date: ${e?.message ?? e}`);
 }
 
 export const words = (s) => String(s ?? "").replaceAll("_", " ");

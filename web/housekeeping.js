@@ -90,6 +90,8 @@ export const supervisor = {
 
   async start(ctx) {
     this.pid = ctx.pid;
+    // Read first: if this fails the screen is started again later, listeners not yet added.
+    this.staff = (await api("GET", `/properties/${this.pid}/staff`)).staff;
     $("auto-assign").addEventListener("click", () => this.run(async () => {
       const r = await api("POST", `/properties/${this.pid}/tasks/auto-assign`);
       this.say(`${r.assigned?.length ?? 0} tasks assigned.`);
@@ -101,8 +103,6 @@ export const supervisor = {
         $("new-task-room").value = "";
       });
     });
-    const r = await api("GET", `/properties/${this.pid}/staff`);
-    this.staff = r.staff;
     const refetch = debounce(() => this.load());
     live.follow(`tasks:${this.pid}`, (f) => {
       if (["subscribed", "reset", "event"].includes(f.type)) refetch();
