@@ -134,8 +134,11 @@ async function go(screens) {
   const name = screens.includes(wanted) ? wanted : screens[0];
   const screen = SCREENS[name];
   for (const a of $("tabs").children) {
-    if (a.id === `tab-${name}`) a.setAttribute("aria-current", "page");
-    else a.removeAttribute("aria-current");
+    if (a.id === `tab-${name}`) {
+      a.setAttribute("aria-current", "page");
+      // On a phone the tabs scroll sideways: keep the current one in view.
+      a.scrollIntoView({ block: "nearest", inline: "nearest" });
+    } else a.removeAttribute("aria-current");
   }
   if (current === name) return;
   current = name;

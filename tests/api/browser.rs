@@ -780,24 +780,8 @@ async fn two_host_stands_run_the_floor_plan_live() {
     let app = spawn_app(Backend::Sqlite).await;
     let pid = app.hotel(&[]).await;
     app.user_token(&pid, "restaurant", "host@venue.test").await;
-    let r = app
-        .post(
-            &format!("/api/v1/properties/{pid}/venues"),
-            &json!({"name": "Brasserie", "kind": "restaurant", "sections": ["Dining room"]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let vid = r.body["id"].as_str().unwrap().to_owned();
-    let r = app
-        .post(
-            &format!("/api/v1/properties/{pid}/venues/{vid}/tables"),
-            &json!([
-                {"name": "T1", "min_seats": 1, "max_seats": 2, "x": 1, "y": 1, "section": "Dining room", "shape": "round"},
-                {"name": "T2", "min_seats": 2, "max_seats": 4, "x": 3, "y": 1, "section": "Dining room"},
-            ]),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    // T2 (1–2 seats), T4a and T4b (2–4).
+    crate::venues::restaurant(&app, &pid).await;
     let driver = Driver::start().await;
     let (a, b) = (
         driver.browser(1280, 900).await,
@@ -807,7 +791,7 @@ async fn two_host_stands_run_the_floor_plan_live() {
         w.sign_in(&app.address, "host@venue.test", "password-for-tests")
             .await;
         w.wait_for(
-            &js("document.getElementById('table-T1')?.dataset.state"),
+            &js("document.getElementById('table-T2')?.dataset.state"),
             json!("available"),
         )
         .await;
@@ -820,8 +804,8 @@ async fn two_host_stands_run_the_floor_plan_live() {
     // A walk-in of two on one stand: the other sees the table occupied.
     a.type_into("#party-name", "Lovelace").await;
     a.click("#party-form [data-kind='walk-in']").await;
-    b.wait_for(&state("T1"), json!("occupied")).await;
-    // A party of four waits; the other stand seats them at T2 from the table's dialog.
+    b.wait_for(&state("T2"), json!("occupied")).await;
+    // A party of four waits; the other stand seats them at T4a from the table's dialog.
     a.type_into("#party-name", "Babbage").await;
     a.eval("document.getElementById('party-size').value = '4'; return true")
         .await;
@@ -833,9 +817,9 @@ async fn two_host_stands_run_the_floor_plan_live() {
     .await;
     b.fits_width().await;
     b.screenshot("host-stand-360px").await;
-    b.click("#table-T2").await;
+    b.click("#table-T4a").await;
     b.click("#table-actions [data-action='seat']").await;
-    a.wait_for(&state("T2"), json!("occupied")).await;
+    a.wait_for(&state("T4a"), json!("occupied")).await;
     a.wait_for(
         "return document.querySelectorAll('#waitlist .row').length",
         json!(0),
@@ -843,12 +827,12 @@ async fn two_host_stands_run_the_floor_plan_live() {
     .await;
     a.screenshot("host-stand").await;
     // The first party leaves: clear, then bus; each step on both stands.
-    b.click("#table-T1").await;
+    b.click("#table-T2").await;
     b.click("#table-actions [data-action='clear']").await;
-    a.wait_for(&state("T1"), json!("needs_bussing")).await;
-    a.click("#table-T1").await;
+    a.wait_for(&state("T2"), json!("needs_bussing")).await;
+    a.click("#table-T2").await;
     a.click("#table-actions [data-action='bus']").await;
-    b.wait_for(&state("T1"), json!("available")).await;
+    b.wait_for(&state("T2"), json!("available")).await;
     // A booking for later (the form's time: the next quarter hour after an hour from now)
     // lands in both stands' lists; the party arrives and is seated at its table.
     a.type_into("#party-name", "Hopper").await;
@@ -860,7 +844,7 @@ async fn two_host_stands_run_the_floor_plan_live() {
     b.click("#bookings .row [data-action='arrive']").await;
     a.wait_for(booked, json!("arrived")).await;
     a.click("#bookings .row [data-action='seat']").await;
-    b.wait_for(&state("T1"), json!("occupied")).await;
+    b.wait_for(&state("T2"), json!("occupied")).await;
     b.wait_for(booked, Value::Null).await;
     for w in [&a, &b] {
         w.assert_no_console_errors().await;

@@ -15,7 +15,7 @@ use crate::{
 
 /// A restaurant with tables T2 (1–2 seats), T4a and T4b (2–4), and the combination
 /// T4a+T4b (5–8); answers (venue id, table ids by name).
-async fn restaurant(
+pub async fn restaurant(
     app: &TestApp,
     pid: &str,
 ) -> (String, std::collections::HashMap<String, String>) {
