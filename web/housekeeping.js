@@ -30,6 +30,9 @@ function meta(t) {
 export const queue = {
   async start(ctx) {
     this.pid = ctx.pid;
+    // A repair nobody was given goes to every maintenance worker on duty; the first to claim
+    // it takes it. (Cleanings are handed out by the supervisor.)
+    this.claims = ctx.me.role === "maintenance";
     $("report-form").addEventListener("submit", (ev) => this.report(ev));
     const refetch = debounce(() => this.load());
     live.follow(`tasks:user:${ctx.me.user_id}`, (f) => {
@@ -38,9 +41,14 @@ export const queue = {
   },
 
   async load() {
-    const { tasks } = await api("GET", `/properties/${this.pid}/tasks`);
+    const [{ tasks }, open] = await Promise.all([
+      api("GET", `/properties/${this.pid}/tasks`),
+      this.claims ? api("GET", `/properties/${this.pid}/tasks?claimable=true`) : { tasks: [] },
+    ]);
     $("queue-empty").hidden = tasks.length > 0;
     $("tasks").replaceChildren(...tasks.map((t) => this.card(t)));
+    $("open-repairs").hidden = open.tasks.length === 0;
+    $("open-tasks").replaceChildren(...open.tasks.map((t) => this.card(t)));
   },
 
   card(t) {
@@ -55,11 +63,14 @@ export const queue = {
         } catch (e) {
           note.textContent = e.message;
           ev.target.disabled = false;
+          // Someone else was quicker (a claim), or the task changed: show what is true now.
+          setTimeout(() => this.load().catch(() => {}), 1500);
         }
       },
     }, label);
     const actions = [];
-    if (t.status === "assigned" || t.status === "created") actions.push(button("Start", "start"));
+    if (!t.assignee) actions.push(button("Claim", "claim"));
+    else if (t.status === "assigned" || t.status === "created") actions.push(button("Start", "start"));
     if (t.status === "in_progress") actions.push(button("Done", "complete"), button("Pause", "hold", { hold: "other" }));
     if (t.status === "on_hold") actions.push(button("Resume", "resume"));
     return el("li", { class: `task ${t.status}`, id: `task-${t.id}`, dataset: { status: t.status } },

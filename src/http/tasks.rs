@@ -71,6 +71,10 @@ pub struct ListQuery {
     /// Include done and canceled tasks (default: open ones only).
     #[serde(default)]
     all: bool,
+    /// Instead: the open tasks nobody has that the caller may claim (of their trade, for
+    /// housekeepers and maintenance).
+    #[serde(default)]
+    claimable: bool,
 }
 
 /// `GET /api/v1/properties/<pid>/tasks?assignee=&all=`: the board, or a queue, in queue
@@ -82,6 +86,9 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    if q.claimable {
+        return claimable_list(&state, &caller, *pid, q).await;
+    }
     let assignee = if own_tasks_only(&caller) {
         caller.may(Action::TaskWork, *pid)?;
         let me = staff(&caller).map(|(u, _)| u).unwrap_or_default();
@@ -104,6 +111,44 @@ pub async fn list(
         .await?;
     order_queue(&mut tasks);
     Ok(HttpResponse::Ok().json(json!({ "tasks": tasks })))
+}
+
+/// `GET …/tasks?claimable=true`: what the caller could take now, in queue order.
+async fn claimable_list(
+    state: &AppState,
+    caller: &Caller,
+    pid: PropertyId,
+    q: ListQuery,
+) -> Result<HttpResponse, ApiError> {
+    if q.all || q.assignee.is_some() {
+        return Err(ApiError::BadRequest {
+            code: "invalid_query",
+            message: "claimable lists open tasks nobody has: no assignee, no all".into(),
+        });
+    }
+    caller.may(Action::TaskWork, pid)?;
+    let mut tasks = state
+        .store
+        .tasks(&TaskFilter {
+            property: pid,
+            open_only: true,
+            assignee: None,
+            room: None,
+        })
+        .await?;
+    tasks.retain(|t| t.assignee.is_none() && of_trade(caller, t));
+    order_queue(&mut tasks);
+    Ok(HttpResponse::Ok().json(json!({ "tasks": tasks })))
+}
+
+/// Whether `task` is of the caller's trade: repairs for maintenance, cleanings for
+/// housekeepers; anything for everyone else who may work tasks (managers).
+fn of_trade(caller: &Caller, task: &Task) -> bool {
+    match staff(caller) {
+        Some((_, Role::Maintenance)) => task.kind == crate::domain::task::TaskKind::Maintenance,
+        Some((_, Role::Housekeeper)) => task.kind.cleans(),
+        _ => true,
+    }
 }
 
 /// The task, if the caller may `action` on it: supervisors on any task of their property;
@@ -140,12 +185,7 @@ fn claimable(caller: &Caller, task: &Task) -> Result<(), ApiError> {
         task.property_id,
         CommandError::TaskNotFound,
     )?;
-    let trade = match staff(caller) {
-        Some((_, Role::Maintenance)) => task.kind == crate::domain::task::TaskKind::Maintenance,
-        Some((_, Role::Housekeeper)) => task.kind.cleans(),
-        _ => true,
-    };
-    if task.assignee.is_some() || !trade {
+    if task.assignee.is_some() || !of_trade(caller, task) {
         return Err(ApiError::Forbidden {
             code: "not_claimable",
             message: "only an unassigned task of your trade can be claimed".into(),

@@ -465,7 +465,27 @@ async fn a_housekeeper_finishes_a_cleaning_on_the_phone_and_the_front_desk_board
             json!("assigned"),
         )
         .await;
-    // Reporting a problem from the phone reaches maintenance as a repair.
+    // Reporting a problem from the phone reaches maintenance as a repair: live, on the phone
+    // of the maintenance worker on duty, who claims it.
+    let mo = app.user_token(&pid, "maintenance", "mo@hk.test").await;
+    let mo_id = app.get_as(Some(&mo), "/api/v1/auth/me").await.body["user_id"].clone();
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/shifts"),
+            &json!({"user_id": mo_id}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mo_phone = driver.browser(360, 740).await;
+    mo_phone
+        .sign_in(&app.address, "mo@hk.test", "password-for-tests")
+        .await;
+    mo_phone
+        .wait_for(
+            "return document.getElementById('queue-empty').hidden",
+            json!(false),
+        )
+        .await;
     phone.type_into("#report-room", "102").await;
     phone.type_into("#report-note", "Dripping tap").await;
     phone.click("#report-submit").await;
@@ -488,11 +508,27 @@ async fn a_housekeeper_finishes_a_cleaning_on_the_phone_and_the_front_desk_board
             .any(|t| t["kind"] == "maintenance" && t["room_number"] == "102"),
         "{tasks}"
     );
-    for w in [&desk, &phone] {
+    mo_phone
+        .wait_for(
+            "return document.querySelector('#open-tasks .task h2')?.textContent ?? null",
+            json!("Room 102 · Repair"),
+        )
+        .await;
+    mo_phone.screenshot("maintenance-open-repair").await;
+    mo_phone.click("#open-tasks [data-action='claim']").await;
+    mo_phone
+        .wait_for(
+            "return [document.querySelectorAll('#open-tasks .task').length, \
+                     document.querySelector('#tasks .task')?.dataset.status ?? null]",
+            json!([0, "assigned"]),
+        )
+        .await;
+    for w in [&desk, &phone, &mo_phone] {
         w.assert_no_console_errors().await;
     }
     desk.close().await;
     phone.close().await;
+    mo_phone.close().await;
     app.stop().await;
 }
 

@@ -704,6 +704,46 @@ both!(
             let f = event_of(ws, &format!("tasks:user:{user}"), "task_created").await;
             assert_eq!(f["state"]["id"], tid.as_str());
         }
+        // What each could take: the repair for maintenance, not for the housekeeper (who sees
+        // the unassigned cleaning instead); neither sees it in their own queue yet.
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/tasks"),
+                &json!({"kind": "departure", "room": "101"}),
+            )
+            .await;
+        let cleaning = r.body["id"].as_str().unwrap().to_owned();
+        let claimable = |token: &str| {
+            let (app, pid, token) = (&app, &pid, token.to_owned());
+            async move {
+                let r = app
+                    .get_as(
+                        Some(&token),
+                        &format!("/api/v1/properties/{pid}/tasks?claimable=true"),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.body);
+                r.body["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["id"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(claimable(&mo1_token).await, vec![tid.clone()]);
+        assert_eq!(claimable(&ann_token).await, vec![cleaning.clone()]);
+        let own = app
+            .get_as(Some(&mo1_token), &format!("/api/v1/properties/{pid}/tasks"))
+            .await;
+        assert_eq!(own.body["tasks"], json!([]), "{}", own.body);
+        let bad = app
+            .get_as(
+                Some(&mo1_token),
+                &format!("/api/v1/properties/{pid}/tasks?claimable=true&all=true"),
+            )
+            .await;
+        assert_eq!((bad.status, bad.code()), (400, "invalid_query"));
         // A housekeeper cannot take a repair; both maintenance users try at once: one wins.
         let r = task_act(&app, &ann_token, &tid, "claim", json!({})).await;
         assert_eq!((r.status, r.code()), (403, "not_claimable"));
@@ -732,6 +772,9 @@ both!(
         );
         let task = app.get(&format!("/api/v1/tasks/{tid}")).await;
         assert_eq!(task.body["assignee"], winner.body["assignee"]);
+        // Taken: nobody can claim it any more.
+        assert!(claimable(&mo1_token).await.is_empty());
+        assert!(claimable(&mo2_token).await.is_empty());
         // The winner may now work it (and block the room with the maintenance role).
         let winner_token = if task.body["assignee"] == mo1.as_str() {
             &mo1_token
