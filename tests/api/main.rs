@@ -19,4 +19,5 @@ mod rooms_http;
 mod store_contract;
 mod tasks;
 mod venues;
+mod webdriver;
 mod ws;
