@@ -46,6 +46,7 @@ class Thread {
       this.messages = new Map(f.snapshot.messages.map((m) => [m.seq, m]));
       this.conv = f.snapshot.conversation;
       this.seen = this.conv.version;
+      this.earlier = f.snapshot.has_more;
     } else if (f.type === "recovered") {
       for (const e of f.events) this.apply(e);
       if (f.state) this.conv = f.state;
@@ -90,10 +91,32 @@ class Thread {
     return "sent";
   }
 
+  /// The messages before the oldest on screen (the snapshot holds the latest 50): the
+  /// history pages forward from the start, up to what is shown.
+  async loadEarlier() {
+    const oldest = Math.min(...this.messages.keys());
+    let after = 0;
+    for (;;) {
+      const page = await api("GET", `/conversations/${this.cid}/messages?after=${after}&limit=200`);
+      for (const m of page.messages) if (m.seq < oldest) this.messages.set(m.seq, m);
+      if (!page.has_more || page.next_after >= oldest) break;
+      after = page.next_after;
+    }
+    this.earlier = false;
+    this.render();
+    this.list.scrollTop = 0;
+  }
+
   render() {
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     const sorted = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
-    this.list.replaceChildren(...sorted.map((m) => {
+    const more = this.earlier
+      ? [el("li", { class: "earlier" }, el("button", {
+        type: "button", class: "secondary", id: `${this.side}-earlier`,
+        onclick: () => this.loadEarlier().catch((e) => { this.error.textContent = e.message; }),
+      }, "Earlier messages"))]
+      : [];
+    this.list.replaceChildren(...more, ...sorted.map((m) => {
       const mine = m.author?.type === this.side;
       const who = m.kind === "note" ? "Internal note" : mine ? "You" : this.side === "guest" ? "Front desk" : "Guest";
       const status = mine ? this.status(m) : "";

@@ -1076,3 +1076,53 @@ async fn a_manager_with_totp_enrolled_signs_in_with_the_code() {
     w.close().await;
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_long_conversation_opens_at_its_latest_messages_and_pages_back_to_the_first() {
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new(Backend::Sqlite).await);
+    let app = crate::helpers::spawn_app_with(db, |c| c.actors.chat_burst = 100).await;
+    let pid = app.hotel(&["101"]).await;
+    app.user_token(&pid, "front_desk", "desk@long.test").await;
+    let gid = crate::reservations::guest(&app, &pid).await;
+    let day = crate::reservations::today(&app, &pid).await;
+    let r = crate::reservations::book(
+        &app,
+        &pid,
+        json!({"guest_id": gid, "room_type": "KING", "arrival": day.to_string(),
+               "departure": (day + chrono::Days::new(2)).to_string()}),
+    )
+    .await;
+    let rid = r.body["id"].as_str().unwrap().to_owned();
+    for i in 1..=60 {
+        let r = app
+            .post(
+                &format!("/api/v1/conversations/{rid}/messages"),
+                &json!({"body": format!("Message {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let driver = Driver::start().await;
+    let desk = driver.browser(1280, 900).await;
+    desk.sign_in(&app.address, "desk@long.test", "password-for-tests")
+        .await;
+    desk.click("#tab-inbox").await;
+    desk.click(&format!("#conv-{rid}")).await;
+    let bodies = "return [...document.querySelectorAll('#staff-messages .msg .body')].map(b => b.textContent)";
+    let count = format!("{bodies}.length");
+    desk.wait_for(&count, json!(50)).await;
+    desk.click("#staff-earlier").await;
+    desk.wait_for(&count, json!(60)).await;
+    let all = desk.eval(bodies).await;
+    let want: Vec<String> = (1..=60).map(|i| format!("Message {i}")).collect();
+    assert_eq!(all, json!(want), "every message once, in order");
+    assert_eq!(
+        desk.eval("return document.getElementById('staff-earlier')")
+            .await,
+        Value::Null,
+        "nothing earlier left"
+    );
+    desk.assert_no_console_errors().await;
+    desk.close().await;
+    app.stop().await;
+}
