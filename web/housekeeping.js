@@ -121,7 +121,16 @@ export const supervisor = {
   },
 
   async load() {
-    this.tasks = (await api("GET", `/properties/${this.pid}/tasks`)).tasks;
+    // Finished tasks use linen and amenities: the same events that change the board may
+    // take an item below its threshold (`stock_low`), so both are read together.
+    const [{ tasks }, { stock }] = await Promise.all([
+      api("GET", `/properties/${this.pid}/tasks`),
+      api("GET", `/properties/${this.pid}/stock`),
+    ]);
+    this.tasks = tasks;
+    const low = stock.filter((i) => i.low);
+    $("stock-low").hidden = low.length === 0;
+    $("stock-low").textContent = `Running low: ${low.map((i) => `${i.item} (${i.count} left)`).join(", ")}`;
     this.render();
   },
 

@@ -476,6 +476,28 @@ async fn a_supervisor_assigns_a_task_and_it_arrives_on_the_housekeepers_phone() 
         json!("in_progress"),
     )
     .await;
+    // Finished, it uses two bath towels of three: the supervisor is told they run low.
+    let r = app
+        .post(
+            &format!("/api/v1/properties/{pid}/stock"),
+            &json!({"item": "bath towels", "count": 3, "low_at": 2, "uses": {"departure": 2}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    sup.wait_for(
+        "return document.getElementById('stock-low').hidden",
+        json!(true),
+    )
+    .await;
+    phone
+        .click(&format!("#task-{task} [data-action='complete']"))
+        .await;
+    sup.wait_for(
+        "return document.getElementById('stock-low').textContent",
+        json!("Running low: bath towels (1 left)"),
+    )
+    .await;
+    sup.screenshot("housekeeping-supervisor-stock-low").await;
     for w in [&sup, &phone] {
         w.assert_no_console_errors().await;
     }
