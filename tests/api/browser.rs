@@ -23,10 +23,7 @@ async fn two_front_desks_side_by_side_see_every_change_live() {
     app.user_token(&pid, "front_desk", "desk@browser.test")
         .await;
     let driver = Driver::start().await;
-    let (a, b) = (
-        driver.browser(1280, 900).await,
-        driver.browser(360, 740).await,
-    );
+    let (a, b) = driver.desktop_and_phone().await;
     // A wrong password is answered on the page.
     a.sign_in(&app.address, "desk@browser.test", "wrong password")
         .await;
@@ -94,10 +91,7 @@ async fn a_housekeeper_finishes_a_cleaning_on_the_phone_and_the_front_desk_board
     assert_eq!(r.status, 201, "{}", r.body);
     let task = r.body["id"].as_str().unwrap().to_owned();
     let driver = Driver::start().await;
-    let (desk, phone) = (
-        driver.browser(1280, 900).await,
-        driver.browser(360, 740).await,
-    );
+    let (desk, phone) = driver.desktop_and_phone().await;
     desk.sign_in(&app.address, "desk@hk.test", "password-for-tests")
         .await;
     phone
@@ -205,6 +199,20 @@ async fn a_housekeeper_finishes_a_cleaning_on_the_phone_and_the_front_desk_board
     app.stop().await;
 }
 
+/// Books a stay of `gid` arriving on the business date for `nights` (two adults); its id.
+async fn stay_today(app: &crate::helpers::TestApp, pid: &str, gid: &str, nights: u64) -> String {
+    let day = crate::reservations::today(app, pid).await;
+    let r = crate::reservations::book(
+        app,
+        pid,
+        json!({"guest_id": gid, "room_type": "KING", "arrival": day.to_string(),
+               "departure": (day + chrono::Days::new(nights)).to_string(), "adults": 2}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
 /// WCAG 2 contrast of every visible text on the page against the background it is drawn on
 /// (the nearest ancestor with an opaque background): answers the texts below AA (4.5:1, or 3:1
 /// for large text) with their ratio.
@@ -250,21 +258,9 @@ async fn the_front_desk_assigns_checks_in_and_checks_out_from_the_day_lists_and_
     app.set_status(&pid, "101", json!({"cleanliness": "clean"}))
         .await;
     let gid = crate::reservations::guest(&app, &pid).await;
-    let day = crate::reservations::today(&app, &pid).await;
-    let r = crate::reservations::book(
-        &app,
-        &pid,
-        json!({"guest_id": gid, "room_type": "KING", "arrival": day.to_string(),
-               "departure": (day + chrono::Days::new(1)).to_string()}),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let rid = r.body["id"].as_str().unwrap().to_owned();
+    let rid = stay_today(&app, &pid, &gid, 1).await;
     let driver = Driver::start().await;
-    let (desk, board) = (
-        driver.browser(1280, 900).await,
-        driver.browser(360, 740).await,
-    );
+    let (desk, board) = driver.desktop_and_phone().await;
     desk.sign_in(&app.address, "desk@day.test", "password-for-tests")
         .await;
     board
@@ -387,10 +383,7 @@ async fn a_supervisor_assigns_a_task_and_it_arrives_on_the_housekeepers_phone() 
         .await;
     let task = r.body["id"].as_str().unwrap().to_owned();
     let driver = Driver::start().await;
-    let (sup, phone) = (
-        driver.browser(1280, 900).await,
-        driver.browser(360, 740).await,
-    );
+    let (sup, phone) = driver.desktop_and_phone().await;
     sup.sign_in(&app.address, "sup@hk.test", "password-for-tests")
         .await;
     phone
@@ -514,10 +507,7 @@ async fn two_host_stands_run_the_floor_plan_live() {
     // T2 (1–2 seats), T4a and T4b (2–4).
     crate::venues::restaurant(&app, &pid).await;
     let driver = Driver::start().await;
-    let (a, b) = (
-        driver.browser(1280, 900).await,
-        driver.browser(360, 740).await,
-    );
+    let (a, b) = driver.desktop_and_phone().await;
     for w in [&a, &b] {
         w.sign_in(&app.address, "host@venue.test", "password-for-tests")
             .await;
@@ -595,16 +585,7 @@ async fn a_guest_from_the_email_link_and_the_front_desk_chat_live() {
     let pid = app.hotel(&["101"]).await;
     app.user_token(&pid, "front_desk", "desk@chat.test").await;
     let gid = crate::email::guest_with_email(&app, &pid, "ada@example.org").await;
-    let day = crate::reservations::today(&app, &pid).await;
-    let r = crate::reservations::book(
-        &app,
-        &pid,
-        json!({"guest_id": gid, "room_type": "KING", "arrival": day.to_string(),
-               "departure": (day + chrono::Days::new(2)).to_string(), "adults": 2}),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let rid = r.body["id"].as_str().unwrap().to_owned();
+    let rid = stay_today(&app, &pid, &gid, 2).await;
     // The confirmation email, through a real SMTP listener, carries the guest's link.
     let mail = text(&wait_for(&inbox, 1).await[0].data);
     let start = mail.find("/guest/").expect("a guest link");
@@ -614,10 +595,7 @@ async fn a_guest_from_the_email_link_and_the_front_desk_chat_live() {
         .collect();
     assert!(link.starts_with(&format!("/guest/{rid}?token=")), "{link}");
     let driver = Driver::start().await;
-    let (desk, guest) = (
-        driver.browser(1280, 900).await,
-        driver.browser(360, 740).await,
-    );
+    let (desk, guest) = driver.desktop_and_phone().await;
     guest.go(&format!("{}{link}", app.address)).await;
     guest
         .wait_for(
@@ -1106,15 +1084,7 @@ async fn a_long_conversation_opens_at_its_latest_messages_and_pages_back_to_the_
     let pid = app.hotel(&["101"]).await;
     app.user_token(&pid, "front_desk", "desk@long.test").await;
     let gid = crate::reservations::guest(&app, &pid).await;
-    let day = crate::reservations::today(&app, &pid).await;
-    let r = crate::reservations::book(
-        &app,
-        &pid,
-        json!({"guest_id": gid, "room_type": "KING", "arrival": day.to_string(),
-               "departure": (day + chrono::Days::new(2)).to_string()}),
-    )
-    .await;
-    let rid = r.body["id"].as_str().unwrap().to_owned();
+    let rid = stay_today(&app, &pid, &gid, 2).await;
     for i in 1..=60 {
         let r = app
             .post(

@@ -67,6 +67,11 @@ impl Driver {
         panic!("chromedriver did not come up");
     }
 
+    /// A desktop window and a phone (360 × 740), side by side.
+    pub async fn desktop_and_phone(&self) -> (Browser<'_>, Browser<'_>) {
+        (self.browser(1280, 900).await, self.browser(360, 740).await)
+    }
+
     /// A new headless browser window of `width` × `height`.
     pub async fn browser(&self, width: u32, height: u32) -> Browser<'_> {
         let chromium =
