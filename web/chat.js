@@ -36,11 +36,6 @@ class Thread {
     live.follow(this.topic, (f) => this.onFrame(f), () => this.seen);
   }
 
-  close() {
-    if (this.cid) live.unfollow(this.topic);
-    this.cid = null;
-  }
-
   onFrame(f) {
     if (f.type === "subscribed" || f.type === "reset") {
       this.messages = new Map(f.snapshot.messages.map((m) => [m.seq, m]));

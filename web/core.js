@@ -105,8 +105,13 @@ export function debounce(fn, ms = 80) {
   let t = null;
   return () => {
     clearTimeout(t);
-    t = setTimeout(() => Promise.resolve().then(fn).catch(trouble), ms);
+    t = setTimeout(() => Promise.resolve().then(fn).then(recovered, trouble), ms);
   };
+}
+
+/// A read went through again: a "Not up to date" shown earlier is over (while connected).
+function recovered() {
+  if (live.socket?.readyState === WebSocket.OPEN && $("live").textContent !== "Live") setLive(true, "Live");
 }
 
 /// Shows that something could not be read, without losing what is on screen.

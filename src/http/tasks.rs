@@ -120,13 +120,15 @@ async fn claimable_list(
     pid: PropertyId,
     q: ListQuery,
 ) -> Result<HttpResponse, ApiError> {
+    // Who asks is checked before what they ask: another hotel's list is not found, whatever
+    // the query.
+    caller.may(Action::TaskWork, pid)?;
     if q.all || q.assignee.is_some() {
         return Err(ApiError::BadRequest {
             code: "invalid_query",
             message: "claimable lists open tasks nobody has: no assignee, no all".into(),
         });
     }
-    caller.may(Action::TaskWork, pid)?;
     let mut tasks = state
         .store
         .tasks(&TaskFilter {

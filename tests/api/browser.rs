@@ -334,7 +334,7 @@ async fn the_front_desk_assigns_checks_in_and_checks_out_from_the_day_lists_and_
     assert_eq!(stored.body["status"], "checked_out", "{}", stored.body);
     // The room dialog, from the keyboard: Enter on a tile opens it; block the room, then
     // release it.
-    board.press("#room-102", "\u{E007}").await;
+    board.type_into("#room-102", "\u{E007}").await;
     board
         .wait_for(
             &js("document.getElementById('room-dialog').open"),

@@ -744,6 +744,17 @@ both!(
             )
             .await;
         assert_eq!((bad.status, bad.code()), (400, "invalid_query"));
+        // Another hotel's list is not found, whatever the query.
+        let other = app.hotel(&[]).await;
+        for query in ["claimable=true", "claimable=true&all=true"] {
+            let r = app
+                .get_as(
+                    Some(&mo1_token),
+                    &format!("/api/v1/properties/{other}/tasks?{query}"),
+                )
+                .await;
+            assert_eq!((r.status, r.code()), (404, "property_not_found"), "{query}");
+        }
         // A housekeeper cannot take a repair; both maintenance users try at once: one wins.
         let r = task_act(&app, &ann_token, &tid, "claim", json!({})).await;
         assert_eq!((r.status, r.code()), (403, "not_claimable"));

@@ -188,6 +188,8 @@ impl Browser<'_> {
         panic!("{css} kept being replaced");
     }
 
+    /// Types `text` into what `css` selects (WebDriver's key codes, such as Enter U+E007,
+    /// press those keys there).
     pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;
         self.call(
@@ -276,17 +278,6 @@ impl Browser<'_> {
             json!(value),
             "choosing {value} in {css}"
         );
-    }
-
-    /// Presses a key (WebDriver's code, e.g. Enter) on what `css` selects.
-    pub async fn press(&self, css: &str, key: &str) {
-        let el = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{el}/value"),
-            Some(json!({"text": key})),
-        )
-        .await;
     }
 
     /// Presses `key` (WebDriver's code: Tab is U+E004, Enter U+E007, Escape U+E00C) on
