@@ -531,6 +531,12 @@ async fn two_host_stands_run_the_floor_plan_live() {
     a.eval("document.getElementById('party-size').value = '4'; return true")
         .await;
     a.click("#party-form [data-kind='waitlist']").await;
+    // T4b is free: the quote says so in words, not "about 0 minutes".
+    a.wait_for(
+        "return document.getElementById('host-msg').textContent",
+        json!("Babbage: a table is free now."),
+    )
+    .await;
     b.wait_for(
         "return document.querySelectorAll('#waitlist .row').length",
         json!(1),
