@@ -1,9 +1,9 @@
-//! A small WebDriver client for the browser tests: chromedriver started per test (stopped on
-//! drop), headless Chromium windows (a phone is emulated below 500 px), and what a test does
-//! with a page — find, click (again if the live page replaced the element), type, keys,
-//! scripts, waits, screenshots into `target/screenshots/`, the console's errors.
-//! `scripts/test.sh` installs Debian's `chromium` and `chromium-driver` when they are missing;
-//! `BELLHOP_CHROMEDRIVER` and `BELLHOP_CHROMIUM` point elsewhere.
+//! A small WebDriver client for the browser tests (and `benches/browser.rs`): chromedriver
+//! started per test (stopped on drop), headless Chromium windows (a phone is emulated below
+//! 500 px), and what a test does with a page — find, click (again if the live page replaced
+//! the element), type, keys, scripts, waits, screenshots into `target/screenshots/`, the
+//! console's errors. `scripts/test.sh` installs Debian's `chromium` and `chromium-driver`
+//! when they are missing; `BELLHOP_CHROMEDRIVER` and `BELLHOP_CHROMIUM` point elsewhere.
 
 use std::{
     path::PathBuf,
