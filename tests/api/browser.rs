@@ -785,6 +785,44 @@ async fn the_app_is_served_by_the_binary_with_a_strict_policy() {
         assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        let tag = h["etag"].to_str().unwrap().to_owned();
+        let body = r.bytes().await.unwrap();
+        assert!(!body.is_empty(), "{path}");
+        // A browser that holds this version is told so without the file, with the same
+        // headers (the policy still applies to what it shows from its cache).
+        for known in [
+            tag.clone(),
+            format!("W/{tag}"),
+            format!("\"other\", {tag}"),
+            "*".to_owned(),
+        ] {
+            let again = http
+                .get(format!("{}{path}", app.address))
+                .header("if-none-match", &known)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 304, "{path} {known}");
+            assert_eq!(again.headers()["etag"], tag.as_str(), "{path}");
+            assert!(
+                again.headers()["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .contains("script-src 'self'"),
+                "{path}"
+            );
+            assert!(again.bytes().await.unwrap().is_empty(), "{path}");
+        }
+        // Another version (an older binary's) gets the file.
+        let other = http
+            .get(format!("{}{path}", app.address))
+            .header("if-none-match", "\"an-older-file\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200, "{path}");
+        assert_eq!(other.bytes().await.unwrap(), body, "{path}");
     }
     // Only the app's own files: anything else is the API's JSON 404.
     for path in [
