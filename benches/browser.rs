@@ -130,6 +130,7 @@ async fn desk_to_desk(a: &Browser<'_>, b: &Browser<'_>, n: usize) -> Vec<(f64, f
     for i in 0..n {
         let want = flip(i);
         watch(b, ROOM, want).await;
+        a.eval("window.__clicked = null; return true").await;
         a.click(&format!("[data-clean='{want}']")).await;
         let (changed, painted) = shown(b).await;
         let clicked = a.eval("return window.__clicked").await;

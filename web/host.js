@@ -80,15 +80,10 @@ function tableButton(t) {
   return b;
 }
 
-// A quote of 0 means a table fits the party now: say so rather than "about 0 minutes".
-function quote(minutes) {
-  return minutes ? `quoted about ${minutes} min` : "a table is free now";
-}
-
 function partyRow(p) {
   const tables = p.tables.map((id) => venue.tables.find((t) => t.id === id)?.name).filter(Boolean);
   const when = p.kind === "waitlist"
-    ? `waiting since ${time(p.created_at)}, ${quote(p.quoted_minutes)}`
+    ? `waiting since ${time(p.created_at)}, quoted ${p.quoted_minutes ? `about ${p.quoted_minutes} min` : "no wait"}`
     : `${time(p.starts_at)}${tables.length ? " · table " + tables.join("+") : ""}`;
   const actions = [];
   const act = (label, action, body, cls) => el("button", {
@@ -171,7 +166,9 @@ async function addParty(ev) {
     else if (kind === "waitlist") {
       if (!name) throw new Error("A waiting party needs a name.");
       const p = await api("POST", `${base}/waitlist`, { party_size: size, name });
-      say($("host-msg"), `${name}: ${quote(p.quoted_minutes)}.`, true);
+      // A quote of 0 means a table fits them now (the list keeps the quote: "quoted no wait").
+      const wait = p.quoted_minutes ? `about ${p.quoted_minutes} minutes` : "a table is free now";
+      say($("host-msg"), `${name}: ${wait}.`, true);
     } else {
       if (!name || !$("party-at").value) throw new Error("A booking needs a name and a time.");
       await api("POST", `${base}/bookings`, { party_size: size, name, at: new Date($("party-at").value).toISOString() });

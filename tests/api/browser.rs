@@ -542,6 +542,12 @@ async fn two_host_stands_run_the_floor_plan_live() {
         json!(1),
     )
     .await;
+    // The list keeps what the party was told, not a claim about the tables now.
+    assert_eq!(
+        b.eval("return document.querySelector('#waitlist .row .muted').textContent.includes('quoted no wait')")
+            .await,
+        json!(true)
+    );
     b.fits_width().await;
     b.screenshot("host-stand-360px").await;
     b.click("#table-T4a").await;
@@ -889,7 +895,7 @@ async fn a_dropped_connection_shows_reconnecting_and_the_board_resyncs_by_itself
     );
     desk.assert_no_console_errors_but(&[
         "WebSocket connection to",
-        "net::ERR_CONNECTION_REFUSED",
+        "/api/v1/auth/me - Failed to load resource: net::ERR_CONNECTION_REFUSED",
         "401",
     ])
     .await;
