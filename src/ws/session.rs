@@ -35,15 +35,12 @@ use std::{
 use actix_codec::Framed;
 use actix_http::{
     Request, h1,
-    ws::{CloseCode, HandshakeError, OpCode, ProtocolError, hash_key, verify_handshake},
+    ws::{CloseCode, HandshakeError, OpCode, hash_key, verify_handshake},
 };
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
-use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::TcpStream,
-};
+use tokio::{io::AsyncWriteExt as _, net::TcpStream};
 
 mod chat;
 
@@ -71,9 +68,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// Deliveries handled before the task looks at the socket again.
 const DELIVERY_BATCH: usize = 64;
-
-/// Client bytes read before they are handled (a flood is taken in bites).
-const READ_BITE: usize = 64 * 1024;
 
 /// Buffers handed to one `writev`.
 const WRITE_BATCH: usize = 32;
@@ -262,9 +256,8 @@ struct Session {
     subs: Vec<Subscription>,
     last_seen: Instant,
     io: TcpStream,
-    /// Client bytes not yet handled; unallocated between messages.
-    input: BytesMut,
-    reader: wire::Reader,
+    /// What the client sent and we have not handled yet.
+    inbound: wire::Inbound,
     /// Frames waiting for the socket; empty and unallocated while the client keeps up.
     out: VecDeque<Bytes>,
     /// Bytes of `out`'s first buffer already written.
@@ -304,6 +297,8 @@ fn close_with(code: u16, reason: &str) -> End {
 
 impl Session {
     fn new(state: Arc<AppState>, io: TcpStream, caller: Authenticated, early: BytesMut) -> Self {
+        // The dispatcher's 8 KiB read buffer is kept only if it holds early frames.
+        let inbound = wire::Inbound::new(early, state.ws.max_frame_bytes);
         Self {
             id: state.hub.session_id(),
             caller,
@@ -312,13 +307,7 @@ impl Session {
             subs: Vec::new(),
             last_seen: Instant::now(),
             io,
-            // The dispatcher's 8 KiB read buffer is kept only if it holds early frames.
-            input: if early.is_empty() {
-                BytesMut::new()
-            } else {
-                early
-            },
-            reader: wire::Reader::default(),
+            inbound,
             out: VecDeque::new(),
             written: 0,
             read_first: false,
@@ -347,7 +336,7 @@ impl Session {
     }
 
     async fn serve(&mut self) -> End {
-        if !self.input.is_empty()
+        if self.inbound.has_input()
             && let Err(end) = self.on_input().await
         {
             return end;
@@ -578,43 +567,25 @@ impl Session {
 
     /// Reads what the client sent (a bite at a time) and handles every whole message.
     async fn on_readable(&mut self) -> Result<(), End> {
-        let mut eof = false;
-        while self.input.len() < READ_BITE {
-            self.input.reserve(4096);
-            match self.io.try_read_buf(&mut self.input) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => return Err(End::Gone),
-            }
-        }
+        let eof = self.inbound.read_from(&self.io).map_err(|_| End::Gone)?;
         self.on_input().await?;
         if eof { Err(End::Gone) } else { Ok(()) }
     }
 
     async fn on_input(&mut self) -> Result<(), End> {
-        let max = self.state.ws.max_frame_bytes;
         loop {
             if self.out.len() >= ANSWERS_WAITING {
                 // The client is not reading our answers: handle the rest once it has.
                 self.input_waiting = true;
                 break;
             }
-            let msg = match self.reader.next(&mut self.input, max) {
+            let msg = match self.inbound.next() {
                 Ok(Some(msg)) => msg,
                 Ok(None) => break,
-                Err(ProtocolError::Overflow) => {
-                    return Err(End::Close(
-                        CloseCode::Size,
-                        format!("frames are limited to {max} bytes"),
-                    ));
-                }
                 Err(e) => {
                     tracing::debug!(session = self.id, error = %e, "websocket protocol error");
-                    return Err(End::Close(CloseCode::Protocol, "protocol error".into()));
+                    let (code, reason) = e.close();
+                    return Err(End::Close(code, reason));
                 }
             };
             self.last_seen = Instant::now();
@@ -622,19 +593,13 @@ impl Session {
             // would size every idle session's task for it.
             Box::pin(self.on_message(msg)).await?;
         }
-        if self.input.is_empty() {
-            self.input = BytesMut::new();
-        }
         Ok(())
     }
 
     async fn on_message(&mut self, msg: Incoming) -> Result<(), End> {
         match msg {
-            Incoming::Text(bytes) => match std::str::from_utf8(&bytes) {
-                Ok(text) => self.on_text(text).await,
-                Err(_) => Err(End::Close(CloseCode::Invalid, "text is not UTF-8".into())),
-            },
-            Incoming::Binary => {
+            Incoming::Text(text) => self.on_text(&text).await,
+            Incoming::Binary(_) => {
                 self.send_error(None, "bad_request", "frames are JSON text, not binary")
             }
             Incoming::Ping(payload) => {
@@ -665,12 +630,7 @@ impl Session {
                 }
                 self.io.writable().await?;
             }
-            self.io.shutdown().await?;
-            // Read until the client closes too: unread bytes would turn our close into a reset,
-            // which can destroy the close frame before the client reads it.
-            let mut sink = [0u8; 256];
-            while self.io.read(&mut sink).await? > 0 {}
-            Ok::<(), io::Error>(())
+            wire::linger(&mut self.io).await
         };
         let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
     }

@@ -253,6 +253,59 @@ async fn an_oversized_frame_closes_with_1009() {
     app.stop().await;
 }
 
+/// A ping frame of exactly `len` bytes of JSON.
+fn ping_of_len(len: usize) -> Vec<u8> {
+    let pad = len - r#"{"op":"ping","id":""}"#.len();
+    format!(r#"{{"op":"ping","id":"{}"}}"#, "x".repeat(pad)).into_bytes()
+}
+
+#[actix_web::test]
+async fn a_frame_up_to_the_limit_is_answered_and_a_larger_one_is_refused_by_its_header() {
+    // The default limit, 65,536 bytes: such a frame is 65,550 bytes on the wire, more than the
+    // session reads in one bite (this used to leave it unread, and the session spinning).
+    let app = spawn_app(Backend::Sqlite).await;
+    let max = 65_536;
+    for len in [65_529, max] {
+        let mut raw = RawWs::connect(app.port, &app.token).await;
+        raw.write(&masked(true, 0x1, &ping_of_len(len))).await;
+        let pong = raw.json().await;
+        assert_eq!(pong["type"], "pong", "{len} bytes");
+        assert_eq!(pong["id"].as_str().unwrap().len(), len - 21);
+    }
+    // One byte more: the header alone is enough to refuse it with 1009, without the payload.
+    let mut raw = RawWs::connect(app.port, &app.token).await;
+    let frame = masked(true, 0x1, &ping_of_len(max + 1));
+    raw.write(&frame[..14]).await;
+    let (_, code) = raw.read_until_close().await;
+    assert_eq!(code, 1009);
+    assert!(raw.at_eof().await, "and the connection ends");
+    // A frame far larger than the limit, sent whole: refused the same way.
+    let mut raw = RawWs::connect(app.port, &app.token).await;
+    raw.write(&masked(true, 0x1, &ping_of_len(300_000))).await;
+    let (_, code) = raw.read_until_close().await;
+    assert_eq!(code, 1009);
+    assert!(raw.at_eof().await);
+    // The node is fine.
+    let mut other = app.ws().await;
+    other.send(json!({"op": "ping"})).await;
+    assert_eq!(other.next_json().await["type"], "pong");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_fragmented_control_frame_fails_the_connection_without_an_answer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut raw = RawWs::connect(app.port, &app.token).await;
+    // A ping with FIN=0, then its "continuation": RFC 6455 §5.5 forbids the first.
+    let mut bytes = masked(false, 0x9, b"hello");
+    bytes.extend_from_slice(&masked(true, 0x0, b"world"));
+    raw.write(&bytes).await;
+    let (op, payload) = raw.frame().await;
+    assert_eq!(op, 0x8, "a close, not a pong");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn silent_clients_are_closed_and_answering_ones_are_kept() {
     let db = Arc::new(TestDb::new(Backend::Sqlite).await);
@@ -304,9 +357,13 @@ fn masked(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![if fin { 0x80 | op } else { op }];
     match payload.len() {
         n if n < 126 => f.push(0x80 | n as u8),
-        n => {
+        n if n <= 65_535 => {
             f.push(0x80 | 126);
             f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
     f.extend_from_slice(&mask);
