@@ -607,6 +607,8 @@ async fn start_node(db_url: &str, prefix: &str, workers: usize) -> Node {
         .env("BELLHOP_ADMIN_EMAIL", "admin@load.bellhop")
         .env("BELLHOP_ADMIN_PASSWORD", "admin-password-for-load")
         .env("BELLHOP_DEMO", "0")
+        // Every simulated screen uses the one desk token: no per-credential socket cap.
+        .env("BELLHOP_WS_MAX_PER_USER", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -55,7 +55,7 @@ async fn serve(mut io: TcpStream, max: usize) -> std::io::Result<()> {
     let mut inbound = wire::Inbound::new(early, max);
     loop {
         loop {
-            let answer = match inbound.next() {
+            let answer = match inbound.next_message() {
                 Ok(None) => break,
                 Ok(Some(Incoming::Text(t))) => wire::text(t.as_bytes()),
                 Ok(Some(Incoming::Binary(b))) => wire::frame(OpCode::Binary, &b),
@@ -76,7 +76,7 @@ async fn serve(mut io: TcpStream, max: usize) -> std::io::Result<()> {
         io.readable().await?;
         if inbound.read_from(&io)? {
             // The peer went away; whatever was read before the end is still answered.
-            while let Ok(Some(_)) = inbound.next() {}
+            while let Ok(Some(_)) = inbound.next_message() {}
             return Ok(());
         }
     }

@@ -62,6 +62,11 @@ pub struct WsConfig {
     /// Kernel send buffer asked for each WebSocket socket (`BELLHOP_WS_SNDBUF`; 0 leaves the
     /// kernel's autotuning, which lets a client that stops reading hold megabytes).
     pub send_buffer: usize,
+    /// Sockets one staff login or API key may hold open on a node (`BELLHOP_WS_MAX_PER_USER`;
+    /// 0: no cap).
+    pub max_per_user: usize,
+    /// Sockets one guest token may hold open on a node (`BELLHOP_WS_MAX_PER_GUEST`).
+    pub max_per_guest: usize,
 }
 
 impl Default for WsConfig {
@@ -74,6 +79,8 @@ impl Default for WsConfig {
             max_subscriptions: 64,
             // Linux doubles it: 128 KiB in the kernel, a big hotel's board in one go.
             send_buffer: 64 * 1024,
+            max_per_user: 50,
+            max_per_guest: 5,
         }
     }
 }
@@ -200,6 +207,22 @@ impl EmailConfig {
     }
 }
 
+/// Limits of the HTTP side.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// `BELLHOP_BODY_TIMEOUT_SECS`: a request body must arrive whole within this (else 408
+    /// and the connection closes). Headers are cut at 5 s by actix-http.
+    pub body_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Everything the application needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -218,6 +241,7 @@ pub struct Config {
     /// so deployments or tests can share one Redis.
     pub redis_prefix: String,
     pub auth: AuthConfig,
+    pub http: HttpConfig,
     pub ws: WsConfig,
     pub actors: ActorConfig,
     pub email: EmailConfig,
@@ -274,10 +298,19 @@ impl Config {
         let redis_prefix = get("BELLHOP_REDIS_PREFIX").unwrap_or_else(|| "bellhop:".into());
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let http_workers = parse_or(&get, "BELLHOP_WORKERS", cores)?;
+        let http = HttpConfig {
+            body_timeout: Duration::from_secs(parse_or(
+                &get,
+                "BELLHOP_BODY_TIMEOUT_SECS",
+                HttpConfig::default().body_timeout.as_secs(),
+            )?),
+        };
         let mut ws = WsConfig::default();
         ws.outbound_queue = parse_or(&get, "BELLHOP_WS_QUEUE", ws.outbound_queue)?;
         ws.max_frame_bytes = parse_or(&get, "BELLHOP_WS_MAX_FRAME", ws.max_frame_bytes)?;
         ws.send_buffer = parse_or(&get, "BELLHOP_WS_SNDBUF", ws.send_buffer)?;
+        ws.max_per_user = parse_or(&get, "BELLHOP_WS_MAX_PER_USER", ws.max_per_user)?;
+        ws.max_per_guest = parse_or(&get, "BELLHOP_WS_MAX_PER_GUEST", ws.max_per_guest)?;
         ws.ping_interval = Duration::from_secs(parse_or(
             &get,
             "BELLHOP_WS_PING_SECS",
@@ -336,6 +369,7 @@ impl Config {
             redis_url,
             redis_prefix,
             auth,
+            http,
             ws,
             actors,
             email,
@@ -354,6 +388,7 @@ impl Config {
             redis_url: None,
             redis_prefix: "bellhop:".into(),
             auth: AuthConfig::for_tests("admin@test.bellhop", "admin-password-for-tests"),
+            http: HttpConfig::default(),
             ws: WsConfig::default(),
             actors: ActorConfig {
                 arbiters: 2,

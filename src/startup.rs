@@ -124,7 +124,12 @@ impl Application {
             actors,
             auth,
             metrics,
+            http: config.http.clone(),
             ws: config.ws.clone(),
+            ws_caps: crate::ws::caps::SocketCaps::new(
+                config.ws.max_per_user,
+                config.ws.max_per_guest,
+            ),
         });
 
         // Built now so that a bad SMTP_URL or sender address stops the start, not the first
@@ -302,9 +307,16 @@ fn serve(
                 .app_data(data)
                 .wrap_fn(move |req, srv| {
                     let metrics = Arc::clone(&metrics);
-                    let fut = srv.call(req);
+                    // A NUL in the URL is refused before any route sees it (see http::body).
+                    let call = match http::body::nul_in_url(req.uri()) {
+                        None => Ok(srv.call(req)),
+                        Some(e) => Err(req.error_response(e)),
+                    };
                     async move {
-                        let res = fut.await?;
+                        let res = match call {
+                            Ok(fut) => fut.await?.map_into_boxed_body(),
+                            Err(refused) => refused,
+                        };
                         metrics.record_http_status(res.status().as_u16());
                         Ok(res)
                     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::{
     actors::Actors,
     auth::AuthService,
-    config::WsConfig,
+    config::{HttpConfig, WsConfig},
     metrics::Metrics,
     persistence::Store,
     ws::{bus::Bus, hub::Hub, snapshots::Snapshots},
@@ -28,5 +28,8 @@ pub struct AppState {
     pub actors: Actors,
     pub auth: AuthService,
     pub metrics: Arc<Metrics>,
+    pub http: HttpConfig,
     pub ws: WsConfig,
+    /// Open sockets per credential on this node.
+    pub ws_caps: Arc<crate::ws::caps::SocketCaps>,
 }

@@ -258,3 +258,62 @@ mod tests {
         assert_eq!(id.stream(), "room:00000000-0000-0000-0000-000000000000");
     }
 }
+
+/// Seqs and versions as clients send them.
+///
+/// Both stores keep a stream's seq as a signed 64-bit integer, so no seq above `i64::MAX`
+/// exists: a client naming one (`?after=`, `"seq"`, `"expected_version"`) made a mistake, and
+/// is told so as a bad request rather than reaching the store with a number it cannot hold.
+pub mod seq {
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    /// The largest seq or version a stream can have.
+    pub const MAX: u64 = i64::MAX as u64;
+
+    /// `#[serde(deserialize_with = "seq::de")]`.
+    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let n = u64::deserialize(d)?;
+        check(n).map_err(D::Error::custom)
+    }
+
+    /// `#[serde(default, deserialize_with = "seq::opt")]`.
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<u64>::deserialize(d)?
+            .map(check)
+            .transpose()
+            .map_err(D::Error::custom)
+    }
+
+    /// `n` if a stream can hold it.
+    pub fn check(n: u64) -> Result<u64, String> {
+        if n <= MAX {
+            Ok(n)
+        } else {
+            Err(format!("a seq is at most {MAX}, not {n}"))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Deserialize)]
+        struct Q {
+            #[serde(deserialize_with = "super::de")]
+            after: u64,
+            #[serde(default, deserialize_with = "super::opt")]
+            expected: Option<u64>,
+        }
+
+        #[test]
+        fn seqs_above_what_a_stream_holds_are_refused() {
+            let q: Q = serde_json::from_str(r#"{"after":9223372036854775807}"#).unwrap();
+            assert_eq!((q.after, q.expected), (super::MAX, None));
+            for bad in [
+                r#"{"after":9223372036854775808}"#,
+                r#"{"after":1,"expected":18446744073709551615}"#,
+            ] {
+                let e = serde_json::from_str::<Q>(bad).err().unwrap().to_string();
+                assert!(e.contains("at most 9223372036854775807"), "{e}");
+            }
+        }
+    }
+}

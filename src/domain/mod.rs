@@ -16,6 +16,7 @@ pub mod reservation;
 pub mod room;
 pub mod stock;
 pub mod task;
+pub mod text;
 pub mod venue;
 
 pub use access::{Action, Denial, Principal, Role, role_allows};

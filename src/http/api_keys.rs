@@ -1,5 +1,6 @@
 //! `/api/v1/properties/<pid>/api-keys`: keys for integrations, shown once, revocable.
 
+use super::body::Json;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -22,7 +23,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<CreateKey>,
+    body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let pid = *pid;
     caller.may(Action::ApiKeyManage, pid)?;

@@ -1,5 +1,6 @@
 //! `/api/v1/auth/*`: login, refresh, logout, who am I, TOTP enrolment.
 
+use super::body::Json;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -26,7 +27,7 @@ fn client_address(req: &HttpRequest) -> String {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Login>,
+    body: Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let answer = state
         .auth
@@ -48,14 +49,14 @@ pub struct RefreshBody {
 
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshBody>,
+    body: Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.auth.refresh(&body.refresh_token).await?))
 }
 
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshBody>,
+    body: Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.logout(&body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -102,7 +103,7 @@ pub struct TotpCode {
 pub async fn totp_verify(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<TotpCode>,
+    body: Json<TotpCode>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .auth

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::body::Json;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -83,7 +84,7 @@ pub async fn get(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::de")]
     after: u64,
     #[serde(default)]
     limit: Option<usize>,
@@ -136,7 +137,7 @@ pub async fn send(
     caller: Caller,
     req: HttpRequest,
     cid: web::Path<ConversationId>,
-    body: web::Json<SendBody>,
+    body: Json<SendBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, side) = authorized(&state, &caller, *cid).await?;
     let b = body.into_inner();
@@ -229,6 +230,7 @@ async fn canned_text(state: &AppState, c: &Conversation, reply: Uuid) -> Result<
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadBody {
+    #[serde(deserialize_with = "crate::domain::ids::seq::de")]
     seq: u64,
 }
 
@@ -237,7 +239,7 @@ pub async fn read(
     state: web::Data<AppState>,
     caller: Caller,
     cid: web::Path<ConversationId>,
-    body: web::Json<ReadBody>,
+    body: Json<ReadBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, side) = authorized(&state, &caller, *cid).await?;
     let marked = state
@@ -263,7 +265,7 @@ pub async fn set_status(
     state: web::Data<AppState>,
     caller: Caller,
     cid: web::Path<ConversationId>,
-    body: web::Json<StatusBody>,
+    body: Json<StatusBody>,
 ) -> Result<HttpResponse, ApiError> {
     staff_only(&state, &caller, *cid).await?;
     let b = body.into_inner();
@@ -294,7 +296,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     caller: Caller,
     cid: web::Path<ConversationId>,
-    body: web::Json<AssignBody>,
+    body: Json<AssignBody>,
 ) -> Result<HttpResponse, ApiError> {
     let c = staff_only(&state, &caller, *cid).await?;
     let to = body.user_id;
@@ -351,7 +353,7 @@ pub async fn canned_create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<CannedBody>,
+    body: Json<CannedBody>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::CannedReplyManage, *pid)?;
     let b = body.into_inner();
@@ -371,7 +373,7 @@ pub async fn canned_update(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, Uuid)>,
-    body: web::Json<CannedBody>,
+    body: Json<CannedBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, id) = path.into_inner();
     caller.may(Action::CannedReplyManage, pid)?;

@@ -6,7 +6,7 @@
 
 use actix_web::{
     HttpResponse, ResponseError,
-    error::{JsonPayloadError, PathError, QueryPayloadError},
+    error::{PathError, QueryPayloadError},
     http::StatusCode,
 };
 use serde_json::json;
@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Too many requests of one kind (chat messages) in a short time. 429.
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// The request body did not arrive whole in time. 408, and the connection is closed.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// Unknown resource (or one the caller may not know exists). 404.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -66,6 +69,7 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. } => code,
             Self::TooManyRequests { .. } => "too_many_attempts",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -83,6 +87,7 @@ impl ResponseError for ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +117,10 @@ impl ResponseError for ApiError {
             }
             Self::Unauthorized { .. } => {
                 resp.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            // What is left of a slow body is not worth reading.
+            Self::RequestTimeout => {
+                resp.force_close();
             }
             _ => {}
         }
@@ -257,31 +266,6 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         CommandError::from(e).into()
     }
-}
-
-/// actix-web's JSON extractor errors, as our 400s.
-pub fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    let api = match &err {
-        JsonPayloadError::ContentType => ApiError::BadRequest {
-            code: "unsupported_content_type",
-            message: "send the body as application/json".into(),
-        },
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::BadRequest {
-                code: "body_too_large",
-                message: "the request body is too large".into(),
-            }
-        }
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::BadRequest {
-            code: "invalid_body",
-            message: e.to_string(),
-        },
-        _ => ApiError::BadRequest {
-            code: "malformed_json",
-            message: "the request body is not valid JSON".into(),
-        },
-    };
-    api.into()
 }
 
 /// Path segments that do not parse (e.g. a property id that is not a uuid) name nothing.

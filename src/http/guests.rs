@@ -4,6 +4,7 @@
 //! `POST|GET /api/v1/properties/<pid>/room-types` (a type's listing carries its inventory: the
 //! number of rooms of that type) and `GET /api/v1/properties/<pid>/availability`.
 
+use super::body::Json;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -22,7 +23,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<NewGuest>,
+    body: Json<NewGuest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::GuestManage, *pid)?;
     let guest = catalog::create_guest(
@@ -67,7 +68,7 @@ pub async fn put_room_type(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<PutRoomType>,
+    body: Json<PutRoomType>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::RoomTypeManage, *pid)?;
     let body = body.into_inner();

@@ -1,5 +1,6 @@
 //! `POST /api/v1/properties`, `GET /api/v1/properties/<pid>`.
 
+use super::body::Json;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -25,7 +26,7 @@ fn utc() -> String {
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<CreateProperty>,
+    body: Json<CreateProperty>,
 ) -> Result<HttpResponse, ApiError> {
     caller
         .principal()

@@ -1,6 +1,7 @@
 //! Reservations (DESIGN §5): booking, lists, one reservation with its allowed actions, the
 //! actions themselves; the night audit and the check-in policy of a property.
 
+use super::body::{Body, Json};
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -54,7 +55,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<Booking>,
+    body: Json<Booking>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::ReservationManage, *pid)?;
     let booking = body.into_inner();
@@ -190,7 +191,7 @@ async fn guest_names(
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
     expected_version: Option<u64>,
     #[serde(default)]
     room: Option<RoomNumber>,
@@ -252,7 +253,7 @@ pub async fn act(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(ReservationId, String)>,
-    body: web::Bytes,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, action) = path.into_inner();
     let stored = authorized(&state, &caller, rid, Action::ReservationManage).await?;
@@ -304,7 +305,7 @@ pub async fn settings(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<Settings>,
+    body: Json<Settings>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::PropertySettings, *pid)?;
     let store = &state.store;

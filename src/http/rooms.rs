@@ -3,6 +3,7 @@
 //! Every mutating route accepts an optional `expected_version` (409 `version_mismatch` when
 //! the room moved on) and answers the room after the change, with its new `version`.
 
+use super::body::{Body, Json};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -31,7 +32,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<Value>,
+    body: Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::RoomCreate, *pid)?;
     let body = body.into_inner();
@@ -119,6 +120,7 @@ pub struct StatusBody {
     hk_occupancy: Option<HkOccupancy>,
     service: Option<ServiceFlag>,
     rush: Option<bool>,
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
     expected_version: Option<u64>,
 }
 
@@ -127,7 +129,7 @@ pub async fn change_status(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, String)>,
-    body: web::Json<StatusBody>,
+    body: Json<StatusBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let command = RoomCommand::ChangeStatus(StatusChange {
@@ -175,6 +177,7 @@ pub struct BlockBody {
     to: DateTime<Utc>,
     reason: String,
     return_status: Option<Cleanliness>,
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
     expected_version: Option<u64>,
 }
 
@@ -183,7 +186,7 @@ pub async fn place_block(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, String)>,
-    body: web::Json<BlockBody>,
+    body: Json<BlockBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let command = RoomCommand::PlaceBlock(NewBlock {
@@ -209,6 +212,7 @@ pub async fn place_block(
 #[serde(deny_unknown_fields)]
 pub struct ReleaseBody {
     return_status: Option<Cleanliness>,
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
     expected_version: Option<u64>,
 }
 
@@ -217,21 +221,10 @@ pub async fn release_block(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, String)>,
-    body: web::Bytes,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     // The body is optional; when present it must be valid (a typo is never ignored).
-    let b: ReleaseBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ReleaseBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-            code: if e.is_data() {
-                "invalid_body"
-            } else {
-                "malformed_json"
-            },
-            message: e.to_string(),
-        })?
-    };
+    let b: ReleaseBody = super::optional_json(&body)?;
     let command = RoomCommand::ReleaseBlock {
         return_status: b.return_status,
     };

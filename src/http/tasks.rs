@@ -5,6 +5,7 @@
 //! Housekeepers and maintenance (`task_work`) see their own queue and work only the tasks
 //! assigned to them; a manager may work any.
 
+use super::body::{Body, Json};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -43,7 +44,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<CreateTask>,
+    body: Json<CreateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner();
     // Housekeepers and maintenance report problems: they may raise an unassigned repair (it
@@ -215,7 +216,7 @@ pub async fn get(
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
     expected_version: Option<u64>,
     #[serde(default)]
     to: Option<Uuid>,
@@ -313,7 +314,7 @@ pub async fn act(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(TaskId, String)>,
-    body: web::Bytes,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tid, action) = path.into_inner();
     let body: ActionBody = super::optional_json(&body)?;
@@ -373,7 +374,7 @@ pub async fn set_shift(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<ShiftBody>,
+    body: Json<ShiftBody>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::TaskManage, *pid)?;
     let b = body.into_inner();
@@ -459,7 +460,7 @@ pub async fn count_stock(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<CountBody>,
+    body: Json<CountBody>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::TaskManage, *pid)?;
     let b = body.into_inner();
@@ -490,7 +491,7 @@ pub async fn adjust_stock(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, String)>,
-    body: web::Json<AdjustBody>,
+    body: Json<AdjustBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, item) = path.into_inner();
     caller.may(Action::TaskManage, pid)?;

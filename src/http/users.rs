@@ -1,5 +1,6 @@
 //! `/api/v1/properties/<pid>/users`: a property's staff.
 
+use super::body::Json;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,7 +25,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<CreateUser>,
+    body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let pid = *pid;
     caller.may(Action::UserManage, pid)?;

@@ -4,6 +4,7 @@
 //! Managers lay venues out (`venue_manage`); hosts — restaurant staff, the front desk and
 //! managers — run the service (`table_service`).
 
+use super::body::{Body, Json};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -46,7 +47,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     pid: web::Path<PropertyId>,
-    body: web::Json<NewVenue>,
+    body: Json<NewVenue>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::VenueManage, *pid)?;
     let venue = state
@@ -88,7 +89,7 @@ pub async fn floor(
 pub struct SettingsBody {
     #[serde(flatten)]
     settings: VenueSettings,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
     expected_version: Option<u64>,
 }
 
@@ -98,7 +99,7 @@ pub async fn settings(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, VenueId)>,
-    body: web::Json<SettingsBody>,
+    body: Json<SettingsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, vid) = path.into_inner();
     venue_for(&state, &caller, pid, vid, Action::VenueManage).await?;
@@ -128,7 +129,7 @@ pub async fn add_tables(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, VenueId)>,
-    body: web::Json<OneOrMany>,
+    body: Json<OneOrMany>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, vid) = path.into_inner();
     venue_for(&state, &caller, pid, vid, Action::VenueManage).await?;
@@ -150,7 +151,7 @@ pub async fn book(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, VenueId)>,
-    body: web::Json<BookingRequest>,
+    body: Json<BookingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, vid) = path.into_inner();
     venue_for(&state, &caller, pid, vid, Action::TableService).await?;
@@ -197,7 +198,7 @@ pub async fn walk_in(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, VenueId)>,
-    body: web::Json<WalkInRequest>,
+    body: Json<WalkInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, vid) = path.into_inner();
     venue_for(&state, &caller, pid, vid, Action::TableService).await?;
@@ -218,7 +219,7 @@ pub async fn wait(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PropertyId, VenueId)>,
-    body: web::Json<WaitlistRequest>,
+    body: Json<WaitlistRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, vid) = path.into_inner();
     venue_for(&state, &caller, pid, vid, Action::TableService).await?;
@@ -239,7 +240,7 @@ pub struct ActionBody {
     reason: Option<String>,
     #[serde(default)]
     charge_to_room: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
     expected_version: Option<u64>,
 }
 
@@ -250,7 +251,7 @@ pub async fn table_act(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(TableId, String)>,
-    body: web::Bytes,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tid, action) = path.into_inner();
     let body: ActionBody = super::optional_json(&body)?;
@@ -306,7 +307,7 @@ pub async fn party_act(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(PartyId, String)>,
-    body: web::Bytes,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     let body: ActionBody = super::optional_json(&body)?;

@@ -2,6 +2,7 @@
 //! nodes (DESIGN §4).
 
 pub mod bus;
+pub mod caps;
 pub mod hub;
 pub mod outbox;
 pub mod protocol;

@@ -210,6 +210,7 @@ pub enum ClientFrame {
     /// "I have read up to `seq`" on `chat:<cid>`.
     Read {
         topic: String,
+        #[serde(deserialize_with = "crate::domain::ids::seq::de")]
         seq: u64,
         #[serde(default)]
         id: Option<Value>,
@@ -431,6 +432,8 @@ pub mod close {
     pub const TOKEN_EXPIRED: u16 = 4401;
     /// The API key the session was opened with has been revoked.
     pub const CREDENTIAL_REVOKED: u16 = 4403;
+    /// The credential already holds as many sockets on this node as it may.
+    pub const TOO_MANY_SOCKETS: u16 = 4429;
 }
 
 #[cfg(test)]

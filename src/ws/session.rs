@@ -100,11 +100,24 @@ pub async fn upgrade(
                 return Ok(());
             }
             state.metrics.record_http_status(101);
+            let Some(place) = state.ws_caps.acquire(&caller.principal) else {
+                tracing::info!("refusing a socket past its credential's cap");
+                let refused = async {
+                    io.write_all(&wire::close(
+                        CloseCode::Other(close::TOO_MANY_SOCKETS),
+                        "too many sockets for this credential",
+                    ))
+                    .await?;
+                    wire::linger(&mut io).await
+                };
+                let _ = tokio::time::timeout(CLOSE_GRACE, refused).await;
+                return Ok(());
+            };
             if let Err(e) = tune(&io, &state.ws) {
                 tracing::debug!(error = %e, "could not tune a websocket socket");
             }
             // Frames a client sent right behind its handshake are already read.
-            let session = Session::new(state, io, caller, parts.read_buf);
+            let session = Session::new(state, io, caller, parts.read_buf, place);
             // Its own task on this worker: the HTTP dispatcher's task ends here and frees its
             // buffers. Shutdown waits for sessions through the hub, not through actix-server.
             actix_rt::spawn(session.run());
@@ -258,6 +271,8 @@ struct Session {
     io: TcpStream,
     /// What the client sent and we have not handled yet.
     inbound: wire::Inbound,
+    /// This socket's place under its credential's cap, given back when the session ends.
+    _place: crate::ws::caps::Held,
     /// Frames waiting for the socket; empty and unallocated while the client keeps up.
     out: VecDeque<Bytes>,
     /// Bytes of `out`'s first buffer already written.
@@ -296,7 +311,13 @@ fn close_with(code: u16, reason: &str) -> End {
 }
 
 impl Session {
-    fn new(state: Arc<AppState>, io: TcpStream, caller: Authenticated, early: BytesMut) -> Self {
+    fn new(
+        state: Arc<AppState>,
+        io: TcpStream,
+        caller: Authenticated,
+        early: BytesMut,
+        place: crate::ws::caps::Held,
+    ) -> Self {
         // The dispatcher's 8 KiB read buffer is kept only if it holds early frames.
         let inbound = wire::Inbound::new(early, state.ws.max_frame_bytes);
         Self {
@@ -308,6 +329,7 @@ impl Session {
             last_seen: Instant::now(),
             io,
             inbound,
+            _place: place,
             out: VecDeque::new(),
             written: 0,
             read_first: false,
@@ -579,7 +601,7 @@ impl Session {
                 self.input_waiting = true;
                 break;
             }
-            let msg = match self.inbound.next() {
+            let msg = match self.inbound.next_message() {
                 Ok(Some(msg)) => msg,
                 Ok(None) => break,
                 Err(e) => {
@@ -698,6 +720,17 @@ impl Session {
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        // What the stores cannot hold is refused here, as HTTP refuses it (domain::text).
+        if crate::domain::text::may_hold_nul(text.as_bytes())
+            && let Ok(value) = serde_json::from_str::<Value>(text)
+            && let Some(field) = crate::domain::text::nul_field(&value)
+        {
+            return self.send_error(
+                value.get("id"),
+                "bad_request",
+                &crate::domain::text::nul_message(&field),
+            );
+        }
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(e) => {

@@ -306,7 +306,7 @@ impl Inbound {
     }
 
     /// The next whole message already read, if any.
-    pub fn next(&mut self) -> Result<Option<Incoming>, WireError> {
+    pub fn next_message(&mut self) -> Result<Option<Incoming>, WireError> {
         let next = self.reader.next(&mut self.input, self.max);
         if matches!(next, Ok(None)) && self.input.is_empty() {
             // An idle connection keeps no buffer.

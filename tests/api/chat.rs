@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// A reservation of `gid` (its conversation has the same id) and the guest's token for it.
-async fn stay(app: &TestApp, pid: &str, gid: &str) -> (String, String) {
+pub async fn stay(app: &TestApp, pid: &str, gid: &str) -> (String, String) {
     let day = today(app, pid).await;
     let on = |d: u64| (day + chrono::Days::new(d)).to_string();
     let r = book(

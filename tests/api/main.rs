@@ -9,6 +9,7 @@ mod catalog;
 mod chat;
 mod cluster;
 mod email;
+mod hardening;
 mod helpers;
 mod occ;
 mod outage;

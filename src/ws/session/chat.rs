@@ -70,13 +70,14 @@ impl Session {
             Some(v) => match v
                 .as_u64()
                 .or_else(|| v.get(cid.stream()).and_then(Value::as_u64))
+                .filter(|&n| crate::domain::ids::seq::check(n).is_ok())
             {
                 Some(n) => Some(n),
                 None => {
                     return self.send_error(
                         id,
                         "bad_request",
-                        "since is the seq of the last event seen (a number)",
+                        "since is the seq of the last event seen (a number up to 2^63 - 1)",
                     );
                 }
             },

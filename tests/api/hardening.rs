@@ -1,0 +1,335 @@
+//! Bad input and faults answered promptly and the same on both backends (issue 18): text the
+//! stores cannot hold, seqs past what a stream holds, slow bodies.
+
+use serde_json::{Value, json};
+
+use crate::{
+    both,
+    chat::stay,
+    helpers::{TestApp, WsClient, spawn_app},
+    reservations::guest,
+};
+
+/// POSTs raw JSON text (so it can hold `\u0000` escapes exactly as a client wrote them).
+async fn post_text(app: &TestApp, token: Option<&str>, path: &str, body: String) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+both!(
+    a_nul_character_is_refused_naming_its_field,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101", "102"]).await;
+        let gid = guest(&app, &pid).await;
+        let (rid, guest_token) = stay(&app, &pid, &gid).await;
+        let nul = r"x\u0000y";
+        let cases: Vec<(Option<&str>, String, String, &str)> = vec![
+            // No credentials needed to reach the login.
+            (
+                None,
+                "/api/v1/auth/login".into(),
+                format!(r#"{{"email":"{nul}@example.org","password":"p"}}"#),
+                "email",
+            ),
+            (
+                Some(&app.token),
+                format!("/api/v1/properties/{pid}/guests"),
+                format!(r#"{{"name":"{nul}","email":"a@example.org","preferences":["{nul}"]}}"#),
+                "name",
+            ),
+            (
+                Some(&app.token),
+                format!("/api/v1/properties/{pid}/guests"),
+                format!(r#"{{"name":"Ada","preferences":["quiet","{nul}"]}}"#),
+                "preferences[1]",
+            ),
+            (
+                Some(&guest_token),
+                format!("/api/v1/conversations/{rid}/messages"),
+                format!(r#"{{"body":"{nul}"}}"#),
+                "body",
+            ),
+            (
+                Some(&app.token),
+                format!("/api/v1/conversations/{rid}/messages"),
+                format!(r#"{{"body":"hello","key":"{nul}"}}"#),
+                "key",
+            ),
+            (
+                Some(&app.token),
+                format!("/api/v1/properties/{pid}/rooms/101/blocks"),
+                format!(
+                    r#"{{"kind":"out_of_order","to":"2099-01-01T00:00:00Z","reason":"{nul}"}}"#
+                ),
+                "reason",
+            ),
+            (
+                Some(&app.token),
+                format!("/api/v1/properties/{pid}/tasks"),
+                format!(r#"{{"kind":"pickup","room":"101","note":"{nul}"}}"#),
+                "note",
+            ),
+            (
+                Some(&app.token),
+                format!("/api/v1/properties/{pid}/rooms"),
+                format!(
+                    r#"[{{"number":"201","floor":2,"room_type":"KING"}},{{"number":"2{nul}","floor":2,"room_type":"KING"}}]"#
+                ),
+                "[1].number",
+            ),
+        ];
+        for (token, path, body, field) in cases {
+            let (status, reply) = post_text(&app, token, &path, body).await;
+            assert_eq!(status, 400, "{path}: {reply}");
+            assert_eq!(reply["error"]["code"], "invalid_body", "{path}: {reply}");
+            let message = reply["error"]["message"].as_str().unwrap();
+            assert!(
+                message.starts_with(&format!("{field}:")),
+                "{path}: {message}"
+            );
+        }
+        // Nothing of it was stored: the guest list and the board are as they were.
+        let guests = app.get(&format!("/api/v1/properties/{pid}/guests")).await;
+        assert_eq!(
+            guests.body["guests"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            guests.body
+        );
+        let board = app.get(&format!("/api/v1/properties/{pid}/rooms")).await;
+        let rooms = board.body["rooms"]
+            .as_array()
+            .or(board.body.as_array())
+            .map(Vec::len);
+        assert_eq!(rooms, Some(2), "all or none: {}", board.body);
+        // Queries and paths.
+        for (path, code) in [
+            (
+                format!("/api/v1/properties/{pid}/guests?email=a%00b"),
+                "invalid_query",
+            ),
+            (
+                format!("/api/v1/properties/{pid}/audit?stream=room%00"),
+                "invalid_query",
+            ),
+            (
+                format!("/api/v1/properties/{pid}/rooms/1%000"),
+                "bad_request",
+            ),
+        ] {
+            let r = app.get(&path).await;
+            assert_eq!((r.status, r.code()), (400, code), "{path}: {}", r.body);
+        }
+        // A guest's socket: an error frame naming the field, and the session lives on.
+        let mut ws = WsClient::connect(app.port, &guest_token).await;
+        let topic = format!("chat:{rid}");
+        ws.send(json!({"op": "subscribe", "topic": topic, "id": 1}))
+            .await;
+        assert_eq!(ws.next_json().await["type"], "subscribed");
+        ws.send_text(&format!(
+            r#"{{"op":"send","topic":"{topic}","body":"{nul}","id":2}}"#
+        ))
+        .await;
+        let e = ws.next_json().await;
+        assert_eq!(
+            (e["type"].as_str(), e["id"].as_i64()),
+            (Some("error"), Some(2)),
+            "{e}"
+        );
+        assert_eq!(e["code"], "bad_request");
+        assert!(e["message"].as_str().unwrap().starts_with("body:"), "{e}");
+        ws.send(json!({"op": "send", "topic": topic, "body": "fine", "id": 3}))
+            .await;
+        let sent = loop {
+            let f = ws.next_json().await;
+            if f["type"] == "sent" {
+                break f;
+            }
+        };
+        assert_eq!(sent["id"], 3);
+        app.stop().await;
+    }
+);
+
+both!(
+    seqs_past_what_a_stream_holds_are_bad_requests,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101"]).await;
+        let gid = guest(&app, &pid).await;
+        let (rid, _) = stay(&app, &pid, &gid).await;
+        let r = app
+            .get(&format!(
+                "/api/v1/conversations/{rid}/messages?after=9223372036854775808"
+            ))
+            .await;
+        assert_eq!((r.status, r.code()), (400, "invalid_query"), "{}", r.body);
+        let r = app
+            .get(&format!(
+                "/api/v1/conversations/{rid}/messages?after=9223372036854775807"
+            ))
+            .await;
+        assert_eq!(r.status, 200, "the largest seq is fine: {}", r.body);
+        let r = app
+            .post(
+                &format!("/api/v1/conversations/{rid}/read"),
+                &json!({"seq": 9_223_372_036_854_775_808_u64}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.body);
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/rooms/101/status"),
+                &json!({"cleanliness": "clean", "expected_version": u64::MAX}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.body);
+        let mut ws = app.ws().await;
+        ws.send(
+            json!({"op": "subscribe", "topic": format!("chat:{rid}"), "id": 1,
+                   "since": 9_223_372_036_854_775_808_u64}),
+        )
+        .await;
+        let e = ws.next_json().await;
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some("bad_request")),
+            "{e}"
+        );
+        ws.send(
+            json!({"op": "read", "topic": format!("chat:{rid}"), "id": 2,
+                   "seq": 9_223_372_036_854_775_808_u64}),
+        )
+        .await;
+        let e = ws.next_json().await;
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some("bad_request")),
+            "{e}"
+        );
+        app.stop().await;
+    }
+);
+
+#[actix_web::test]
+async fn a_body_that_trickles_in_is_cut_off_with_408() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let db =
+        std::sync::Arc::new(crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite).await);
+    let app = crate::helpers::spawn_app_with(db, |c| {
+        c.http.body_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let body = br#"{"email":"a@example.org","password":"secret-password"}"#;
+    tcp.write_all(
+        format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // One byte every 300 ms, unauthenticated (the whole body would take 16 s), read
+    // concurrently, so the answer is taken as soon as it comes.
+    let (mut rx, mut tx) = tcp.into_split();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let mut next = body.iter();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(6);
+    loop {
+        tokio::select! {
+            n = rx.read(&mut chunk) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            },
+            _ = tick.tick(), if answer.is_empty() => {
+                if let Some(b) = next.next() {
+                    let _ = tx.write_all(&[*b]).await;
+                }
+            }
+            () = tokio::time::sleep_until(until) => panic!("no answer and no close"),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_credential_holds_only_so_many_sockets() {
+    let db =
+        std::sync::Arc::new(crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite).await);
+    let app = crate::helpers::spawn_app_with(db, |c| {
+        c.ws.max_per_guest = 3;
+        c.ws.max_per_user = 4;
+    })
+    .await;
+    let pid = app.hotel(&["101"]).await;
+    let gid = guest(&app, &pid).await;
+    let (_, guest_token) = stay(&app, &pid, &gid).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut ws = WsClient::connect(app.port, &guest_token).await;
+        ws.send(json!({"op": "ping", "id": 1})).await;
+        assert_eq!(ws.next_json().await["type"], "pong");
+        held.push(ws);
+    }
+    // The fourth is accepted and closed at once with 4429.
+    let mut extra = WsClient::connect(app.port, &guest_token).await;
+    let close = extra.expect_close().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4429, "{close:?}");
+    // Closing one gives its place back (the node notices the close within a moment).
+    let mut first = held.remove(0);
+    first.ws.close(None).await.unwrap();
+    let _ = first.expect_close().await;
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        let mut ws = WsClient::connect(app.port, &guest_token).await;
+        ws.send(json!({"op": "ping", "id": 2})).await;
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            futures_util::StreamExt::next(&mut ws.ws),
+        )
+        .await
+        {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_)))) => {
+                again = Some(ws);
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    assert!(again.is_some(), "a place came back");
+    // Staff have their own, larger cap: the admin opens four while the guest holds three.
+    let mut staff = Vec::new();
+    for _ in 0..4 {
+        let mut ws = app.ws().await;
+        ws.send(json!({"op": "ping", "id": 3})).await;
+        assert_eq!(ws.next_json().await["type"], "pong");
+        staff.push(ws);
+    }
+    let mut fifth = app.ws().await;
+    let close = fifth.expect_close().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4429);
+    app.stop().await;
+}
