@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: make sure PostgreSQL and Redis are installed and running and
 # Chromium with ChromeDriver is installed (with apt-get on a fresh Debian machine), then fmt,
-# clippy and every test (the web app's tests drive headless Chromium).
+# clippy and every test (the web app's tests drive headless Chromium), then the Autobahn
+# WebSocket conformance suite (scripts/conformance.sh).
 #
 # Tests create (and drop) their own databases through BELLHOP_TEST_DATABASE_URL, default
 # postgres://postgres@127.0.0.1:5432/postgres.
@@ -96,4 +97,9 @@ status=${PIPESTATUS[0]}
 set -e
 # One plain closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$out"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# RFC 6455 framing against the Autobahn|Testsuite (needs a Python 2.7; without one it says
+# how to get it and passes).
+log "WebSocket conformance (Autobahn, sections 1-10)"
+scripts/conformance.sh

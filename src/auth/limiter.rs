@@ -5,6 +5,12 @@
 //! account's count (not the address's). With `REDIS_URL` the counters live in Redis, so every
 //! node enforces the same limit; if Redis is unreachable the node falls back to its own
 //! counters rather than letting every attempt through.
+//!
+//! Redis sits on the login's path, so it gets a short deadline ([`REDIS_DEADLINE`]): with
+//! Redis gone, a login waited for the connection manager's reconnects and took 9.5–19 s.
+//! After a failed or late call the node leaves Redis alone for [`REDIS_BACKOFF`] and counts
+//! locally, so only one login in that time pays the deadline. The node always counts its own
+//! failures too, so the limit holds across the moment Redis goes away.
 
 use std::{
     collections::HashMap,
@@ -13,6 +19,12 @@ use std::{
 };
 
 use redis::aio::ConnectionManager;
+
+/// How long a login waits for Redis before counting locally.
+pub const REDIS_DEADLINE: Duration = Duration::from_millis(300);
+
+/// How long the node counts locally after Redis failed or was late.
+pub const REDIS_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Limits on failed logins.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +49,8 @@ pub struct LoginLimiter {
     policy: LimitPolicy,
     local: Mutex<HashMap<String, (u32, Instant)>>,
     redis: Option<(ConnectionManager, String)>,
+    /// Redis is left alone until then (it failed or was late).
+    redis_away_until: Mutex<Option<Instant>>,
 }
 
 impl LoginLimiter {
@@ -47,7 +61,36 @@ impl LoginLimiter {
             policy,
             local: Mutex::new(HashMap::new()),
             redis,
+            redis_away_until: Mutex::new(None),
         }
+    }
+
+    /// Runs a Redis call within [`REDIS_DEADLINE`], unless Redis is being left alone; `None`
+    /// when the caller should count locally.
+    async fn shared<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        {
+            let mut away = self
+                .redis_away_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match *away {
+                Some(until) if Instant::now() < until => return None,
+                Some(_) => *away = None,
+                None => {}
+            }
+        }
+        let why = match tokio::time::timeout(REDIS_DEADLINE, call).await {
+            Ok(Ok(v)) => return Some(v),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {REDIS_DEADLINE:?}"),
+        };
+        tracing::warn!(error = %why, "login limiter: Redis unavailable, counting locally");
+        *self
+            .redis_away_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Instant::now() + REDIS_BACKOFF);
+        None
     }
 
     fn keys(&self, account: &str, address: &str) -> [(String, u32); 2] {
@@ -64,16 +107,14 @@ impl LoginLimiter {
         ]
     }
 
-    /// `Err(retry_after)` when either key is over its limit.
+    /// `Err(retry_after)` when either key is over its limit (in Redis, or in this node's own
+    /// count).
     pub async fn check(&self, account: &str, address: &str) -> Result<(), Duration> {
         let keys = self.keys(account, address);
-        if let Some((conn, _)) = &self.redis {
-            match redis_check(conn.clone(), &keys).await {
-                Ok(result) => return result,
-                Err(e) => {
-                    tracing::warn!(error = %e, "login limiter: Redis unavailable, using local counters")
-                }
-            }
+        if let Some((conn, _)) = &self.redis
+            && let Some(Err(retry)) = self.shared(redis_check(conn.clone(), &keys)).await
+        {
+            return Err(retry);
         }
         let now = Instant::now();
         let local = self
@@ -91,7 +132,7 @@ impl LoginLimiter {
         Ok(())
     }
 
-    /// Records a failed attempt against both keys.
+    /// Records a failed attempt against both keys, in Redis and in this node's own count.
     pub async fn failed(&self, account: &str, address: &str) {
         let keys = self.keys(account, address);
         if let Some((conn, _)) = &self.redis {
@@ -101,12 +142,10 @@ impl LoginLimiter {
                 pipe.cmd("INCR").arg(key).ignore();
                 pipe.cmd("PEXPIRE").arg(key).arg(window).arg("NX").ignore();
             }
-            match pipe.atomic().query_async::<()>(&mut conn.clone()).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "login limiter: Redis unavailable, using local counters")
-                }
-            }
+            let mut conn = conn.clone();
+            let _ = self
+                .shared(async move { pipe.atomic().query_async::<()>(&mut conn).await })
+                .await;
         }
         let now = Instant::now();
         let mut local = self
@@ -124,9 +163,10 @@ impl LoginLimiter {
     pub async fn succeeded(&self, account: &str) {
         let [(key, _), _] = self.keys(account, "");
         if let Some((conn, _)) = &self.redis {
-            let _ = redis::cmd("DEL")
-                .arg(&key)
-                .query_async::<()>(&mut conn.clone())
+            let mut conn = conn.clone();
+            let del = redis::cmd("DEL").arg(&key).to_owned();
+            let _ = self
+                .shared(async move { del.query_async::<()>(&mut conn).await })
                 .await;
         }
         self.local

@@ -333,3 +333,128 @@ async fn a_credential_holds_only_so_many_sockets() {
     assert_eq!(u16::from(close.code), 4429);
     app.stop().await;
 }
+
+/// A Redis server of the test's own (so it can be killed), on `port`.
+fn own_redis(port: u16) -> std::process::Child {
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (scripts/test.sh installs it)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("redis-server did not start");
+}
+
+/// The login failures Redis holds for accounts of this prefix.
+fn shared_failures(port: u16, prefix: &str) -> Vec<String> {
+    let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("KEYS")
+        .arg(format!("{prefix}login:acct:*"))
+        .query(&mut conn)
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn logins_stay_prompt_and_limited_while_redis_is_gone_and_share_again_when_it_is_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = own_redis(port);
+    let prefix = format!("bellhop-test-{}:", uuid::Uuid::new_v4());
+    let db =
+        std::sync::Arc::new(crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite).await);
+    let p = prefix.clone();
+    let app = crate::helpers::spawn_app_with(db, move |c| {
+        c.redis_url = Some(secrecy::SecretString::from(format!(
+            "redis://127.0.0.1:{port}"
+        )));
+        c.redis_prefix = p;
+        c.auth.login_limits.per_address = 1000;
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        // The deadline of a prompt answer: with Redis gone a login used to take 9.5–19 s.
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let login = |email: String, password: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/auth/login", app.address);
+        async move {
+            http.post(url)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("an answer within the deadline")
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            login("victim@example.org".into(), "wrong-password").await,
+            401
+        );
+    }
+    assert_eq!(shared_failures(port, &prefix).len(), 1, "counted in Redis");
+
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let admin = crate::helpers::ADMIN_EMAIL.to_owned();
+    assert_eq!(
+        login(admin.clone(), crate::helpers::ADMIN_PASSWORD).await,
+        200
+    );
+    // The limit still holds, counted on the node: 5 failures per account.
+    for _ in 0..3 {
+        assert_eq!(
+            login("victim@example.org".into(), "wrong-password").await,
+            401
+        );
+    }
+    assert_eq!(
+        login("victim@example.org".into(), "wrong-password").await,
+        429
+    );
+    assert_eq!(
+        login(admin.clone(), crate::helpers::ADMIN_PASSWORD).await,
+        200
+    );
+
+    // Redis is back (empty): failures are shared again once the node tries it again.
+    let mut redis = own_redis(port);
+    let mut shared = false;
+    for i in 0..40 {
+        assert_eq!(
+            login(format!("other{i}@example.org"), "wrong-password").await,
+            401
+        );
+        if !shared_failures(port, &prefix).is_empty() {
+            shared = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(shared, "failures reach Redis again");
+    app.stop().await;
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+}
