@@ -66,7 +66,7 @@ pub async fn create_guest(
         seq: 1,
         property_id: Some(property),
         kind: "guest_created".into(),
-        payload: serde_json::to_value(&guest).unwrap_or_default(),
+        payload: crate::actors::event_payload(&guest)?,
         actor: agent.clone(),
         at: guest.created_at,
     };
@@ -98,7 +98,7 @@ pub async fn put_room_type(
             "room_type_changed"
         }
         .into(),
-        payload: serde_json::to_value(&room_type).unwrap_or_default(),
+        payload: crate::actors::event_payload(&room_type)?,
         actor: agent.clone(),
         at: persistence::now(),
     };

@@ -114,3 +114,12 @@ impl CommandError {
         }
     }
 }
+
+/// An event's payload for the log. Serializing our own event types cannot fail today, but if
+/// it ever did the command must fail rather than write `null` into the audit trail.
+pub fn event_payload<T: serde::Serialize + ?Sized>(
+    event: &T,
+) -> Result<serde_json::Value, CommandError> {
+    serde_json::to_value(event)
+        .map_err(|e| CommandError::Internal(anyhow::anyhow!("event payload: {e}")))
+}

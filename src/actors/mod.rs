@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 pub use conversation::{ConversationHandle, Outcome};
 pub use conversations::Conversations;
-pub use error::CommandError;
+pub use error::{CommandError, event_payload};
 pub use reservation::{Request, ReservationHandle};
 pub use reservations::{Booking, Reservations};
 pub use room::RoomHandle;

@@ -159,7 +159,7 @@ impl RoomRegistry {
                 seq: 1,
                 property_id: Some(property),
                 kind: event.kind().into(),
-                payload: serde_json::to_value(&event).unwrap_or_default(),
+                payload: crate::actors::event_payload(&event)?,
                 actor: agent.clone(),
                 at,
             });

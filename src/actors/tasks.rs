@@ -187,7 +187,7 @@ impl Tasks {
                     seq: task.version,
                     property_id: Some(property),
                     kind: e.kind().into(),
-                    payload: serde_json::to_value(&e).unwrap_or_default(),
+                    payload: crate::actors::event_payload(&e)?,
                     actor: agent.clone(),
                     at,
                 });
@@ -294,7 +294,7 @@ impl Tasks {
                     seq: next.version,
                     property_id: Some(property),
                     kind: e.kind().into(),
-                    payload: serde_json::to_value(e).unwrap_or_default(),
+                    payload: crate::actors::event_payload(e)?,
                     actor: agent.clone(),
                     at,
                 });

@@ -35,7 +35,10 @@ pub async fn create(
         .auth
         .create_api_key(&caller.principal().agent(), pid, &b.name, b.permissions)
         .await?;
-    Ok(HttpResponse::Created().json(key))
+    // The key is shown once: no cache may keep it.
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(key))
 }
 
 pub async fn list(

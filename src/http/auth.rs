@@ -38,7 +38,7 @@ pub async fn login(
             &client_address(&req),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(secret_response().json(answer))
 }
 
 #[derive(Deserialize)]
@@ -51,7 +51,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.auth.refresh(&body.refresh_token).await?))
+    Ok(secret_response().json(state.auth.refresh(&body.refresh_token).await?))
 }
 
 pub async fn logout(
@@ -90,7 +90,7 @@ pub async fn totp_enroll(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let (secret, url) = state.auth.totp_enroll(caller.principal()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "secret": secret, "otpauth_url": url })))
+    Ok(secret_response().json(json!({ "secret": secret, "otpauth_url": url })))
 }
 
 #[derive(Deserialize)]
@@ -110,4 +110,11 @@ pub async fn totp_verify(
         .totp_verify(caller.principal(), &body.code)
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A 200 that carries a secret (tokens, a TOTP secret): no cache along the way may keep it.
+pub(super) fn secret_response() -> actix_web::HttpResponseBuilder {
+    let mut r = HttpResponse::Ok();
+    r.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    r
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::{
-    HttpRequest, HttpResponse,
+    HttpRequest, HttpResponse, guard,
     http::{StatusCode, header},
     web,
 };
@@ -42,13 +42,15 @@ const POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src '
 /// `no-cache`: a browser asks again on every load, so a new binary's files are never stale,
 /// and while nothing changed it gets a bodiless 304 instead of the file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // HEAD answers like GET, without the body (actix-http leaves it out, keeping the length).
+    let get_or_head = || web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
     let page = Asset::new(INDEX, "text/html; charset=utf-8");
-    cfg.route("/", web::get().to(page.clone().handler()))
-        .route("/guest/{rid}", web::get().to(page.handler()));
+    cfg.route("/", get_or_head().to(page.clone().handler()))
+        .route("/guest/{rid}", get_or_head().to(page.handler()));
     for &(path, body, content_type) in ASSETS {
         cfg.route(
             path,
-            web::get().to(Asset::new(body, content_type).handler()),
+            get_or_head().to(Asset::new(body, content_type).handler()),
         );
     }
 }

@@ -458,3 +458,61 @@ async fn logins_stay_prompt_and_limited_while_redis_is_gone_and_share_again_when
     redis.kill().unwrap();
     redis.wait().unwrap();
 }
+
+#[actix_web::test]
+async fn head_answers_like_get_and_secrets_are_never_cached() {
+    let app = spawn_app(crate::helpers::Backend::Sqlite).await;
+    for path in ["/", "/app.js", "/app.css"] {
+        let get = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        let len = get.bytes().await.unwrap().len();
+        let head = app
+            .http
+            .head(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200, "{path}");
+        assert_eq!(
+            head.headers()["content-length"],
+            len.to_string().as_str(),
+            "{path}"
+        );
+        assert_eq!(head.headers()["cache-control"], "no-cache", "{path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}: no body");
+    }
+    let login = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .json(&json!({"email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    let body: Value = login.json().await.unwrap();
+    let refresh = app
+        .http
+        .post(format!("{}/api/v1/auth/refresh", app.address))
+        .json(&json!({"refresh_token": body["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 200);
+    assert_eq!(refresh.headers()["cache-control"], "no-store");
+    let pid = app.hotel(&[]).await;
+    let key = app
+        .http
+        .post(format!("{}/api/v1/properties/{pid}/api-keys", app.address))
+        .bearer_auth(&app.token)
+        .json(&json!({"name": "door locks", "permissions": ["room_read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key.status(), 201);
+    assert_eq!(key.headers()["cache-control"], "no-store");
+    app.stop().await;
+}

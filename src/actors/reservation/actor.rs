@@ -123,7 +123,7 @@ async fn departure_task(
                     seq: stayover.version,
                     property_id: Some(stayover.property_id),
                     kind: e.kind().into(),
-                    payload: serde_json::to_value(&e).unwrap_or_default(),
+                    payload: crate::actors::event_payload(&e)?,
                     actor: agent.clone(),
                     at,
                 });
@@ -422,7 +422,7 @@ async fn attempt_once(
             seq: next.version,
             property_id: Some(next.property_id),
             kind: event.kind().into(),
-            payload: serde_json::to_value(&event).unwrap_or_default(),
+            payload: crate::actors::event_payload(&event)?,
             actor: msg.agent.clone(),
             at,
         });
