@@ -20,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod persistence;

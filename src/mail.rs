@@ -33,6 +33,7 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// A row whose address can never work waits this long before anyone looks at it again.
 const PARKED: Duration = Duration::from_secs(30 * 24 * 3600);
 
+#[derive(Clone)]
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Files(AsyncFileTransport<Tokio1Executor>),
@@ -46,7 +47,8 @@ enum SendError {
     Permanent(String),
 }
 
-/// Sends outbox rows. One per node.
+/// Sends outbox rows. One per node (cloned only to start it again after a panic).
+#[derive(Clone)]
 pub struct Mailer {
     store: Arc<dyn Store>,
     transport: Transport,

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub actor_activations: AtomicU64,
     /// Actors found dead (a handler panicked) and re-created from the store.
     pub actor_restarts: AtomicU64,
+    /// Background jobs (night audit, escalation, …) that panicked and were restarted.
+    pub job_restarts: AtomicU64,
     pub actor_passivations: AtomicU64,
     pub actors_live: AtomicI64,
     pub ws_sessions: AtomicI64,
@@ -55,7 +57,12 @@ impl Metrics {
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, &AtomicU64); 15] = [
+        let counters: [(&str, &str, &AtomicU64); 16] = [
+            (
+                "bellhop_job_restarts_total",
+                "Background jobs that panicked and were restarted",
+                &self.job_restarts,
+            ),
             (
                 "bellhop_bus_published_total",
                 "Batches published to Redis",

@@ -198,12 +198,25 @@ impl Application {
             ..
         } = self;
         let (stop_mail, mail_stopped) = watch::channel(false);
-        let mail = actix_rt::spawn(mailer.run(mail_stopped));
-        let ticker = actix_rt::spawn(heartbeat(Arc::clone(&state.hub), ping_interval));
-        let gaps = actix_rt::spawn(release_gaps(Arc::clone(&state.hub)));
-        let audits = actix_rt::spawn(night_audits(state.actors.reservations.clone()));
-        let escalations = actix_rt::spawn(escalations(state.actors.tasks.clone()));
-        let fallbacks = actix_rt::spawn(chat_fallbacks(state.actors.conversations.clone()));
+        // The outbox's mailer, watched like the jobs below (it returns once told to stop).
+        let mail = watch_job(&state, "outbox", move || {
+            mailer.clone().run(mail_stopped.clone())
+        });
+        // Each job is watched: a panic is logged, counted and the job started again.
+        let hub = Arc::clone(&state.hub);
+        let ticker = watch_job(&state, "heartbeat", move || {
+            heartbeat(Arc::clone(&hub), ping_interval)
+        });
+        let hub = Arc::clone(&state.hub);
+        let gaps = watch_job(&state, "release_gaps", move || {
+            release_gaps(Arc::clone(&hub))
+        });
+        let r = state.actors.reservations.clone();
+        let audits = watch_job(&state, "night_audit", move || night_audits(r.clone()));
+        let t = state.actors.tasks.clone();
+        let escalations = watch_job(&state, "escalations", move || escalations(t.clone()));
+        let c = state.actors.conversations.clone();
+        let fallbacks = watch_job(&state, "chat_fallback", move || chat_fallbacks(c.clone()));
         let server_handle = server.handle();
         tokio::pin!(server);
         let result = tokio::select! {
@@ -234,6 +247,23 @@ impl Application {
         tracing::info!("bellhop stopped");
         result
     }
+}
+
+/// Spawns `job` under [`crate::jobs::supervise`].
+fn watch_job<F, Fut>(
+    state: &web::Data<AppState>,
+    name: &'static str,
+    job: F,
+) -> actix_rt::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    actix_rt::spawn(crate::jobs::supervise(
+        name,
+        Arc::clone(&state.metrics),
+        job,
+    ))
 }
 
 /// The night audit job: the business date of each property is the timer (a row in the store,

@@ -36,6 +36,7 @@ pub enum TokenError {
 }
 
 /// Signs and verifies access tokens.
+#[derive(Clone)]
 pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
