@@ -119,7 +119,7 @@ impl ChatRefusal {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidBody => "invalid_body",
+            Self::InvalidBody => "invalid_message",
             Self::NoteByGuest => "note_by_guest",
             Self::FollowUpDate => "follow_up_date",
             Self::NoChange => "no_change",

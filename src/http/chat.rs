@@ -150,7 +150,7 @@ pub async fn send(
         (Some(text), None) => text,
         (None, Some(reply)) if side == Side::Staff => canned_text(&state, &c, reply).await?,
         _ => {
-            return Err(ApiError::Unprocessable {
+            return Err(ApiError::BadRequest {
                 code: "invalid_body",
                 message: "send a body, or (staff) the id of a canned reply".into(),
             });

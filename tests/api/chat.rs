@@ -394,10 +394,10 @@ both!(
         let f = next_where(&mut ws, |f| f["type"] == "error").await;
         assert_eq!(
             (f["code"].as_str(), f["id"].as_str()),
-            (Some("invalid_body"), Some("big"))
+            (Some("invalid_message"), Some("big"))
         );
         let r = say(&app, None, &a, json!({"body": long})).await;
-        assert_eq!((r.status, r.code()), (422, "invalid_body"));
+        assert_eq!((r.status, r.code()), (422, "invalid_message"));
         // The guest has spent 3 of 5 sends; two more go, the next is refused.
         for k in ["k-2", "k-3"] {
             ws.send(json!({"op": "send", "topic": topic, "body": k, "id": k}))
@@ -671,7 +671,7 @@ both!(canned_replies_fill_in_the_stay, |b| async move {
     let r = say(&app, Some(&ta), &a, json!({"canned": id})).await;
     assert_eq!(
         (r.status, r.code()),
-        (422, "invalid_body"),
+        (400, "invalid_body"),
         "guests write their own"
     );
     let r = app

@@ -14,6 +14,7 @@ mod helpers;
 mod occ;
 mod outage;
 mod processes;
+mod readme;
 mod reservations;
 mod restart;
 mod rooms_http;
