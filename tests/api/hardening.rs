@@ -334,27 +334,45 @@ async fn a_credential_holds_only_so_many_sockets() {
     app.stop().await;
 }
 
-/// A Redis server of the test's own (so it can be killed), on `port`.
-fn own_redis(port: u16) -> std::process::Child {
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server (scripts/test.sh installs it)");
+/// A Redis server of the test's own (so it can be killed), on `port`; killed when dropped.
+struct OwnRedis(std::process::Child);
+
+impl OwnRedis {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn own_redis(port: u16) -> OwnRedis {
+    let mut child = OwnRedis(
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/test.sh installs it)"),
+    );
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return child;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    child.kill();
     panic!("redis-server did not start");
 }
 
@@ -416,8 +434,7 @@ async fn logins_stay_prompt_and_limited_while_redis_is_gone_and_share_again_when
     }
     assert_eq!(shared_failures(port, &prefix).len(), 1, "counted in Redis");
 
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.kill();
     let admin = crate::helpers::ADMIN_EMAIL.to_owned();
     assert_eq!(
         login(admin.clone(), crate::helpers::ADMIN_PASSWORD).await,
@@ -440,7 +457,7 @@ async fn logins_stay_prompt_and_limited_while_redis_is_gone_and_share_again_when
     );
 
     // Redis is back (empty): failures are shared again once the node tries it again.
-    let mut redis = own_redis(port);
+    let redis = own_redis(port);
     let mut shared = false;
     for i in 0..40 {
         assert_eq!(
@@ -455,8 +472,7 @@ async fn logins_stay_prompt_and_limited_while_redis_is_gone_and_share_again_when
     }
     assert!(shared, "failures reach Redis again");
     app.stop().await;
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    drop(redis);
 }
 
 #[actix_web::test]
