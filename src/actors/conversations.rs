@@ -42,7 +42,7 @@ pub(crate) fn opening(
     guest_name: &str,
     agent: &Agent,
     at: chrono::DateTime<chrono::Utc>,
-) -> (NewEvent, Projection, Vec<Published>) {
+) -> Result<(NewEvent, Projection, Vec<Published>), CommandError> {
     let (c, event) = Conversation::open(
         ConversationId(reservation.id.0),
         reservation.property_id,
@@ -55,7 +55,7 @@ pub(crate) fn opening(
         seq: 1,
         property_id: Some(c.property_id),
         kind: event.kind().into(),
-        payload: serde_json::to_value(&event).unwrap_or_default(),
+        payload: crate::actors::event_payload(&event)?,
         actor: agent.clone(),
         at,
     };
@@ -64,7 +64,7 @@ pub(crate) fn opening(
         agent: agent.clone(),
         at,
     });
-    (row, Projection::UpsertConversation(c), publish)
+    Ok((row, Projection::UpsertConversation(c), publish))
 }
 
 impl Conversations {
@@ -101,7 +101,7 @@ impl Conversations {
                 .map(|g| g.name)
                 .unwrap_or_default();
             let (row, projection, _) =
-                opening(&r, &name, &Agent::system("chat"), persistence::now());
+                opening(&r, &name, &Agent::system("chat"), persistence::now())?;
             match store.commit(vec![row], vec![projection]).await {
                 // Another caller opened it first: read theirs.
                 Ok(()) | Err(StoreError::Conflict | StoreError::Constraint(_)) => {}

@@ -236,7 +236,7 @@ impl Reservations {
         // The stay's conversation with the hotel exists from the start, in the same
         // transaction (after the reservation's row, which it refers to).
         let (chat_row, chat, opened) =
-            super::conversations::opening(&reservation, guest_name, agent, at);
+            super::conversations::opening(&reservation, guest_name, agent, at)?;
         projections.push(chat);
         self.shared()
             .store

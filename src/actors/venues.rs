@@ -178,7 +178,7 @@ impl Venues {
             &VenueEvent::VenueCreated { venue: &venue },
             agent,
             at,
-        );
+        )?;
         self.store()
             .commit(vec![row], vec![Projection::UpsertVenue(venue.clone())])
             .await?;
@@ -240,7 +240,7 @@ impl Venues {
                 &VenueEvent::VenueUpdated { venue: &venue },
                 agent,
                 at,
-            );
+            )?;
             match self
                 .store()
                 .commit(vec![row], vec![Projection::UpsertVenue(venue.clone())])
@@ -283,7 +283,7 @@ impl Venues {
                 seq: 1,
                 property_id: Some(venue.property_id),
                 kind: event.kind().into(),
-                payload: serde_json::to_value(&event).unwrap_or_default(),
+                payload: crate::actors::event_payload(&event)?,
                 actor: agent.clone(),
                 at,
             });
@@ -592,7 +592,7 @@ impl Venues {
             },
             now,
         )?;
-        let row = party_row(&party, 1, &event, agent, now);
+        let row = party_row(&party, 1, &event, agent, now)?;
         self.store()
             .commit(vec![row], vec![Projection::UpsertParty(party.clone())])
             .await?;
@@ -630,7 +630,7 @@ impl Venues {
             let mut applied = Vec::new();
             for e in events {
                 party.apply(&e);
-                rows.push(party_row(&party, party.version, &e, agent, now));
+                rows.push(party_row(&party, party.version, &e, agent, now)?);
                 applied.push((party.version, e));
             }
             match self
@@ -704,20 +704,25 @@ fn no_table() -> CommandError {
     }
 }
 
-fn venue_row(venue: &Venue, event: &VenueEvent<'_>, agent: &Agent, at: DateTime<Utc>) -> NewEvent {
+fn venue_row(
+    venue: &Venue,
+    event: &VenueEvent<'_>,
+    agent: &Agent,
+    at: DateTime<Utc>,
+) -> Result<NewEvent, CommandError> {
     let kind = match event {
         VenueEvent::VenueCreated { .. } => "venue_created",
         VenueEvent::VenueUpdated { .. } => "venue_updated",
     };
-    NewEvent {
+    Ok(NewEvent {
         stream: venue.id.stream(),
         seq: venue.version,
         property_id: Some(venue.property_id),
         kind: kind.into(),
-        payload: serde_json::to_value(event).unwrap_or_default(),
+        payload: crate::actors::event_payload(event)?,
         actor: agent.clone(),
         at,
-    }
+    })
 }
 
 fn party_row(
@@ -726,14 +731,14 @@ fn party_row(
     event: &crate::domain::venue::PartyEvent,
     agent: &Agent,
     at: DateTime<Utc>,
-) -> NewEvent {
-    NewEvent {
+) -> Result<NewEvent, CommandError> {
+    Ok(NewEvent {
         stream: party.id.stream(),
         seq,
         property_id: Some(party.property_id),
         kind: event.kind().into(),
-        payload: serde_json::to_value(event).unwrap_or_default(),
+        payload: crate::actors::event_payload(event)?,
         actor: agent.clone(),
         at,
-    }
+    })
 }

@@ -10,6 +10,7 @@
 //! [`postgres::PgStore`] for real deployments and [`sqlite::SqliteStore`], the embedded
 //! single-node default. SQL lives in this module only.
 
+pub mod deadline;
 pub mod migrations;
 
 pub(crate) use rows::BUSINESS_DATE_MOVED;
@@ -534,7 +535,15 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config {
         DatabaseConfig::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path).await?),
-        DatabaseConfig::Postgres { url } => Arc::new(postgres::PgStore::connect(url).await?),
+        DatabaseConfig::Postgres { url } => {
+            let store = postgres::PgStore::connect(url).await?;
+            let purge = store.idle_purger();
+            Arc::new(deadline::Deadlined::new(
+                store,
+                deadline::STORE_DEADLINE,
+                purge,
+            ))
+        }
     })
 }
 

@@ -57,6 +57,22 @@ impl PgStore {
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         pg.connect_timeout(POOL_TIMEOUT);
+        // A peer that vanished is noticed by the socket: unacknowledged data for 5 s, or an
+        // idle connection that stops answering keepalives, fails the connection (and the pool
+        // drops it) instead of waiting on it for the kernel's 15 minutes or two hours.
+        pg.tcp_user_timeout(Duration::from_secs(5))
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(3);
+        // And on the server's side: no statement runs past the node's deadline, and a
+        // transaction the node abandoned (its deadline passed before COMMIT) is rolled back
+        // and its locks freed within seconds rather than when the server notices the socket.
+        let options = format!(
+            "{} -c statement_timeout=5000 -c idle_in_transaction_session_timeout=10000",
+            pg.get_options().unwrap_or_default()
+        );
+        pg.options(options.trim());
         if pg.get_application_name().is_none() {
             pg.application_name("bellhop");
         }
@@ -123,6 +139,16 @@ impl PgStore {
             .map_err(pg_error)?;
         }
         tx.commit().await.map_err(pg_error)
+    }
+
+    /// Drops every idle connection of the pool: called when a store call passed its deadline,
+    /// since the connection it held may be stuck on a path that drops traffic.
+    #[must_use]
+    pub fn idle_purger(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+        let pool = self.pool.clone();
+        std::sync::Arc::new(move || {
+            let _ = pool.retain(|_, _| false);
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {

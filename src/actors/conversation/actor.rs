@@ -82,7 +82,7 @@ pub(crate) fn rows(
     events: Vec<ChatEvent>,
     agent: &Agent,
     at: DateTime<Utc>,
-) -> (Vec<NewEvent>, Batch) {
+) -> Result<(Vec<NewEvent>, Batch), CommandError> {
     let mut rows = Vec::with_capacity(events.len());
     let mut applied = Vec::with_capacity(events.len());
     for event in events {
@@ -92,20 +92,20 @@ pub(crate) fn rows(
             seq: c.version,
             property_id: Some(c.property_id),
             kind: event.kind().into(),
-            payload: serde_json::to_value(&event).unwrap_or_default(),
+            payload: crate::actors::event_payload(&event)?,
             actor: agent.clone(),
             at,
         });
         applied.push((c.version, event, c.clone()));
     }
-    (
+    Ok((
         rows,
         Batch {
             events: applied,
             agent: agent.clone(),
             at,
         },
-    )
+    ))
 }
 
 /// The bus messages of a batch: everything, with the staff view, on `chat:<cid>` and the
@@ -181,7 +181,7 @@ async fn attempt_once(
     }
     let events = current.decide(&command, at)?;
     let mut next = current.clone();
-    let (rows, batch) = rows(&mut next, events, &msg.agent, at);
+    let (rows, batch) = rows(&mut next, events, &msg.agent, at)?;
     if let Some(key) = &msg.key {
         next.remember_key(key.clone(), next.version);
     }

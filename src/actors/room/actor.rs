@@ -239,7 +239,10 @@ async fn decide_and_commit(
                 seq: next.version,
                 property_id: Some(next.property_id),
                 kind: event.kind().into(),
-                payload: serde_json::to_value(&event).unwrap_or_default(),
+                payload: match crate::actors::event_payload(&event) {
+                    Ok(p) => p,
+                    Err(e) => return (room, Err(e)),
+                },
                 actor: msg.agent.clone(),
                 at,
             });
@@ -373,7 +376,10 @@ async fn coordinate(
                 seq: next.version,
                 property_id: Some(next.property_id),
                 kind: event.kind().into(),
-                payload: serde_json::to_value(&event).unwrap_or_default(),
+                payload: match crate::actors::event_payload(&event) {
+                    Ok(p) => p,
+                    Err(e) => return (room, Err(e)),
+                },
                 actor: msg.agent.clone(),
                 at: msg.at,
             });

@@ -71,6 +71,8 @@ impl Actor for TableActor {
 /// Everything one command writes and then publishes.
 struct Step {
     rows: Vec<NewEvent>,
+    /// An event that could not be serialized: the step fails before anything is committed.
+    broken: Option<CommandError>,
     projections: Vec<Projection>,
     publish: Vec<Published>,
     agent: Agent,
@@ -81,6 +83,7 @@ impl Step {
     fn new(agent: &Agent, at: DateTime<Utc>) -> Self {
         Self {
             rows: Vec::new(),
+            broken: None,
             projections: Vec::new(),
             publish: Vec::new(),
             agent: agent.clone(),
@@ -97,12 +100,19 @@ impl Step {
         kind: &str,
         event: &E,
     ) {
+        let payload = match crate::actors::event_payload(event) {
+            Ok(p) => p,
+            Err(e) => {
+                self.broken.get_or_insert(e);
+                return;
+            }
+        };
         self.rows.push(NewEvent {
             stream,
             seq,
             property_id: Some(property),
             kind: kind.into(),
-            payload: serde_json::to_value(event).unwrap_or_default(),
+            payload,
             actor: self.agent.clone(),
             at: self.at,
         });
@@ -425,6 +435,9 @@ async fn attempt_once(
             step.table(&mut table, events);
             party_after = Some(p);
         }
+    }
+    if let Some(e) = step.broken.take() {
+        return Err(e);
     }
     let rows = std::mem::take(&mut step.rows);
     let projections = std::mem::take(&mut step.projections);

@@ -71,12 +71,15 @@ pub(crate) struct Batch {
 }
 
 /// The rows of `events` on `task`'s stream, applying them to `task`.
+/// Each event with the task's version after it and the task then.
+type Applied = Vec<(u64, TaskEvent, Task)>;
+
 fn rows(
     task: &mut Task,
     events: Vec<TaskEvent>,
     agent: &Agent,
     at: chrono::DateTime<chrono::Utc>,
-) -> (Vec<NewEvent>, Vec<(u64, TaskEvent, Task)>) {
+) -> Result<(Vec<NewEvent>, Applied), CommandError> {
     let mut rows = Vec::with_capacity(events.len());
     let mut applied = Vec::with_capacity(events.len());
     for event in events {
@@ -86,13 +89,13 @@ fn rows(
             seq: task.version,
             property_id: Some(task.property_id),
             kind: event.kind().into(),
-            payload: serde_json::to_value(&event).unwrap_or_default(),
+            payload: crate::actors::event_payload(&event)?,
             actor: agent.clone(),
             at,
         });
         applied.push((task.version, event, task.clone()));
     }
-    (rows, applied)
+    Ok((rows, applied))
 }
 
 /// The first event and rows of a new task (for tasks other commands create).
@@ -109,7 +112,7 @@ pub(crate) fn new_task(
         seq: 1,
         property_id: Some(property),
         kind: event.kind().into(),
-        payload: serde_json::to_value(&event).unwrap_or_default(),
+        payload: crate::actors::event_payload(&event)?,
         actor: agent.clone(),
         at,
     };
@@ -140,7 +143,7 @@ async fn attempt_once(
         .decide(&msg.command, msg.agent.as_str(), at)
         .map_err(CommandError::TaskRefused)?;
     let mut next = current.clone();
-    let (mut all_rows, applied) = rows(&mut next, events, &msg.agent, at);
+    let (mut all_rows, applied) = rows(&mut next, events, &msg.agent, at)?;
     let mut projections = vec![Projection::UpsertTask(next.clone())];
     let mut batches = vec![Batch {
         events: applied,
