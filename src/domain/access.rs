@@ -234,6 +234,15 @@ impl Principal {
         }
     }
 
+    /// The property the caller belongs to (`None`: an admin, who belongs to all).
+    #[must_use]
+    pub fn home(&self) -> Option<PropertyId> {
+        match self {
+            Self::Staff { property, .. } => *property,
+            Self::ApiKey { property, .. } | Self::Guest { property, .. } => Some(*property),
+        }
+    }
+
     /// Whether this caller may see `property` at all.
     #[must_use]
     pub fn sees(&self, property: PropertyId) -> bool {

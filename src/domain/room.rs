@@ -396,7 +396,9 @@ impl Room {
         }
     }
 
-    /// Front office vs housekeeping.
+    /// Front office vs housekeeping, as of housekeeping's report since the front office's
+    /// last change (a check-in or check-out makes the earlier report stale: `unknown`), so a
+    /// discrepancy is only ever claimed on a report newer than the change it contradicts.
     #[must_use]
     pub fn discrepancy(&self) -> Discrepancy {
         match (self.fo_occupancy, self.hk_occupancy) {
@@ -467,7 +469,9 @@ impl Room {
                         to: Cleanliness::Dirty,
                     });
                 }
-                if self.service != ServiceFlag::None && self.hk_occupancy != HkOccupancy::Occupied {
+                // The guest left: a DND or make-up request was theirs (housekeeping's earlier
+                // report of someone inside is stale from now on).
+                if self.service != ServiceFlag::None {
                     events.push(RoomEvent::ServiceFlagChanged {
                         from: self.service,
                         to: ServiceFlag::None,
@@ -598,8 +602,16 @@ impl Room {
             }
             RoomEvent::ServiceFlagChanged { to, .. } => self.service = *to,
             RoomEvent::RushChanged { rush } => self.rush = *rush,
-            RoomEvent::GuestCheckedIn { .. } => self.fo_occupancy = FoOccupancy::Occupied,
-            RoomEvent::GuestCheckedOut { .. } => self.fo_occupancy = FoOccupancy::Vacant,
+            // A front-office change makes housekeeping's last look stale: unknown until they
+            // report again, so no discrepancy is claimed on old information.
+            RoomEvent::GuestCheckedIn { .. } => {
+                self.fo_occupancy = FoOccupancy::Occupied;
+                self.hk_occupancy = HkOccupancy::Unknown;
+            }
+            RoomEvent::GuestCheckedOut { .. } => {
+                self.fo_occupancy = FoOccupancy::Vacant;
+                self.hk_occupancy = HkOccupancy::Unknown;
+            }
         }
         self.version += 1;
         self.updated_at = at;
@@ -1019,5 +1031,44 @@ mod tests {
             run(&mut r, &RoomCommand::Vacate { reservation: rid }),
             Err(RoomRefusal::NotOccupied)
         );
+    }
+
+    #[test]
+    fn only_a_report_newer_than_the_front_office_change_makes_a_discrepancy() {
+        let rid = ReservationId::new();
+        let report = |o| {
+            status(StatusChange {
+                hk_occupancy: Some(o),
+                ..Default::default()
+            })
+        };
+        let mut r = room(Cleanliness::Clean);
+        // Housekeeping saw it vacant this morning; the guest checks in: no "skip".
+        assert_eq!(r.hk_occupancy, HkOccupancy::Vacant);
+        run(
+            &mut r,
+            &RoomCommand::Occupy {
+                reservation: rid,
+                require_inspected: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (r.hk_occupancy, r.discrepancy()),
+            (HkOccupancy::Unknown, Discrepancy::None)
+        );
+        // A later report that contradicts the front office is one.
+        run(&mut r, &report(HkOccupancy::Vacant)).unwrap();
+        assert_eq!(r.discrepancy(), Discrepancy::Skip);
+        run(&mut r, &report(HkOccupancy::Occupied)).unwrap();
+        assert_eq!(r.discrepancy(), Discrepancy::None);
+        // The guest checks out: their room was reported occupied, but that is no "sleep".
+        run(&mut r, &RoomCommand::Vacate { reservation: rid }).unwrap();
+        assert_eq!(
+            (r.hk_occupancy, r.discrepancy()),
+            (HkOccupancy::Unknown, Discrepancy::None)
+        );
+        run(&mut r, &report(HkOccupancy::Occupied)).unwrap();
+        assert_eq!(r.discrepancy(), Discrepancy::Sleep);
     }
 }

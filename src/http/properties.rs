@@ -55,14 +55,24 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(property))
 }
 
-/// `GET /api/v1/properties`: the properties the caller can see (all of them for an admin).
+/// `GET /api/v1/properties`: the properties the caller may read (all of them for an admin).
+/// A caller without `property_read` (a guest's token, an API key not granted it) is refused
+/// as `GET /properties/<pid>` refuses it: the list follows the same matrix row.
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    if let Some(home) = caller.principal().home() {
+        caller.may(Action::PropertyRead, home)?;
+    }
     let visible: Vec<_> = state
         .store
         .properties()
         .await?
         .into_iter()
-        .filter(|p| caller.principal().sees(p.id))
+        .filter(|p| {
+            caller
+                .principal()
+                .authorize(Action::PropertyRead, p.id)
+                .is_ok()
+        })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "properties": visible })))
 }

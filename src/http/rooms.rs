@@ -5,7 +5,7 @@
 
 use super::body::{Body, Json};
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,8 +13,8 @@ use super::{ApiError, access::Caller};
 use crate::{
     actors::CommandError,
     domain::{
-        Action, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, PropertyId, RoomCommand,
-        RoomId, RoomNumber, ServiceFlag, StatusChange, task::HoldReason,
+        Action, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, Property, PropertyId,
+        RoomCommand, RoomId, RoomNumber, ServiceFlag, StatusChange, task::HoldReason,
     },
     persistence,
     state::AppState,
@@ -168,13 +168,66 @@ pub async fn change_status(
     Ok(HttpResponse::Ok().json(room))
 }
 
+/// A block's `from`/`to` as sent: an RFC 3339 instant, or a date (`YYYY-MM-DD`) naming a hotel
+/// night, which starts at local noon in the property's time zone (`Property::night`, as
+/// availability counts nights). So `{"from":"2026-12-01","to":"2026-12-03"}` takes the nights
+/// of the 1st and the 2nd, as a stay with those dates would.
+#[derive(Clone, Copy, Debug)]
+enum BlockTime {
+    At(DateTime<Utc>),
+    Night(NaiveDate),
+}
+
+impl BlockTime {
+    fn parse(field: &str, v: &Value) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{field}: an RFC 3339 time (\"2026-12-01T14:00:00Z\") or the date of a hotel \
+                 night (\"2026-12-01\")"
+            )
+        };
+        let s = v.as_str().ok_or_else(bad)?;
+        if let Ok(t) = s.parse::<DateTime<Utc>>() {
+            return Ok(Self::At(t));
+        }
+        if s.len() == 10
+            && let Ok(d) = s.parse::<NaiveDate>()
+        {
+            return Ok(Self::Night(d));
+        }
+        Err(bad())
+    }
+
+    fn at(self, property: &Property) -> DateTime<Utc> {
+        match self {
+            Self::At(t) => t,
+            Self::Night(d) => property.night(d).0,
+        }
+    }
+}
+
+fn block_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<BlockTime>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        v => BlockTime::parse("from", &v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+fn block_to<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BlockTime, D::Error> {
+    BlockTime::parse("to", &Value::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockBody {
     kind: BlockKind,
     /// Defaults to now.
-    from: Option<DateTime<Utc>>,
-    to: DateTime<Utc>,
+    #[serde(default, deserialize_with = "block_from")]
+    from: Option<BlockTime>,
+    #[serde(deserialize_with = "block_to")]
+    to: BlockTime,
     reason: String,
     return_status: Option<Cleanliness>,
     #[serde(default, deserialize_with = "crate::domain::ids::seq::opt")]
@@ -189,10 +242,18 @@ pub async fn place_block(
     body: Json<BlockBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    let path = path.into_inner();
+    // Who asks first (404/403), then the property whose time zone a date is read in.
+    caller.may(Action::RoomBlock, path.0)?;
+    let property = state
+        .store
+        .property(path.0)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)?;
     let command = RoomCommand::PlaceBlock(NewBlock {
         kind: b.kind,
-        from: b.from.unwrap_or_else(persistence::now),
-        to: b.to,
+        from: b.from.map_or_else(persistence::now, |t| t.at(&property)),
+        to: b.to.at(&property),
         reason: b.reason,
         return_status: b.return_status,
     });
@@ -200,7 +261,7 @@ pub async fn place_block(
         &state,
         &caller,
         Action::RoomBlock,
-        path.into_inner(),
+        path,
         command,
         b.expected_version,
     )

@@ -180,18 +180,20 @@ async fn authorized(
     Ok(task)
 }
 
-/// A worker may claim an unassigned task of their trade in their property: repairs for
-/// maintenance, cleanings for housekeepers; a manager may claim anything.
+/// A worker may claim a task of their trade in their property: repairs for maintenance,
+/// cleanings for housekeepers; a manager may claim anything. Whether someone already has it
+/// is the task's state, judged by its actor (`already_taken`), never on a store read here:
+/// a read taken before or after the winner's commit answered 422 or 403 by timing.
 fn claimable(caller: &Caller, task: &Task) -> Result<(), ApiError> {
     caller.may_on(
         Action::TaskWork,
         task.property_id,
         CommandError::TaskNotFound,
     )?;
-    if task.assignee.is_some() || !of_trade(caller, task) {
+    if !of_trade(caller, task) {
         return Err(ApiError::Forbidden {
             code: "not_claimable",
-            message: "only an unassigned task of your trade can be claimed".into(),
+            message: "only a task of your trade can be claimed".into(),
         });
     }
     Ok(())

@@ -716,6 +716,16 @@ both!(every_route_answers_every_caller_exactly, |b| async move {
             assert_eq!(r.status, 401);
             continue;
         }
+        // The list follows property_read, like GET /properties/<pid>.
+        if !allowed(who, "property_read") {
+            assert_eq!(
+                (r.status, r.code()),
+                (403, "forbidden"),
+                "{who}: {}",
+                r.body
+            );
+            continue;
+        }
         let ids: Vec<&str> = r.body["properties"]
             .as_array()
             .unwrap()

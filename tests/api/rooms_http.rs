@@ -267,6 +267,46 @@ both!(blocks_are_placed_refused_and_released, |b| async move {
         .post(&blocks, &json!({"kind": "closed", "to": to, "reason": "x"}))
         .await;
     assert_eq!((r.status, r.code()), (400, "invalid_body"));
+    // A plain date is the hotel night: from its noon, in the hotel's time zone (Berlin, winter:
+    // 11:00 UTC), to the noon that ends the night before `to`.
+    let r = app
+        .post(
+            &blocks,
+            &json!({"kind": "out_of_service", "from": "2099-12-01", "to": "2099-12-03", "reason": "paint"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let at = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert_eq!(
+        at(&r.body["block"]["from"]).to_rfc3339(),
+        "2099-12-01T11:00:00+00:00"
+    );
+    assert_eq!(
+        at(&r.body["block"]["to"]).to_rfc3339(),
+        "2099-12-03T11:00:00+00:00"
+    );
+    app.post(&format!("{blocks}/release"), &json!({})).await;
+    // A bad value names its field.
+    for (body, field) in [
+        (
+            json!({"kind": "out_of_order", "to": "soon", "reason": "x"}),
+            "to:",
+        ),
+        (
+            json!({"kind": "out_of_order", "from": "2099-13-01", "to": to, "reason": "x"}),
+            "from:",
+        ),
+    ] {
+        let r = app.post(&blocks, &body).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{message}");
+    }
     app.stop().await;
 });
 

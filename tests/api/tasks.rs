@@ -772,17 +772,28 @@ both!(
         let winner = if a.status == 200 { &a } else { &b2 };
         let loser = if a.status == 200 { &b2 } else { &a };
         assert_eq!(winner.body["status"], "assigned");
-        assert!(
-            matches!(
-                (loser.status, loser.code()),
-                (403, "not_claimable") | (422, "already_taken")
-            ),
+        assert_eq!(
+            (loser.status, loser.code()),
+            (422, "already_taken"),
             "{} {}",
             loser.status,
             loser.body
         );
         let task = app.get(&format!("/api/v1/tasks/{tid}")).await;
         assert_eq!(task.body["assignee"], winner.body["assignee"]);
+        // A claim after the race is told the same: already taken (never 403 by timing).
+        let loser_token = if task.body["assignee"] == mo1.as_str() {
+            &mo2_token
+        } else {
+            &mo1_token
+        };
+        let late = task_act(&app, loser_token, &tid, "claim", json!({})).await;
+        assert_eq!(
+            (late.status, late.code()),
+            (422, "already_taken"),
+            "{}",
+            late.body
+        );
         // Taken: nobody can claim it any more.
         assert!(claimable(&mo1_token).await.is_empty());
         assert!(claimable(&mo2_token).await.is_empty());
