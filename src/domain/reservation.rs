@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use super::ids::{GuestId, ReservationId};
 use super::{
     ids::{PropertyId, RoomId, RoomNumber},
-    room::Cleanliness,
+    room::{Cleanliness, FoOccupancy, Room},
 };
 
 /// Where a reservation is in its life.
@@ -176,6 +176,21 @@ pub struct RoomReadiness {
     pub occupied: bool,
     /// Out of order or out of service now.
     pub blocked: bool,
+}
+
+impl RoomReadiness {
+    /// The room as a check-in judges it at `at`.
+    #[must_use]
+    pub fn of(room: &Room, at: DateTime<Utc>) -> Self {
+        Self {
+            cleanliness: room.cleanliness,
+            occupied: room.fo_occupancy == FoOccupancy::Occupied,
+            blocked: room
+                .block
+                .as_ref()
+                .is_some_and(|b| b.from <= at && at < b.to),
+        }
+    }
 }
 
 /// What a decision needs to know besides the reservation.
@@ -550,12 +565,34 @@ impl Reservation {
         }
     }
 
-    /// Every action with whether it is allowed now, and why not.
+    /// `guard`, and for a check-in the assigned room's readiness when it is known: the one
+    /// check `allowed_actions` and `decide` share.
+    fn guard_with_room(
+        &self,
+        action: ReservationAction,
+        ctx: &Context,
+        room: Option<&RoomReadiness>,
+    ) -> Result<(), ReservationRefusal> {
+        self.guard(action, ctx)?;
+        match (action, room) {
+            (ReservationAction::CheckIn, Some(room)) => {
+                if self.room.is_none() {
+                    return Err(ReservationRefusal::NoRoomAssigned);
+                }
+                Self::ready(room, ctx)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Every action with whether it is allowed now, and why not. `room`: the assigned room as
+    /// it is now, so a check-in into a dirty room is listed as refused with `room_dirty`, as
+    /// the check-in itself would be (`None` judges the reservation alone).
     #[must_use]
-    pub fn allowed_actions(&self, ctx: &Context) -> Vec<ActionState> {
+    pub fn allowed_actions(&self, ctx: &Context, room: Option<&RoomReadiness>) -> Vec<ActionState> {
         ReservationAction::ALL
             .iter()
-            .map(|&action| match self.guard(action, ctx) {
+            .map(|&action| match self.guard_with_room(action, ctx, room) {
                 Ok(()) => ActionState {
                     action,
                     allowed: true,
@@ -602,12 +639,11 @@ impl Reservation {
                 Ok(vec![ReservationEvent::RoomUnassigned { room }])
             }
             C::CheckIn(readiness) => {
-                self.guard(ReservationAction::CheckIn, ctx)?;
+                self.guard_with_room(ReservationAction::CheckIn, ctx, Some(readiness))?;
                 let room = self
                     .room
                     .clone()
                     .ok_or(ReservationRefusal::NoRoomAssigned)?;
-                Self::ready(readiness, ctx)?;
                 Ok(vec![ReservationEvent::CheckedIn {
                     room,
                     business_date: today,
@@ -876,7 +912,7 @@ mod tests {
         assert_eq!(r.stay.departure, d("2026-12-04"), "left as booked");
         assert_eq!(r.version, 6);
         let allowed: Vec<_> = r
-            .allowed_actions(&ctx("2026-12-04"))
+            .allowed_actions(&ctx("2026-12-04"), None)
             .into_iter()
             .filter(|a| a.allowed)
             .collect();
@@ -1094,7 +1130,7 @@ mod tests {
     #[test]
     fn allowed_actions_agree_with_decide_and_say_why() {
         let mut r = booked(ReservationStatus::Confirmed);
-        let listed = r.allowed_actions(&ctx("2026-12-01"));
+        let listed = r.allowed_actions(&ctx("2026-12-01"), None);
         assert_eq!(listed.len(), ReservationAction::ALL.len());
         let check_in = listed
             .iter()
@@ -1116,7 +1152,7 @@ mod tests {
         )
         .unwrap();
         let allowed: Vec<ReservationAction> = r
-            .allowed_actions(&ctx("2026-12-01"))
+            .allowed_actions(&ctx("2026-12-01"), Some(&ready(Cleanliness::Clean)))
             .into_iter()
             .filter(|a| a.allowed)
             .map(|a| a.action)
@@ -1130,6 +1166,29 @@ mod tests {
                 ReservationAction::Amend
             ]
         );
+        // Into a dirty room, or one not inspected where inspection is required, the list says
+        // what the check-in would.
+        let check_in = |room: RoomReadiness, strict: bool| {
+            let mut c = ctx("2026-12-01");
+            c.require_inspected = strict;
+            let listed = r.allowed_actions(&c, Some(&room));
+            let a = listed
+                .into_iter()
+                .find(|a| a.action == ReservationAction::CheckIn)
+                .unwrap();
+            let decided = r.decide(&ReservationCommand::CheckIn(room), &c);
+            assert_eq!(a.allowed, decided.is_ok());
+            a.code
+        };
+        assert_eq!(
+            check_in(ready(Cleanliness::Dirty), false),
+            Some("room_dirty")
+        );
+        assert_eq!(
+            check_in(ready(Cleanliness::Clean), true),
+            Some("room_not_inspected")
+        );
+        assert_eq!(check_in(ready(Cleanliness::Inspected), true), None);
     }
 
     #[test]

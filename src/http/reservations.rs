@@ -13,7 +13,7 @@ use crate::{
     domain::{
         Action, Denial, GuestId, Principal, PropertyId, Reservation, ReservationId,
         ReservationStatus, RoomNumber,
-        reservation::{Amendment, Context, Party},
+        reservation::{Amendment, Context, Party, RoomReadiness},
     },
     persistence::{self, Projection, ReservationFilter},
     state::AppState,
@@ -21,13 +21,16 @@ use crate::{
 
 /// A reservation as clients see it: its state, its stream, and (for single reads and after
 /// actions) what may be done with it now.
-fn view(r: &Reservation, ctx: Option<&Context>) -> serde_json::Value {
+fn view(r: &Reservation, ctx: Option<(&Context, Option<&RoomReadiness>)>) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(obj) = v.as_object_mut() {
         obj.insert("stream".into(), r.id.stream().into());
-        if let Some(ctx) = ctx {
+        if let Some((ctx, room)) = ctx {
             obj.insert("business_date".into(), json!(ctx.business_date));
-            obj.insert("allowed_actions".into(), json!(r.allowed_actions(ctx)));
+            obj.insert(
+                "allowed_actions".into(),
+                json!(r.allowed_actions(ctx, room)),
+            );
         }
     }
     v
@@ -169,7 +172,22 @@ async fn full_view(state: &AppState, r: &Reservation) -> Result<serde_json::Valu
         state.store.guest(r.guest_id)
     )?;
     let property = property.ok_or(CommandError::PropertyNotFound)?;
-    let mut v = view(r, Some(&context_of(&property)));
+    // A check-in is judged on the assigned room too: read it as the check-in would (from the
+    // room's actor), so the list never offers what the action would refuse.
+    let room = match (&r.room, r.status) {
+        (Some(a), ReservationStatus::Confirmed) => {
+            let room = state
+                .actors
+                .rooms
+                .room_by_id(a.room_id)
+                .await?
+                .state()
+                .await?;
+            Some(RoomReadiness::of(&room, persistence::now()))
+        }
+        _ => None,
+    };
+    let mut v = view(r, Some((&context_of(&property), room.as_ref())));
     v["guest_name"] = json!(guest.map(|g| g.name));
     v["property_name"] = json!(property.name);
     Ok(v)

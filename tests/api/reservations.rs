@@ -120,10 +120,17 @@ both!(
         let r = act(&app, &rid, "assign", json!({"room": "101"})).await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["room"]["number"], "101");
+        // The list says what the check-in will answer: the room is dirty.
+        assert_eq!(
+            allowed(&r.body, "check_in"),
+            (false, Some("room_dirty".into()))
+        );
         let r = act(&app, &rid, "check-in", json!({})).await;
         assert_eq!((r.status, r.code()), (422, "room_dirty"), "{}", r.body);
         app.set_status(&pid, "101", json!({"cleanliness": "clean"}))
             .await;
+        let read = app.get(&format!("/api/v1/reservations/{rid}")).await;
+        assert_eq!(allowed(&read.body, "check_in"), (true, None), "now clean");
         let r = act(&app, &rid, "check-in", json!({})).await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["status"], "in_house");

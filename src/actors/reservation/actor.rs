@@ -15,7 +15,7 @@ use crate::{
         room::messages::Coordinate,
     },
     domain::{
-        Agent, FoOccupancy, Reservation, ReservationId, Room, RoomCommand, Stay,
+        Agent, Reservation, ReservationId, Room, RoomCommand, Stay,
         reservation::{
             AssignedRoom, Context as Day, ReservationCommand, ReservationEvent, ReservationRefusal,
             RoomReadiness,
@@ -172,17 +172,6 @@ struct Plan {
     vacate: Option<AssignedRoom>,
 }
 
-fn readiness(room: &Room, at: chrono::DateTime<chrono::Utc>) -> RoomReadiness {
-    RoomReadiness {
-        cleanliness: room.cleanliness,
-        occupied: room.fo_occupancy == FoOccupancy::Occupied,
-        blocked: room
-            .block
-            .as_ref()
-            .is_some_and(|b| b.from <= at && at < b.to),
-    }
-}
-
 /// The room a reservation may be given: it must be of the reservation's type (an upgrade is
 /// an amendment of the type first, so inventory stays right).
 async fn room_for(
@@ -249,7 +238,7 @@ async fn plan(
             let handle = rooms.room_by_id(assigned.room_id).await?;
             let state = handle.state().await?;
             Plan {
-                command: ReservationCommand::CheckIn(readiness(&state, at)),
+                command: ReservationCommand::CheckIn(RoomReadiness::of(&state, at)),
                 room: Some((
                     handle,
                     Some(RoomCommand::Occupy {
