@@ -89,6 +89,7 @@ async fn setup(db: &DatabaseConfig) -> Setup {
                 tentative: false,
                 waitlist: false,
                 overbook: false,
+                override_occupancy: false,
             },
             &agent,
         )

@@ -100,6 +100,7 @@ fn booking(s: &Setup, night: NaiveDate) -> Booking {
         tentative: false,
         waitlist: false,
         overbook: false,
+        override_occupancy: false,
     }
 }
 

@@ -255,6 +255,7 @@ async fn seed_day(
                     tentative: false,
                     waitlist: false,
                     overbook: false,
+                    override_occupancy: false,
                 },
                 agent,
             )

@@ -50,6 +50,10 @@ pub struct Booking {
     /// When the type is sold out: sell it anyway (managers only; recorded as overbooked).
     #[serde(default)]
     pub overbook: bool,
+    /// When the party is larger than the type sleeps: book it anyway (managers only;
+    /// recorded as `occupancy_overridden`).
+    #[serde(default)]
+    pub override_occupancy: bool,
 }
 
 fn one() -> u8 {
@@ -150,8 +154,21 @@ impl Reservations {
                 ReservationStatus::Confirmed
             },
             overbooked: false,
+            occupancy_overridden: false,
         };
-        match self
+        // The party must fit the room type (a type nobody defined has no limit).
+        let types = store.room_types(property).await?;
+        let defined = types.iter().find(|t| t.code == spec.room_type);
+        if let Some(t) = defined {
+            spec.occupancy_overridden =
+                spec.party
+                    .fits(&t.code, t.max_occupancy, booking.override_occupancy)?;
+            if spec.occupancy_overridden {
+                tracing::info!(%property, agent = agent.as_str(), room_type = %spec.room_type,
+                    "party beyond the type's occupancy on a manager's decision");
+            }
+        }
+        let first = self
             .write_new(
                 property,
                 spec.clone(),
@@ -160,8 +177,29 @@ impl Reservations {
                 &guest.name,
                 agent,
             )
-            .await
+            .await;
+        // "Sold out" of a type the hotel does not sell at all is a wrong type, not a full
+        // house (and cannot be waitlisted or overbooked). Judged only here, on the refusal, so
+        // a booking that fits never reads the rooms.
+        if matches!(
+            &first,
+            Err(CommandError::Conflict {
+                code: "sold_out",
+                ..
+            })
+        ) && defined.is_none()
+            && !store
+                .rooms(property)
+                .await?
+                .iter()
+                .any(|r| r.room_type == spec.room_type)
         {
+            return Err(
+                crate::domain::reservation::ReservationRefusal::UnknownRoomType(spec.room_type)
+                    .into(),
+            );
+        }
+        match first {
             Err(CommandError::Conflict {
                 code: "sold_out", ..
             }) if booking.overbook => {
@@ -644,6 +682,7 @@ mod tests {
             tentative: false,
             waitlist: false,
             overbook: true,
+            override_occupancy: false,
         };
         let r = &actors.reservations;
         let missed = r.book(p.id, booking(behind), &agent).await.unwrap();

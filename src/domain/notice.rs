@@ -124,6 +124,7 @@ mod tests {
                 },
                 status,
                 overbooked: false,
+                occupancy_overridden: false,
             },
             d("2026-11-20"),
             chrono::Utc::now(),

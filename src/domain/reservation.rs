@@ -133,6 +133,28 @@ impl Party {
         }
         Ok(self)
     }
+
+    /// Whether the party fits one room of a type that sleeps `max_occupancy`: `Ok(true)` when
+    /// it fits only by a manager's override (which the caller records), `Ok(false)` when it
+    /// simply fits.
+    pub fn fits(
+        self,
+        room_type: &str,
+        max_occupancy: u8,
+        overriding: bool,
+    ) -> Result<bool, ReservationRefusal> {
+        let guests = u16::from(self.adults) + u16::from(self.children);
+        if guests <= u16::from(max_occupancy) {
+            return Ok(false);
+        }
+        if overriding {
+            return Ok(true);
+        }
+        Err(ReservationRefusal::InvalidParty(format!(
+            "a {room_type} room sleeps at most {max_occupancy} guests, not {guests} (a manager \
+             may override with \"override_occupancy\": true)"
+        )))
+    }
 }
 
 /// The room a reservation is assigned to.
@@ -153,6 +175,9 @@ pub struct NewReservation {
     pub status: ReservationStatus,
     /// Sold beyond the type's inventory, on a manager's explicit decision.
     pub overbooked: bool,
+    /// A party larger than the type's `max_occupancy`, on a manager's explicit decision.
+    #[serde(default)]
+    pub occupancy_overridden: bool,
 }
 
 /// A change to dates, room type or party, all-or-nothing.
@@ -166,6 +191,9 @@ pub struct Amendment {
     pub room_type: Option<String>,
     #[serde(default)]
     pub party: Option<Party>,
+    /// The amended party may exceed the type's `max_occupancy` (a manager's decision).
+    #[serde(default)]
+    pub override_occupancy: bool,
 }
 
 /// The room as it is when a check-in is asked for (read from the room's actor).
@@ -343,6 +371,8 @@ pub enum ReservationRefusal {
     InvalidParty(String),
     #[error("a room type has 1 to 32 letters, digits, '_' or '-'")]
     InvalidRoomType,
+    #[error("this hotel sells no room type {0}: no room has it and none is defined")]
+    UnknownRoomType(String),
     #[error("check-in needs an assigned room")]
     NoRoomAssigned,
     #[error("the reservation is already in that room")]
@@ -384,7 +414,7 @@ impl ReservationRefusal {
             Self::WrongStatus { .. } => "illegal_transition",
             Self::InvalidStay(_) => "invalid_stay",
             Self::InvalidParty(_) => "invalid_party",
-            Self::InvalidRoomType => "invalid_room_type",
+            Self::InvalidRoomType | Self::UnknownRoomType(_) => "invalid_room_type",
             Self::NoRoomAssigned => "no_room_assigned",
             Self::SameRoom => "same_room",
             Self::AlreadyAssigned => "already_assigned",
@@ -845,6 +875,7 @@ mod tests {
             },
             status,
             overbooked: false,
+            occupancy_overridden: false,
         };
         Reservation::create(
             ReservationId::new(),
@@ -1206,6 +1237,7 @@ mod tests {
             },
             status: ReservationStatus::Confirmed,
             overbooked: false,
+            occupancy_overridden: false,
         };
         let create = |s| {
             Reservation::create(
@@ -1267,6 +1299,7 @@ mod tests {
             party: r.party,
             status: ReservationStatus::Tentative,
             overbooked: true,
+            occupancy_overridden: false,
         };
         let (_, created) = Reservation::create(
             r.id,

@@ -62,7 +62,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::ReservationManage, *pid)?;
     let booking = body.into_inner();
-    if booking.overbook {
+    // Selling beyond what a type holds — more rooms, or more guests in one — is a manager's
+    // decision, recorded on the booking.
+    if booking.overbook || booking.override_occupancy {
         caller.may(Action::ReservationOverbook, *pid)?;
     }
     let r = state
@@ -225,6 +227,9 @@ struct ActionBody {
     adults: Option<u8>,
     #[serde(default)]
     children: Option<u8>,
+    /// `amend`: the party may exceed the type's occupancy (managers).
+    #[serde(default)]
+    override_occupancy: bool,
 }
 
 fn request(action: &str, body: ActionBody, current: &Reservation) -> Result<Request, ApiError> {
@@ -254,6 +259,7 @@ fn request(action: &str, body: ActionBody, current: &Reservation) -> Result<Requ
                 adults: body.adults.unwrap_or(current.party.adults),
                 children: body.children.unwrap_or(current.party.children),
             }),
+            override_occupancy: body.override_occupancy,
         }),
         _ => {
             return Err(ApiError::NotFound {
@@ -276,6 +282,9 @@ pub async fn act(
     let (rid, action) = path.into_inner();
     let stored = authorized(&state, &caller, rid, Action::ReservationManage).await?;
     let body: ActionBody = super::optional_json(&body)?;
+    if body.override_occupancy {
+        caller.may(Action::ReservationOverbook, stored.property_id)?;
+    }
     let expected = body.expected_version;
     let req = request(&action, body, &stored)?;
     let r = state

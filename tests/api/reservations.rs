@@ -273,8 +273,14 @@ both!(
             ),
             (
                 json!({"guest_id": gid, "room_type": "NOPE", "arrival": plus(today, 1), "departure": plus(today, 2)}),
-                409,
-                "sold_out",
+                422,
+                "invalid_room_type",
+            ),
+            // A type the hotel does not sell cannot be waitlisted or overbooked either.
+            (
+                json!({"guest_id": gid, "room_type": "NOPE", "arrival": plus(today, 1), "departure": plus(today, 2), "waitlist": true}),
+                422,
+                "invalid_room_type",
             ),
         ];
         for (body, status, code) in cases {
@@ -715,5 +721,84 @@ both!(
             .get_as(Some(&token), &format!("/api/v1/properties/{pid}"))
             .await;
         assert_eq!(property.status, 403, "{}", property.body);
+    }
+);
+
+both!(
+    the_party_must_fit_the_room_type_unless_a_manager_decides,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101", "102"]).await;
+        let r = app
+            .post(
+                &format!("/api/v1/properties/{pid}/room-types"),
+                &json!({"code": "KING", "name": "King", "max_occupancy": 2}),
+            )
+            .await;
+        assert!(r.status < 300, "{}", r.body);
+        let gid = guest(&app, &pid).await;
+        let today = today(&app, &pid).await;
+        let stay = |extra: Value| {
+            let mut v = json!({"guest_id": gid, "room_type": "KING",
+                               "arrival": plus(today, 1), "departure": plus(today, 2)});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let r = book(&app, &pid, stay(json!({"adults": 3}))).await;
+        assert_eq!((r.status, r.code()), (422, "invalid_party"), "{}", r.body);
+        let r = book(&app, &pid, stay(json!({"adults": 1, "children": 2}))).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "invalid_party"),
+            "children count"
+        );
+        // The front desk may not override; a manager may, and it is recorded.
+        let desk = app
+            .user_token(&pid, "front_desk", &format!("desk@{}.test", &pid[..8]))
+            .await;
+        let r = app
+            .post_as(
+                Some(&desk),
+                &format!("/api/v1/properties/{pid}/reservations"),
+                &stay(json!({"adults": 3, "override_occupancy": true})),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (403, "forbidden"));
+        let r = book(
+            &app,
+            &pid,
+            stay(json!({"adults": 3, "override_occupancy": true})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let rid = r.body["id"].as_str().unwrap().to_owned();
+        let audit = app
+            .get(&format!(
+                "/api/v1/properties/{pid}/audit?stream=reservation:{rid}"
+            ))
+            .await;
+        let created = &audit.body["events"][0];
+        assert_eq!(created["kind"], "reservation_created", "{}", audit.body);
+        assert_eq!(
+            created["payload"]["occupancy_overridden"], true,
+            "{created}"
+        );
+        // Two fit; amending to three needs the override again.
+        let r = book(&app, &pid, stay(json!({"adults": 2}))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let two = r.body["id"].as_str().unwrap().to_owned();
+        let r = act(&app, &two, "amend", json!({"adults": 3})).await;
+        assert_eq!((r.status, r.code()), (422, "invalid_party"), "{}", r.body);
+        let r = act(
+            &app,
+            &two,
+            "amend",
+            json!({"adults": 3, "override_occupancy": true}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        app.stop().await;
     }
 );

@@ -295,12 +295,28 @@ async fn plan(
         Request::Amend(change) => {
             let command = ReservationCommand::Amend(change.clone());
             // Decided here only to know what changes; decided again when written.
-            let after = match r.decide(&command, day)?.first() {
+            let (after, party) = match r.decide(&command, day)?.first() {
                 Some(ReservationEvent::Amended {
-                    stay, room_type, ..
-                }) => (*stay, room_type.clone()),
-                _ => (r.stay, r.room_type.clone()),
+                    stay,
+                    room_type,
+                    party,
+                    ..
+                }) => ((*stay, room_type.clone()), *party),
+                _ => ((r.stay, r.room_type.clone()), r.party),
             };
+            // A new party or type must fit the type, as when booking.
+            if (party != r.party || after.1 != r.room_type)
+                && let Some(t) = rooms
+                    .store()
+                    .room_types(r.property_id)
+                    .await?
+                    .into_iter()
+                    .find(|t| t.code == after.1)
+                && party.fits(&t.code, t.max_occupancy, change.override_occupancy)?
+            {
+                tracing::info!(reservation = %r.id, room_type = %t.code,
+                    "amended party beyond the type's occupancy on a manager's decision");
+            }
             let more_nights = after.0.arrival < r.stay.arrival
                 || after.0.departure > r.stay.departure
                 || after.1 != r.room_type;
