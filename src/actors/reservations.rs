@@ -672,6 +672,19 @@ mod tests {
         )
         .await
         .unwrap();
+        // A type the hotel sells, though it has no rooms yet: these are overbooked.
+        catalog::put_room_type(
+            store.as_ref(),
+            crate::domain::RoomType {
+                property_id: p.id,
+                code: "KING".into(),
+                name: "King".into(),
+                max_occupancy: 2,
+            },
+            &agent,
+        )
+        .await
+        .unwrap();
         let booking = |arrival: NaiveDate| Booking {
             guest_id: guest.id,
             room_type: "KING".into(),
