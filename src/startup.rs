@@ -126,6 +126,7 @@ impl Application {
             metrics,
             http: config.http.clone(),
             ws: config.ws.clone(),
+            requests: crate::state::RequestsRunning::default(),
             ws_caps: crate::ws::caps::SocketCaps::new(
                 config.ws.max_per_user,
                 config.ws.max_per_guest,
@@ -217,6 +218,10 @@ impl Application {
         let escalations = watch_job(&state, "escalations", move || escalations(t.clone()));
         let c = state.actors.conversations.clone();
         let fallbacks = watch_job(&state, "chat_fallback", move || chat_fallbacks(c.clone()));
+        let s = Arc::clone(&state.store);
+        let request_keys = watch_job(&state, "request_keys", move || {
+            prune_request_keys(Arc::clone(&s))
+        });
         let server_handle = server.handle();
         tokio::pin!(server);
         let result = tokio::select! {
@@ -239,6 +244,7 @@ impl Application {
         audits.abort();
         escalations.abort();
         fallbacks.abort();
+        request_keys.abort();
         // 3. Every actor handles what is queued to it, then stops.
         state.actors.shutdown().await;
         // 4. The mail worker finishes the email it is sending; the rest wait in the outbox.
@@ -285,6 +291,21 @@ async fn escalations(tasks: crate::actors::Tasks) {
     loop {
         tick.tick().await;
         tasks.run_escalations().await;
+    }
+}
+
+/// Idempotency keys are kept 48 hours (a client retries within minutes; 24 h is promised).
+async fn prune_request_keys(store: Arc<dyn crate::persistence::Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let before = crate::persistence::now() - chrono::Duration::hours(48);
+        match store.prune_request_keys(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(n, "forgot old idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "could not forget old idempotency keys"),
+        }
     }
 }
 

@@ -193,43 +193,90 @@ impl fmt::Display for RoomNumber {
 ///
 /// `user:<id>`, `api_key:<id>`, `guest:<reservation>`; background work and the demo seed record
 /// themselves as `system:<what>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Agent(String);
+///
+/// An agent acting for an HTTP request that carried an `Idempotency-Key` also carries that
+/// key, so the store records it with the command's events in the same transaction (see
+/// `http::idempotency`). The key is not part of who the agent is: agents compare, print and
+/// serialize by name alone.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    name: String,
+    request_key: Option<std::sync::Arc<str>>,
+}
+
+impl PartialEq for Agent {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Agent {}
+
+impl Serialize for Agent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Agent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::from_stored)
+    }
+}
 
 impl Agent {
+    fn named(name: String) -> Self {
+        Self {
+            name,
+            request_key: None,
+        }
+    }
+
     #[must_use]
     pub fn system(what: &str) -> Self {
-        Self(format!("system:{what}"))
+        Self::named(format!("system:{what}"))
     }
 
     /// A staff member.
     #[must_use]
     pub fn user(id: Uuid) -> Self {
-        Self(format!("user:{id}"))
+        Self::named(format!("user:{id}"))
     }
 
     /// An integration's API key.
     #[must_use]
     pub fn api_key(id: Uuid) -> Self {
-        Self(format!("api_key:{id}"))
+        Self::named(format!("api_key:{id}"))
     }
 
     /// A guest, by reservation.
     #[must_use]
     pub fn guest(reservation: Uuid) -> Self {
-        Self(format!("guest:{reservation}"))
+        Self::named(format!("guest:{reservation}"))
     }
 
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     /// Rebuilds an agent read back from the store.
     #[must_use]
     pub fn from_stored(s: String) -> Self {
-        Self(s)
+        Self::named(s)
+    }
+
+    /// This agent acting for a request with an idempotency key.
+    #[must_use]
+    pub fn with_request_key(mut self, key: std::sync::Arc<str>) -> Self {
+        self.request_key = Some(key);
+        self
+    }
+
+    /// The idempotency key of the request this agent acts for, if it had one.
+    #[must_use]
+    pub fn request_key(&self) -> Option<&str> {
+        self.request_key.as_deref()
     }
 }
 

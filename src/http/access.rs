@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, dev::Payload, web};
 
 use super::ApiError;
 use crate::{
@@ -14,12 +14,27 @@ use crate::{
 };
 
 /// The authenticated caller of a request.
-pub struct Caller(pub Authenticated);
+pub struct Caller {
+    pub auth: Authenticated,
+    /// The request's `Idempotency-Key`, when `idempotency` let it through to the route.
+    request_key: Option<std::sync::Arc<str>>,
+}
 
 impl Caller {
     #[must_use]
     pub fn principal(&self) -> &Principal {
-        &self.0.principal
+        &self.auth.principal
+    }
+
+    /// Who the events of this request are recorded as, carrying its idempotency key (so the
+    /// store writes the key with them, in the same transaction).
+    #[must_use]
+    pub fn agent(&self) -> crate::domain::Agent {
+        let agent = self.principal().agent();
+        match &self.request_key {
+            Some(key) => agent.with_request_key(std::sync::Arc::clone(key)),
+            None => agent,
+        }
     }
 
     /// Deny-by-default: may the caller do `action` on `property`? (404 / 403 otherwise.)
@@ -67,10 +82,17 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        let request_key = req
+            .extensions()
+            .get::<super::idempotency::RequestKey>()
+            .map(|k| std::sync::Arc::clone(&k.0));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
             let token = token.ok_or(AuthError::Missing)?;
-            Ok(Caller(state.auth.authenticate(&token).await?))
+            Ok(Caller {
+                auth: state.auth.authenticate(&token).await?,
+                request_key,
+            })
         })
     }
 }

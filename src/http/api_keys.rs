@@ -33,7 +33,7 @@ pub async fn create(
     let b = body.into_inner();
     let key = state
         .auth
-        .create_api_key(&caller.principal().agent(), pid, &b.name, b.permissions)
+        .create_api_key(&caller.agent(), pid, &b.name, b.permissions)
         .await?;
     // The key is shown once: no cache may keep it.
     Ok(HttpResponse::Created()
@@ -69,9 +69,6 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (pid, id) = path.into_inner();
     caller.may(Action::ApiKeyManage, pid)?;
-    state
-        .auth
-        .revoke_api_key(&caller.principal().agent(), pid, id)
-        .await?;
+    state.auth.revoke_api_key(&caller.agent(), pid, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

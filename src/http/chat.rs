@@ -176,7 +176,7 @@ pub async fn send(
             b.kind.unwrap_or(MessageKind::Text),
             text,
             key.as_deref(),
-            caller.principal().agent(),
+            caller.agent(),
         )
         .await?;
     let reply = json!({
@@ -245,7 +245,7 @@ pub async fn read(
     let marked = state
         .actors
         .conversations
-        .mark(*cid, side, body.seq, true, caller.principal().agent())
+        .mark(*cid, side, body.seq, true, caller.agent())
         .await?;
     let c = marked.map_or(c, |o| o.conversation);
     Ok(HttpResponse::Ok().json(c.view(side)))
@@ -278,7 +278,7 @@ pub async fn set_status(
                 status: b.status,
                 follow_up: b.follow_up,
             },
-            caller.principal().agent(),
+            caller.agent(),
         )
         .await?;
     Ok(HttpResponse::Ok().json(o.conversation.staff_view()))
@@ -314,7 +314,7 @@ pub async fn assign(
     let o = state
         .actors
         .conversations
-        .execute(*cid, ChatCommand::Assign { to }, caller.principal().agent())
+        .execute(*cid, ChatCommand::Assign { to }, caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(o.conversation.staff_view()))
 }

@@ -30,7 +30,7 @@ pub async fn create(
         state.store.as_ref(),
         *pid,
         body.into_inner(),
-        &caller.principal().agent(),
+        &caller.agent(),
     )
     .await?;
     Ok(HttpResponse::Created().json(guest))
@@ -80,7 +80,7 @@ pub async fn put_room_type(
             name: body.name.trim().to_owned(),
             max_occupancy: body.max_occupancy,
         },
-        &caller.principal().agent(),
+        &caller.agent(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(room_type))

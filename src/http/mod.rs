@@ -10,6 +10,7 @@ mod chat;
 pub mod error;
 mod guests;
 mod health;
+pub mod idempotency;
 mod properties;
 mod reservations;
 mod rooms;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ws", web::get().to(crate::ws::session::not_upgraded))
         .service(
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(idempotency::guard))
                 .route("/auth/login", web::post().to(auth::login))
                 .route("/auth/refresh", web::post().to(auth::refresh))
                 .route("/auth/logout", web::post().to(auth::logout))

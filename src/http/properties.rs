@@ -35,7 +35,7 @@ pub async fn create(
         state.store.as_ref(),
         &body.name,
         &body.timezone,
-        &caller.principal().agent(),
+        &caller.agent(),
     )
     .await?;
     Ok(HttpResponse::Created().json(property))

@@ -70,7 +70,7 @@ pub async fn create(
     let r = state
         .actors
         .reservations
-        .book(*pid, booking, &caller.principal().agent())
+        .book(*pid, booking, &caller.agent())
         .await?;
     Ok(HttpResponse::Created().json(full_view(&state, &r).await?))
 }
@@ -290,7 +290,7 @@ pub async fn act(
     let r = state
         .actors
         .reservations
-        .execute(rid, req, expected, caller.principal().agent())
+        .execute(rid, req, expected, caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(full_view(&state, &r).await?))
 }
@@ -357,7 +357,7 @@ pub async fn settings(
             "require_inspected": require_inspected,
             "stayover_every_days": stayover_every_days,
         }),
-        actor: caller.principal().agent(),
+        actor: caller.agent(),
         at: persistence::now(),
     };
     store

@@ -60,7 +60,7 @@ pub async fn create(
     let rooms = state
         .actors
         .rooms
-        .create_rooms(*pid, specs, &caller.principal().agent())
+        .create_rooms(*pid, specs, &caller.agent())
         .await?;
     let views: Vec<_> = rooms.iter().map(RoomView::of).collect();
     Ok(HttpResponse::Created().json(json!({ "rooms": views })))
@@ -162,7 +162,7 @@ pub async fn change_status(
         state
             .actors
             .tasks
-            .hold_room_tasks(pid, RoomId(id), reason, caller.principal().agent())
+            .hold_room_tasks(pid, RoomId(id), reason, caller.agent())
             .await;
     }
     Ok(HttpResponse::Ok().json(room))
@@ -314,7 +314,7 @@ async fn execute(
     let (pid, number) = room_path(path)?;
     let handle = state.actors.rooms.room(pid, &number).await?;
     let room = handle
-        .execute(command, expected_version, caller.principal().agent())
+        .execute(command, expected_version, caller.agent())
         .await?;
     Ok(serde_json::to_value(RoomView::of(&room)).unwrap_or_default())
 }

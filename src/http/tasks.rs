@@ -58,7 +58,7 @@ pub async fn create(
     let task = state
         .actors
         .tasks
-        .create(*pid, new, &caller.principal().agent())
+        .create(*pid, new, &caller.agent())
         .await?;
     Ok(HttpResponse::Created().json(task))
 }
@@ -337,7 +337,7 @@ pub async fn act(
     let task = state
         .actors
         .tasks
-        .execute(tid, cmd, expected, caller.principal().agent())
+        .execute(tid, cmd, expected, caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(task))
 }
@@ -395,7 +395,7 @@ pub async fn set_shift(
                 floors: b.floors,
             },
             b.on_duty,
-            &caller.principal().agent(),
+            &caller.agent(),
         )
         .await?;
     let shifts = state.store.shifts(*pid, date).await?;
@@ -436,7 +436,7 @@ pub async fn auto_assign(
     let done = state
         .actors
         .tasks
-        .auto_assign(*pid, &caller.principal().agent())
+        .auto_assign(*pid, &caller.agent())
         .await?;
     let assigned: Vec<_> = done
         .iter()
@@ -475,7 +475,7 @@ pub async fn count_stock(
             b.count,
             b.low_at,
             b.uses,
-            &caller.principal().agent(),
+            &caller.agent(),
         )
         .await?;
     Ok(HttpResponse::Ok().json(stock_view(&item)))
@@ -501,7 +501,7 @@ pub async fn adjust_stock(
     let item = state
         .actors
         .tasks
-        .adjust_stock(pid, &item, b.delta, &b.reason, &caller.principal().agent())
+        .adjust_stock(pid, &item, b.delta, &b.reason, &caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(stock_view(&item)))
 }

@@ -36,7 +36,7 @@ pub async fn create(
     let user = state
         .auth
         .create_user(
-            &caller.principal().agent(),
+            &caller.agent(),
             Some(pid),
             NewUser {
                 email: b.email,

@@ -53,7 +53,7 @@ pub async fn create(
     let venue = state
         .actors
         .venues
-        .create_venue(*pid, body.into_inner(), &caller.principal().agent())
+        .create_venue(*pid, body.into_inner(), &caller.agent())
         .await?;
     Ok(HttpResponse::Created().json(venue))
 }
@@ -107,12 +107,7 @@ pub async fn settings(
     let venue = state
         .actors
         .venues
-        .update_venue(
-            vid,
-            b.settings,
-            b.expected_version,
-            &caller.principal().agent(),
-        )
+        .update_venue(vid, b.settings, b.expected_version, &caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(venue))
 }
@@ -140,7 +135,7 @@ pub async fn add_tables(
     let tables = state
         .actors
         .venues
-        .add_tables(vid, specs, &caller.principal().agent())
+        .add_tables(vid, specs, &caller.agent())
         .await?;
     Ok(HttpResponse::Created().json(json!({ "tables": tables })))
 }
@@ -158,7 +153,7 @@ pub async fn book(
     let party = state
         .actors
         .venues
-        .book(vid, body.into_inner(), &caller.principal().agent())
+        .book(vid, body.into_inner(), &caller.agent())
         .await?;
     Ok(HttpResponse::Created().json(party))
 }
@@ -205,7 +200,7 @@ pub async fn walk_in(
     let (party, table) = state
         .actors
         .venues
-        .walk_in(vid, body.into_inner(), &caller.principal().agent())
+        .walk_in(vid, body.into_inner(), &caller.agent())
         .await?;
     Ok(HttpResponse::Created().json(json!({
         "party": party,
@@ -226,7 +221,7 @@ pub async fn wait(
     let party = state
         .actors
         .venues
-        .wait(vid, body.into_inner(), &caller.principal().agent())
+        .wait(vid, body.into_inner(), &caller.agent())
         .await?;
     Ok(HttpResponse::Created().json(party))
 }
@@ -288,12 +283,7 @@ pub async fn table_act(
     let outcome = state
         .actors
         .venues
-        .table_action(
-            tid,
-            request,
-            body.expected_version,
-            caller.principal().agent(),
-        )
+        .table_action(tid, request, body.expected_version, caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(json!({
         "table": crate::actors::table::table_view(&outcome.table, persistence::now()),
@@ -341,12 +331,7 @@ pub async fn party_act(
     let party = state
         .actors
         .venues
-        .party_action(
-            id,
-            command,
-            body.expected_version,
-            &caller.principal().agent(),
-        )
+        .party_action(id, command, body.expected_version, &caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(party))
 }

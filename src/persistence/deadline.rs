@@ -112,6 +112,35 @@ impl<S: Store> Store for Deadlined<S> {
         self.within("ping", self.inner.ping()).await
     }
 
+    async fn request_record(
+        &self,
+        agent: &str,
+        key: &str,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        self.within("request_record", self.inner.request_record(agent, key))
+            .await
+    }
+
+    async fn save_request_answer(
+        &self,
+        agent: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.within(
+            "save_request_answer",
+            self.inner.save_request_answer(agent, key, status, body, at),
+        )
+        .await
+    }
+
+    async fn prune_request_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.within("prune_request_keys", self.inner.prune_request_keys(before))
+            .await
+    }
+
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         self.within("user_by_email", self.inner.user_by_email(email))
             .await

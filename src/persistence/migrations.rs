@@ -72,6 +72,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "venues",
         sql: include_str!("../../migrations/postgres/0012_venues.sql"),
     },
+    Migration {
+        version: 13,
+        name: "request keys",
+        sql: include_str!("../../migrations/postgres/0013_request_keys.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -134,5 +139,10 @@ pub const SQLITE: &[Migration] = &[
         version: 12,
         name: "venues",
         sql: include_str!("../../migrations/sqlite/0012_venues.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "request keys",
+        sql: include_str!("../../migrations/sqlite/0013_request_keys.sql"),
     },
 ];

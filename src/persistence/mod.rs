@@ -53,6 +53,16 @@ pub struct NewEvent {
     pub at: DateTime<Utc>,
 }
 
+/// A request's idempotency key as recorded: the first event its command committed (written
+/// in the command's transaction) and the answer it was given (written once known).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub stream: Option<String>,
+    pub seq: Option<u64>,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+}
+
 /// An event read back from the log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StoredEvent {
@@ -356,6 +366,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip, for `/ready`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The request `key` of `agent`, if one was recorded (within the last 48 hours).
+    async fn request_record(
+        &self,
+        agent: &str,
+        key: &str,
+    ) -> Result<Option<RequestRecord>, StoreError>;
+
+    /// Records the answer a request was given (and its key, when its command committed
+    /// nothing, so a retry gets the same answer).
+    async fn save_request_answer(
+        &self,
+        agent: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets request keys recorded before `before`; how many.
+    async fn prune_request_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// A user by (lower-cased) email.
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;

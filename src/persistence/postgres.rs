@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
-    ReservationFilter, Shift, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
+    RequestRecord, ReservationFilter, Shift, Store, StoreError, StoredEvent, TaskFilter,
+    UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
         inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
@@ -573,6 +574,24 @@ impl Store for PgStore {
                     &e.payload,
                     &e.actor.as_str(),
                     &e.at,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        // The request's idempotency key, in the same transaction as its events.
+        if let Some(first) = events.first()
+            && let Some(key) = first.actor.request_key()
+        {
+            tx.execute(
+                "INSERT INTO request_keys (agent, key, stream, seq, created_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agent, key) DO NOTHING",
+                &[
+                    &first.actor.as_str(),
+                    &key,
+                    &first.stream,
+                    &seq_to_i64(first.seq)?,
+                    &first.at,
                 ],
             )
             .await
@@ -1611,6 +1630,63 @@ impl Store for PgStore {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(pg_error)?;
         Ok(())
+    }
+
+    async fn request_record(
+        &self,
+        agent: &str,
+        key: &str,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT stream, seq, status, body FROM request_keys
+                 WHERE agent = $1 AND key = $2 AND created_at > now() - interval '48 hours'",
+                &[&agent, &key],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| {
+            Ok(RequestRecord {
+                stream: r.get("stream"),
+                seq: r.get::<_, Option<i64>>("seq").map(i64_to_seq).transpose()?,
+                status: r
+                    .get::<_, Option<i32>>("status")
+                    .and_then(|s| u16::try_from(s).ok()),
+                body: r.get("body"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_request_answer(
+        &self,
+        agent: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO request_keys (agent, key, status, body, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (agent, key) DO UPDATE SET status = $3, body = $4
+                 WHERE request_keys.status IS NULL",
+                &[&agent, &key, &i32::from(status), &body, &at],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn prune_request_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM request_keys WHERE created_at < $1", &[&before])
+            .await
+            .map_err(pg_error)
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {

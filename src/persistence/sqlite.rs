@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 use super::{
     ApiKeyRecord, AuditQuery, NewEvent, OutboxEmail, Projection, RefreshOutcome, RefreshRecord,
-    ReservationFilter, Shift, Store, StoreError, StoredEvent, TaskFilter, UserRecord, migrations,
+    RequestRecord, ReservationFilter, Shift, Store, StoreError, StoredEvent, TaskFilter,
+    UserRecord, migrations,
     rows::{
         BUSINESS_DATE_MOVED, Param, actions_text, assigned_room, enum_text, i64_to_seq,
         inventory_fits, reservation_where, seq_to_i64, sort_reservations, text_actions, text_enum,
@@ -735,6 +736,23 @@ impl Store for SqliteStore {
                         ])
                         .map_err(sql_error)?;
                 }
+            }
+            // The request's idempotency key, in the same transaction as its events.
+            if let Some(first) = events.first()
+                && let Some(key) = first.actor.request_key()
+            {
+                tx.execute(
+                    "INSERT INTO request_keys (agent, key, stream, seq, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (agent, key) DO NOTHING",
+                    params![
+                        first.actor.as_str(),
+                        key,
+                        first.stream,
+                        seq_to_i64(first.seq)?,
+                        ts(&first.at),
+                    ],
+                )
+                .map_err(sql_error)?;
             }
             for p in &projections {
                 match p {
@@ -1828,6 +1846,79 @@ impl Store for SqliteStore {
         self.with_conn(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn request_record(
+        &self,
+        agent: &str,
+        key: &str,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        let (agent, key) = (agent.to_owned(), key.to_owned());
+        let since = ts(&(Utc::now() - chrono::Duration::hours(48)));
+        self.with_conn(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT stream, seq, status, body FROM request_keys
+                     WHERE agent = ?1 AND key = ?2 AND created_at > ?3",
+                    params![agent, key, since],
+                    |r| {
+                        Ok((
+                            r.get::<_, Option<String>>(0)?,
+                            r.get::<_, Option<i64>>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(sql_error)?;
+            row.map(|(stream, seq, status, body)| {
+                Ok(RequestRecord {
+                    stream,
+                    seq: seq.map(i64_to_seq).transpose()?,
+                    status: status.and_then(|s| u16::try_from(s).ok()),
+                    body,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn save_request_answer(
+        &self,
+        agent: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (agent, key, body, at) = (agent.to_owned(), key.to_owned(), body.to_owned(), ts(&at));
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO request_keys (agent, key, status, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (agent, key) DO UPDATE SET status = ?3, body = ?4
+                 WHERE request_keys.status IS NULL",
+                params![agent, key, i64::from(status), body, at],
+            )
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune_request_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = ts(&before);
+        self.with_conn(move |conn| {
+            conn.execute(
+                "DELETE FROM request_keys WHERE created_at < ?1",
+                params![before],
+            )
+            .map(|n| n as u64)
+            .map_err(sql_error)
         })
         .await
     }

@@ -532,3 +532,169 @@ async fn head_answers_like_get_and_secrets_are_never_cached() {
     assert_eq!(key.headers()["cache-control"], "no-store");
     app.stop().await;
 }
+
+/// POSTs `body` as `token` with an `Idempotency-Key`; the status, the replay header and the body.
+async fn post_keyed(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, bool, Value) {
+    let r = app
+        .http
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let replayed = r.headers().get("idempotent-replayed").is_some();
+    (
+        r.status().as_u16(),
+        replayed,
+        r.json().await.unwrap_or(Value::Null),
+    )
+}
+
+both!(
+    a_retry_with_the_same_idempotency_key_answers_the_first_result,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101", "102"]).await;
+        let gid = guest(&app, &pid).await;
+        let day = crate::reservations::today(&app, &pid).await;
+        let on = |d: u64| (day + chrono::Days::new(d)).to_string();
+        let booking =
+            json!({"guest_id": gid, "room_type": "KING", "arrival": on(0), "departure": on(2)});
+        let path = format!("/api/v1/properties/{pid}/reservations");
+        let first = post_keyed(&app, &app.token, &path, "book-1", &booking).await;
+        assert_eq!((first.0, first.1), (201, false), "{}", first.2);
+        let again = post_keyed(&app, &app.token, &path, "book-1", &booking).await;
+        assert_eq!((again.0, again.1), (201, true), "the first answer again");
+        assert_eq!(again.2, first.2);
+        let rid = first.2["id"].as_str().unwrap().to_owned();
+        // Twice at once with a new key: one booking.
+        let (a, c) = tokio::join!(
+            post_keyed(&app, &app.token, &path, "book-2", &booking),
+            post_keyed(&app, &app.token, &path, "book-2", &booking)
+        );
+        for r in [&a, &c] {
+            assert!(matches!(r.0, 201 | 409), "{} {}", r.0, r.2);
+            if r.0 == 409 {
+                assert_eq!(r.2["error"]["code"], "request_in_progress");
+            }
+        }
+        let day_list = app.get(&format!("{path}?date={}", on(0))).await;
+        let booked = day_list.body["reservations"].as_array().unwrap().len();
+        assert_eq!(booked, 2, "book-1 once, book-2 once: {}", day_list.body);
+
+        // A check-in retried: the same answer, never illegal_transition.
+        app.set_status(&pid, "101", json!({"cleanliness": "clean"}))
+            .await;
+        let assign = post_keyed(
+            &app,
+            &app.token,
+            &format!("/api/v1/reservations/{rid}/assign"),
+            "as-1",
+            &json!({"room": "101"}),
+        )
+        .await;
+        assert_eq!(assign.0, 200, "{}", assign.2);
+        let check_in = format!("/api/v1/reservations/{rid}/check-in");
+        let first = post_keyed(&app, &app.token, &check_in, "in-1", &json!({})).await;
+        assert_eq!(first.0, 200, "{}", first.2);
+        let again = post_keyed(&app, &app.token, &check_in, "in-1", &json!({})).await;
+        assert_eq!((again.0, again.1), (200, true));
+        assert_eq!(again.2["version"], first.2["version"]);
+        let plain = app.post(&check_in, &json!({})).await;
+        assert_eq!(
+            (plain.status, plain.code()),
+            (422, "illegal_transition"),
+            "without a key it is judged again"
+        );
+        // Keys are the caller's own: the same key from someone else is their own request.
+        let desk = app
+            .user_token(&pid, "front_desk", &format!("desk@{}.test", &pid[..8]))
+            .await;
+        let status = format!("/api/v1/properties/{pid}/rooms/102/status");
+        let mine = post_keyed(
+            &app,
+            &app.token,
+            &status,
+            "st-1",
+            &json!({"cleanliness": "clean"}),
+        )
+        .await;
+        assert_eq!((mine.0, mine.2["version"].as_u64()), (200, Some(2)));
+        let theirs = post_keyed(
+            &app,
+            &desk,
+            &status,
+            "st-1",
+            &json!({"cleanliness": "dirty"}),
+        )
+        .await;
+        assert_eq!(
+            (theirs.0, theirs.1, theirs.2["version"].as_u64()),
+            (200, false, Some(3)),
+            "{}",
+            theirs.2
+        );
+        // A refusal is not kept: once the state allows it, the same key acts.
+        let refused = post_keyed(
+            &app,
+            &app.token,
+            &status,
+            "st-3",
+            &json!({"cleanliness": "inspected"}),
+        )
+        .await;
+        assert_eq!(refused.0, 422, "{}", refused.2);
+        app.set_status(&pid, "102", json!({"cleanliness": "clean"}))
+            .await;
+        let later = post_keyed(
+            &app,
+            &app.token,
+            &status,
+            "st-3",
+            &json!({"cleanliness": "inspected"}),
+        )
+        .await;
+        assert_eq!(
+            (later.0, later.1, later.2["cleanliness"].as_str()),
+            (200, false, Some("inspected"))
+        );
+        // A bad key is refused.
+        let bad = post_keyed(&app, &app.token, &status, "", &json!({"rush": true})).await;
+        assert_eq!(bad.0, 400);
+
+        // The key is written with the command's events: a command whose answer was lost (here: a
+        // key recorded without an answer, as a commit whose outcome the node could not learn
+        // leaves it) is not carried out again.
+        let me = app.get("/api/v1/auth/me").await;
+        let agent = format!("user:{}", me.body["user_id"].as_str().unwrap());
+        if let Some(name) = app.db().pg_name() {
+            crate::helpers::TestDb::admin_sql_on(
+                name,
+                &format!(
+                    "INSERT INTO request_keys (agent, key, stream, seq, created_at) \
+                 VALUES ('{agent}', 'lost-1', 'room:x', 7, now())"
+                ),
+            )
+            .await;
+            let r = post_keyed(&app, &app.token, &status, "lost-1", &json!({"rush": true})).await;
+            assert_eq!((r.0, r.1), (200, true), "{}", r.2);
+            assert_eq!(
+                (r.2["replayed"].as_bool(), r.2["seq"].as_u64()),
+                (Some(true), Some(7))
+            );
+            let room = app
+                .get(&format!("/api/v1/properties/{pid}/rooms/102"))
+                .await;
+            assert_eq!(room.body["rush"], false, "not carried out again");
+        }
+        app.stop().await;
+    }
+);

@@ -163,6 +163,19 @@ impl TestDb {
             .await
             .expect("admin SQL");
     }
+
+    /// Runs SQL in test database `name` (to set up a state no route produces).
+    pub async fn admin_sql_on(name: &str, sql: &str) {
+        let (client, conn) =
+            tokio_postgres::connect(&with_database(&admin_url(), name), tokio_postgres::NoTls)
+                .await
+                .expect("the test database");
+        tokio::spawn(conn);
+        client
+            .batch_execute(sql)
+            .await
+            .expect("SQL on the test database");
+    }
 }
 
 impl Drop for TestDb {
