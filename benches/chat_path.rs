@@ -18,9 +18,10 @@ use bellhop::{
         Agent, ConversationId, NewRoom, RoomNumber,
         chat::{Author, MessageKind, Side},
     },
+    events::LocalBus,
     metrics::Metrics,
     persistence::{self, Store},
-    ws::{bus::LocalBus, hub::Hub, snapshots},
+    ws::{hub::Hub, snapshots},
 };
 use criterion::{Criterion, Throughput};
 

@@ -15,9 +15,10 @@ use bellhop::{
     actors::{Actors, RoomHandle, property::create_property},
     config::{ActorConfig, DatabaseConfig},
     domain::{Agent, NewRoom, RoomCommand, RoomNumber, StatusChange},
+    events::{LocalBus, topics::rooms_topic},
     metrics::Metrics,
     persistence::{self, Store},
-    ws::{bus::LocalBus, hub::Hub, outbox::Outbox, protocol::rooms_topic},
+    ws::{hub::Hub, outbox::Outbox},
 };
 use criterion::{Criterion, Throughput};
 
@@ -38,7 +39,7 @@ async fn setup(db: &DatabaseConfig) -> Setup {
     let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
     let registry = Actors::start(
         Arc::clone(&store),
-        Arc::new(LocalBus::new(Arc::clone(&hub))),
+        Arc::new(LocalBus::new(hub.clone())),
         metrics,
         ActorConfig::default(),
     );

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use bellhop::ws::{
-    hub::{Hub, Published, PublishedEvent},
-    outbox::Outbox,
+use bellhop::{
+    events::{Published, PublishedEvent},
+    ws::{hub::Hub, outbox::Outbox},
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 use serde_json::json;

@@ -20,9 +20,10 @@ use bellhop::{
     actors::{Actors, Booking, Request, catalog, property::create_property},
     config::{ActorConfig, DatabaseConfig},
     domain::{Agent, GuestId, NewRoom, PropertyId, RoomNumber},
+    events::LocalBus,
     metrics::Metrics,
     persistence::{self, Store},
-    ws::{bus::LocalBus, hub::Hub},
+    ws::hub::Hub,
 };
 use chrono::NaiveDate;
 use criterion::{Criterion, Throughput};

@@ -18,9 +18,10 @@ use bellhop::{
         Agent, VenueId,
         venue::{NewTable, Shape, VenueKind},
     },
+    events::LocalBus,
     metrics::Metrics,
     persistence::{self, Store},
-    ws::{bus::LocalBus, hub::Hub},
+    ws::hub::Hub,
 };
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, Throughput};

@@ -141,7 +141,7 @@ pub struct AuthConfig {
     /// `BELLHOP_ADMIN_EMAIL` / `BELLHOP_ADMIN_PASSWORD`: ensure this admin exists at start.
     pub admin: Option<(String, SecretString)>,
     /// Failed logins allowed per account and per address in the window.
-    pub login_limits: crate::auth::LimitPolicy,
+    pub login_limits: LimitPolicy,
 }
 
 impl AuthConfig {
@@ -162,7 +162,7 @@ impl AuthConfig {
                 admin_email.to_owned(),
                 SecretString::from(admin_password.to_owned()),
             )),
-            login_limits: crate::auth::LimitPolicy::default(),
+            login_limits: LimitPolicy::default(),
         }
     }
 }
@@ -290,7 +290,7 @@ impl Config {
                 30 * 24 * 3600,
             )?),
             admin,
-            login_limits: crate::auth::LimitPolicy::default(),
+            login_limits: LimitPolicy::default(),
         };
         let redis_url = get("REDIS_URL")
             .filter(|u| !u.is_empty())
@@ -487,5 +487,23 @@ mod tests {
         assert!(cfg(&[("BELLHOP_ADDR", "nope")]).is_err());
         assert!(cfg(&[("BELLHOP_WS_QUEUE", "0")]).is_err());
         assert!(cfg(&[("BELLHOP_DEMO", "maybe")]).is_err());
+    }
+}
+
+/// Limits on failed logins.
+#[derive(Clone, Copy, Debug)]
+pub struct LimitPolicy {
+    pub per_account: u32,
+    pub per_address: u32,
+    pub window: Duration,
+}
+
+impl Default for LimitPolicy {
+    fn default() -> Self {
+        Self {
+            per_account: 5,
+            per_address: 20,
+            window: Duration::from_secs(15 * 60),
+        }
     }
 }

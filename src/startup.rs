@@ -26,16 +26,13 @@ use crate::{
     actors::Actors,
     auth::{AuthService, LoginLimiter, TokenIssuer},
     config::Config,
-    demo, http,
+    demo,
+    events::{Bus, LocalBus},
+    http,
     metrics::Metrics,
     persistence,
     state::{AppState, Pulse},
-    ws::{
-        bus::{Bus, LocalBus},
-        hub::Hub,
-        redis_bus::RedisBus,
-        snapshots::Snapshots,
-    },
+    ws::{hub::Hub, redis_bus::RedisBus, snapshots::Snapshots},
 };
 
 /// A built, not yet running, node.
@@ -79,13 +76,13 @@ impl Application {
             RedisBus::start(
                 conn.clone(),
                 config.redis_prefix.clone(),
-                Arc::clone(&hub),
+                hub.clone(),
                 Arc::clone(&metrics),
             )
         });
         let bus: Arc<dyn Bus> = match &redis_bus {
             Some(b) => Arc::clone(b) as Arc<dyn Bus>,
-            None => Arc::new(LocalBus::new(Arc::clone(&hub))),
+            None => Arc::new(LocalBus::new(hub.clone())),
         };
         let actors = Actors::start(
             Arc::clone(&store),
@@ -114,7 +111,11 @@ impl Application {
         }
         let (pulse, pulse_rx) = watch::channel(Pulse::default());
         if let (Some(bus), Some((client, _))) = (&redis_bus, redis) {
-            bus.spawn_subscriber(client, actors.clone(), pulse_rx);
+            bus.spawn_subscriber(
+                client,
+                vec![Arc::clone(&hub) as _, Arc::new(actors.clone()) as _],
+                pulse_rx,
+            );
         }
         let state = web::Data::new(AppState {
             snapshots: Snapshots::new(Arc::clone(&store)),

@@ -6,9 +6,10 @@ use crate::{
     actors::Actors,
     auth::AuthService,
     config::{HttpConfig, WsConfig},
+    events::Bus,
     metrics::Metrics,
     persistence::Store,
-    ws::{bus::Bus, hub::Hub, snapshots::Snapshots},
+    ws::{hub::Hub, snapshots::Snapshots},
 };
 
 /// The idempotency keys of requests running on this node (see `http::idempotency`).

@@ -83,3 +83,19 @@ pub fn chat_message(
         "status": conversation.delivery_of(message),
     })
 }
+
+/// A table as clients see it: its fields and its state on the floor plan now.
+#[must_use]
+pub fn table_view(
+    t: &crate::domain::venue::Table,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(t).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "state".into(),
+            serde_json::to_value(t.state(now)).unwrap_or_default(),
+        );
+    }
+    v
+}

@@ -17,11 +17,11 @@ use crate::{
         Agent, ConversationId, Reservation,
         chat::{Author, ChatCommand, ChatRefusal, Conversation, MessageKind, Side, sender_key},
     },
-    persistence::{self, NewEvent, Projection, StoreError},
-    ws::{
-        hub::{Published, PublishedEvent},
-        protocol::{chat_topic, guest_chat_topic},
+    events::{
+        Published, PublishedEvent,
+        topics::{chat_topic, guest_chat_topic},
     },
+    persistence::{self, NewEvent, Projection, StoreError},
 };
 
 /// How long a typing indicator shows unless renewed (clients renew while typing).
@@ -253,7 +253,7 @@ impl Conversations {
         if msg
             .topics
             .iter()
-            .all(|t| t.ends_with(crate::ws::protocol::GUEST_SIDE))
+            .all(|t| t.ends_with(crate::events::topics::GUEST_SIDE))
         {
             return;
         }

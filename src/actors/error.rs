@@ -1,4 +1,4 @@
-//! The one error type of commands, mapped to HTTP in `http::error` and to WS error frames.
+//! The one error type of commands, mapped to HTTP in `api_error` and to WS error frames.
 
 use crate::{
     domain::{RoomRefusal, reservation::ReservationRefusal},

@@ -45,7 +45,7 @@ pub use venues::{
 };
 
 use crate::{
-    config::ActorConfig, metrics::Metrics, persistence::Store, ws::bus::Bus, ws::hub::Published,
+    config::ActorConfig, events::Bus, events::Published, metrics::Metrics, persistence::Store,
 };
 
 /// Every entity registry of this node, on one set of actor threads. Cheap to clone.
@@ -139,6 +139,25 @@ impl Actors {
         self.conversations.passivate_all().await;
         self.rooms.passivate_all().await;
         self.shared.stop_arbiters().await;
+    }
+}
+
+/// The replicas of this node hear what other nodes commit to the entities they hold.
+impl crate::events::Listener for Actors {
+    fn deliver(&self, msg: &Published) {
+        self.apply_remote(msg);
+    }
+
+    fn topics(&self) -> Vec<String> {
+        self.live_topics()
+    }
+
+    fn interest(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.activity())
+    }
+
+    fn resync(&self) {
+        self.reload_all();
     }
 }
 

@@ -23,7 +23,7 @@ use actix::{Actor, Addr, Context, Handler};
 use actix_rt::{Arbiter, ArbiterHandle};
 
 use super::messages::{ApplyRemote, Passivate, Reload};
-use crate::{config::ActorConfig, metrics::Metrics, persistence::Store, ws::bus::Bus};
+use crate::{config::ActorConfig, events::Bus, metrics::Metrics, persistence::Store};
 
 /// What every entity actor is built from, and the threads they run on.
 pub(crate) struct Shared {
@@ -230,7 +230,7 @@ impl<A: Entity> Registry<A> {
 
     /// Hands a batch another node committed to the replica of `key`, if there is one: the
     /// batch's seqs and the entity as it was after its last event.
-    pub(crate) fn apply_published(&self, key: &A::Key, msg: &crate::ws::hub::Published) {
+    pub(crate) fn apply_published(&self, key: &A::Key, msg: &crate::events::Published) {
         if let Some(last) = msg.events.last() {
             self.apply_remote(
                 key,

@@ -22,11 +22,11 @@ use crate::{
         Agent, PropertyId, Reservation, ReservationId, ReservationStatus, Stay,
         reservation::{GuestId, NewReservation, Party, ReservationEvent},
     },
-    persistence::{self, NewEvent, OutboxEmail, Projection, ReservationFilter, StoreError},
-    ws::{
-        hub::{Published, PublishedEvent},
-        protocol::{availability_topic, reservation_topic, reservations_topic},
+    events::{
+        Published, PublishedEvent,
+        topics::{availability_topic, reservation_topic, reservations_topic},
     },
+    persistence::{self, NewEvent, OutboxEmail, Projection, ReservationFilter, StoreError},
 };
 
 /// A booking as the front desk enters it.
@@ -627,9 +627,10 @@ mod tests {
     use crate::{
         actors::{Actors, catalog, property::create_property},
         config::ActorConfig,
+        events::LocalBus,
         metrics::Metrics,
         persistence::sqlite::SqliteStore,
-        ws::{bus::LocalBus, hub::Hub},
+        ws::hub::Hub,
     };
 
     /// The job, not the button: with the stored business date three days behind the hotel's

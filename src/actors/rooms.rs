@@ -9,8 +9,8 @@ use super::{
 };
 use crate::{
     domain::{Agent, NewRoom, PropertyId, Room, RoomId, RoomNumber},
+    events::{Published, topics::room_topic},
     persistence::{self, NewEvent, Projection, Store, StoreError},
-    ws::{hub::Published, protocol::room_topic},
 };
 
 /// Most rooms one request may create.
@@ -199,10 +199,11 @@ mod tests {
         actors::room::Fault,
         config::ActorConfig,
         domain::{Cleanliness, RoomCommand, RoomRefusal, StatusChange},
+        events::LocalBus,
+        events::Published,
         metrics::Metrics,
         persistence::sqlite::SqliteStore,
-        ws::hub::Published,
-        ws::{bus::LocalBus, hub::Hub},
+        ws::hub::Hub,
     };
 
     struct Fixture {

@@ -205,7 +205,7 @@ impl Tasks {
                     self.on_duty(property, Role::Maintenance)
                         .await
                         .iter()
-                        .map(|u| crate::ws::protocol::user_tasks_topic(*u)),
+                        .map(|u| crate::events::topics::user_tasks_topic(*u)),
                 );
             }
             self.shared().bus.publish(p);
@@ -298,7 +298,7 @@ impl Tasks {
                     actor: agent.clone(),
                     at,
                 });
-                published.push(crate::ws::hub::PublishedEvent::new(
+                published.push(crate::events::PublishedEvent::new(
                     next.version,
                     e,
                     agent,
@@ -312,8 +312,8 @@ impl Tasks {
             {
                 Ok(()) => {
                     if let Some(first) = published.first().map(|e| e.seq) {
-                        self.shared().bus.publish(crate::ws::hub::Published {
-                            topics: vec![crate::ws::protocol::tasks_topic(property)],
+                        self.shared().bus.publish(crate::events::Published {
+                            topics: vec![crate::events::topics::tasks_topic(property)],
                             stream: stream.clone(),
                             from_seq: first,
                             to_seq: next.version,
@@ -604,7 +604,7 @@ impl Tasks {
         Vec::new()
     }
 
-    pub(crate) fn apply_remote(&self, msg: &crate::ws::hub::Published) {
+    pub(crate) fn apply_remote(&self, msg: &crate::events::Published) {
         if let Some(id) = msg
             .stream
             .strip_prefix("task:")

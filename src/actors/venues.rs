@@ -27,8 +27,8 @@ use crate::{
             quote_minutes, validate_party,
         },
     },
+    events::{Published, PublishedEvent},
     persistence::{self, NewEvent, Projection, StoreError},
-    ws::hub::{Published, PublishedEvent},
 };
 
 /// Tables one request may add.
@@ -289,7 +289,7 @@ impl Venues {
             });
             projections.push(Projection::UpsertTable(table.clone()));
             publish.push(Published {
-                topics: vec![crate::ws::protocol::tables_topic(venue.id)],
+                topics: vec![crate::events::topics::tables_topic(venue.id)],
                 stream: table.id.stream(),
                 from_seq: 1,
                 to_seq: 1,
@@ -298,7 +298,7 @@ impl Venues {
                     &event,
                     agent,
                     at,
-                    super::table::table_view(&table, at),
+                    crate::views::table_view(&table, at),
                 )],
             });
             tables.push(table);

@@ -26,23 +26,7 @@ pub const REDIS_DEADLINE: Duration = Duration::from_millis(300);
 /// How long the node counts locally after Redis failed or was late.
 pub const REDIS_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Limits on failed logins.
-#[derive(Clone, Copy, Debug)]
-pub struct LimitPolicy {
-    pub per_account: u32,
-    pub per_address: u32,
-    pub window: Duration,
-}
-
-impl Default for LimitPolicy {
-    fn default() -> Self {
-        Self {
-            per_account: 5,
-            per_address: 20,
-            window: Duration::from_secs(15 * 60),
-        }
-    }
-}
+pub use crate::config::LimitPolicy;
 
 /// Counts failed logins.
 pub struct LoginLimiter {

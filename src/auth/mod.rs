@@ -17,3 +17,15 @@ mod tokens;
 pub use limiter::{LimitPolicy, LoginLimiter};
 pub use service::{AuthError, AuthService, Authenticated, LoginOk, NewApiKey, NewUser, UserView};
 pub use tokens::TokenIssuer;
+
+/// The bearer token of an `Authorization` header, from the headers alone: what HTTP routes
+/// and the WebSocket upgrade (which has no `HttpRequest`) both read.
+#[must_use]
+pub fn bearer_of(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}

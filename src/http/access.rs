@@ -61,18 +61,7 @@ impl Caller {
 /// The credential of a request: `Authorization: Bearer <token or API key>`.
 #[must_use]
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    bearer_of(req.headers())
-}
-
-/// [`bearer`] from the headers alone (the WebSocket upgrade has no `HttpRequest`).
-#[must_use]
-pub fn bearer_of(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    crate::auth::bearer_of(req.headers())
 }
 
 impl FromRequest for Caller {

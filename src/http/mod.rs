@@ -1,5 +1,5 @@
 //! HTTP routes (DESIGN §5): thin adapters that parse, call an actor or the store, and shape
-//! the answer. Errors go through [`error::ApiError`] only.
+//! the answer. Errors go through [`ApiError`] only.
 
 pub mod access;
 mod api_keys;
@@ -7,7 +7,6 @@ mod audit;
 mod auth;
 pub mod body;
 mod chat;
-pub mod error;
 mod guests;
 mod health;
 pub mod idempotency;
@@ -21,8 +20,8 @@ mod webapp;
 
 use actix_web::{HttpResponse, web};
 
+pub use crate::api_error::{self as error, ApiError};
 pub use body::optional_json;
-pub use error::ApiError;
 
 /// Registers every route; shared by `Application::build` and nothing else, so tests exercise
 /// exactly what production serves.

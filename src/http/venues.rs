@@ -204,7 +204,7 @@ pub async fn walk_in(
         .await?;
     Ok(HttpResponse::Created().json(json!({
         "party": party,
-        "table": crate::actors::table::table_view(&table, persistence::now()),
+        "table": crate::views::table_view(&table, persistence::now()),
     })))
 }
 
@@ -286,7 +286,7 @@ pub async fn table_act(
         .table_action(tid, request, body.expected_version, caller.agent())
         .await?;
     Ok(HttpResponse::Ok().json(json!({
-        "table": crate::actors::table::table_view(&outcome.table, persistence::now()),
+        "table": crate::views::table_view(&outcome.table, persistence::now()),
         "party": outcome.party,
     })))
 }

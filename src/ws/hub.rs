@@ -18,71 +18,18 @@ use std::{
 };
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::{
-    outbox::{Outbox, Pushed, signal},
+    outbox::{Delivery, Outbox, Pushed, signal},
     protocol::{self, EventFrame},
     wire,
 };
+use crate::events::Published;
 use crate::metrics::Metrics;
 
 /// Identifies a session within this node.
 pub type SessionId = u64;
-
-/// A committed batch of one stream's events, as actors publish it on the bus.
-/// `(stream, from_seq, to_seq)` lets a receiver detect gaps and duplicates.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Published {
-    /// Every topic that carries this stream (e.g. the board and the single room).
-    pub topics: Vec<String>,
-    pub stream: String,
-    pub from_seq: u64,
-    pub to_seq: u64,
-    pub events: Vec<PublishedEvent>,
-}
-
-/// One event with the entity's state after it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PublishedEvent {
-    pub seq: u64,
-    /// The event (its `kind` and fields) plus `actor` and `at`.
-    pub event: serde_json::Value,
-    /// The entity after this event (`version == seq`).
-    pub state: serde_json::Value,
-}
-
-impl PublishedEvent {
-    /// `event` as clients receive it: its own fields plus who did it and when.
-    pub fn new(
-        seq: u64,
-        event: &impl Serialize,
-        agent: &crate::domain::Agent,
-        at: chrono::DateTime<chrono::Utc>,
-        state: serde_json::Value,
-    ) -> Self {
-        let mut event = serde_json::to_value(event).unwrap_or_default();
-        if let Some(obj) = event.as_object_mut() {
-            obj.insert("actor".into(), agent.as_str().into());
-            obj.insert("at".into(), serde_json::to_value(at).unwrap_or_default());
-        }
-        Self { seq, event, state }
-    }
-}
-
-/// What a session's queue carries: the encoded frames of one batch for one topic.
-#[derive(Debug)]
-pub struct Delivery {
-    pub topic: Arc<str>,
-    pub stream: Arc<str>,
-    pub to_seq: u64,
-    /// Whole WebSocket text frames (header and JSON), written as they are.
-    pub frames: Box<[Bytes]>,
-    /// Not events: the session must send a fresh snapshot of `topic` (`reset`), because this
-    /// node may have missed events (its bus connection was lost).
-    pub resync: bool,
-}
 
 /// The sending side of a session's queue, held by the hub.
 pub type Mailbox = Arc<Outbox>;
@@ -420,9 +367,30 @@ impl Hub {
     }
 }
 
+/// The hub hears every batch of this node, and (through the Redis bus) every other node's
+/// batch for a topic a local session listens to.
+impl crate::events::Listener for Hub {
+    fn deliver(&self, msg: &Published) {
+        self.dispatch(msg);
+    }
+
+    fn topics(&self) -> Vec<String> {
+        Hub::topics(self)
+    }
+
+    fn interest(&self) -> Option<Arc<Notify>> {
+        Some(Hub::interest(self))
+    }
+
+    fn resync(&self) {
+        self.resync_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::PublishedEvent;
 
     fn batch(topic: &str, seqs: std::ops::RangeInclusive<u64>) -> Published {
         Published {

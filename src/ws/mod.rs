@@ -1,7 +1,6 @@
 //! Real time: the WebSocket protocol and sessions, the per-node hub, and the bus between
 //! nodes (DESIGN §4).
 
-pub mod bus;
 pub mod caps;
 pub mod hub;
 pub mod outbox;

@@ -15,9 +15,21 @@ use std::{
     task::{Context, Poll},
 };
 
+use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 
-use super::hub::Delivery;
+/// What a session's queue carries: the encoded frames of one batch for one topic.
+#[derive(Debug)]
+pub struct Delivery {
+    pub topic: Arc<str>,
+    pub stream: Arc<str>,
+    pub to_seq: u64,
+    /// Whole WebSocket text frames (header and JSON), written as they are.
+    pub frames: Box<[Bytes]>,
+    /// Not events: the session must send a fresh snapshot of `topic` (`reset`), because this
+    /// node may have missed events (its bus connection was lost).
+    pub resync: bool,
+}
 
 /// Signals from the node to a session, as bits.
 pub mod signal {

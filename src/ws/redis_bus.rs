@@ -27,11 +27,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
-use super::{
-    bus::Bus,
-    hub::{Hub, Published},
+use crate::{
+    events::{Bus, Listener, Published},
+    metrics::Metrics,
+    state::Pulse,
 };
-use crate::{actors::Actors, metrics::Metrics, state::Pulse};
 
 /// Batches waiting to be published; beyond this they are dropped (and counted): an actor must
 /// never wait for Redis, and a dropped batch only delays other nodes until their next read.
@@ -51,7 +51,8 @@ struct Wire {
 pub struct RedisBus {
     node: Uuid,
     prefix: String,
-    hub: Arc<Hub>,
+    /// This node's hub: it hears this node's batches at once, before Redis does.
+    local: Arc<dyn Listener>,
     queue: mpsc::Sender<Published>,
     conn: ConnectionManager,
     metrics: Arc<Metrics>,
@@ -67,14 +68,14 @@ impl RedisBus {
     pub fn start(
         conn: ConnectionManager,
         prefix: String,
-        hub: Arc<Hub>,
+        local: Arc<dyn Listener>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
         let bus = Arc::new(Self {
             node: Uuid::new_v4(),
             prefix,
-            hub,
+            local,
             queue,
             conn: conn.clone(),
             metrics,
@@ -96,28 +97,27 @@ impl RedisBus {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts the node's subscriber: follows local interest, forwards other nodes' batches
-    /// to the hub and the replicas, reconnects and resyncs. Ends on shutdown.
+    /// Starts the node's subscriber: follows the listeners' interest, forwards other nodes'
+    /// batches to them (the hub and the replicas), reconnects and resyncs. Ends on shutdown.
     pub fn spawn_subscriber(
         self: &Arc<Self>,
         client: redis::Client,
-        registry: Actors,
+        listeners: Vec<Arc<dyn Listener>>,
         pulse: watch::Receiver<Pulse>,
     ) {
-        actix_rt::spawn(subscriber(Arc::clone(self), client, registry, pulse));
+        actix_rt::spawn(subscriber(Arc::clone(self), client, listeners, pulse));
     }
 
     /// The channels this node needs now.
-    fn desired(&self, registry: &Actors) -> HashSet<String> {
-        self.hub
-            .topics()
-            .into_iter()
-            .chain(registry.live_topics())
+    fn desired(&self, listeners: &[Arc<dyn Listener>]) -> HashSet<String> {
+        listeners
+            .iter()
+            .flat_map(|l| l.topics())
             .map(|t| self.channel(&t))
             .collect()
     }
 
-    fn on_message(&self, payload: &[u8], registry: &Actors) {
+    fn on_message(&self, payload: &[u8], listeners: &[Arc<dyn Listener>]) {
         let wire: Wire = match serde_json::from_slice(payload) {
             Ok(w) => w,
             Err(e) => {
@@ -129,8 +129,9 @@ impl RedisBus {
             return;
         }
         Metrics::inc(&self.metrics.bus_received);
-        self.hub.dispatch(&wire.msg);
-        registry.apply_remote(&wire.msg);
+        for l in listeners {
+            l.deliver(&wire.msg);
+        }
     }
 }
 
@@ -141,7 +142,7 @@ impl Bus for RedisBus {
     }
 
     fn publish(&self, msg: Published) {
-        self.hub.dispatch(&msg);
+        self.local.deliver(&msg);
         if self.queue.try_send(msg).is_err() {
             Metrics::inc(&self.metrics.bus_publish_failures);
             tracing::warn!(
@@ -219,11 +220,12 @@ async fn publisher(
 async fn subscriber(
     bus: Arc<RedisBus>,
     client: redis::Client,
-    registry: Actors,
+    listeners: Vec<Arc<dyn Listener>>,
     mut pulse: watch::Receiver<Pulse>,
 ) {
-    let hub_interest = bus.hub.interest();
-    let activity = registry.activity();
+    // Any listener's interest changing (a first subscriber to a topic, a replica activated)
+    // makes the subscriber sync its channels.
+    let interest: Vec<Arc<Notify>> = listeners.iter().filter_map(|l| l.interest()).collect();
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     loop {
@@ -243,7 +245,7 @@ async fn subscriber(
         };
         let (mut sink, mut stream) = pubsub.split();
         let mut current = HashSet::new();
-        let mut synced = sync(&bus, &registry, &mut sink, &mut current).await;
+        let mut synced = sync(&bus, &listeners, &mut sink, &mut current).await;
         if synced {
             bus.connected.store(true, Relaxed);
             backoff = Duration::from_millis(100);
@@ -251,22 +253,22 @@ async fn subscriber(
                 // Whatever was published while we were away is gone: refetch from the store.
                 Metrics::inc(&bus.metrics.bus_reconnects);
                 tracing::info!("Redis pub/sub reconnected; resyncing sessions and replicas");
-                bus.hub.resync_all();
-                registry.reload_all();
+                for l in &listeners {
+                    l.resync();
+                }
             }
             first = false;
         }
         while synced {
             tokio::select! {
                 msg = stream.next() => match msg {
-                    Some(msg) => bus.on_message(msg.get_payload_bytes(), &registry),
+                    Some(msg) => bus.on_message(msg.get_payload_bytes(), &listeners),
                     None => {
                         tracing::warn!("Redis pub/sub connection lost");
                         break;
                     }
                 },
-                () = hub_interest.notified() => synced = sync(&bus, &registry, &mut sink, &mut current).await,
-                () = activity.notified() => synced = sync(&bus, &registry, &mut sink, &mut current).await,
+                () = any_notified(&interest) => synced = sync(&bus, &listeners, &mut sink, &mut current).await,
                 _ = pulse.changed() => {
                     if pulse.borrow().shutting_down {
                         return;
@@ -280,15 +282,23 @@ async fn subscriber(
     }
 }
 
+/// Waits until one of `notifies` is notified (never, for none).
+async fn any_notified(notifies: &[Arc<Notify>]) {
+    if notifies.is_empty() {
+        return std::future::pending().await;
+    }
+    futures_util::future::select_all(notifies.iter().map(|n| Box::pin(n.notified()))).await;
+}
+
 /// Subscribes to what is desired and not held, unsubscribes from what is held and not
 /// desired. False when the connection failed.
 async fn sync(
     bus: &RedisBus,
-    registry: &Actors,
+    listeners: &[Arc<dyn Listener>],
     sink: &mut redis::aio::PubSubSink,
     current: &mut HashSet<String>,
 ) -> bool {
-    let desired = bus.desired(registry);
+    let desired = bus.desired(listeners);
     let add: Vec<&String> = desired.difference(current).collect();
     let drop: Vec<&String> = current.difference(&desired).collect();
     if !add.is_empty() && sink.subscribe(&add).await.is_err() {

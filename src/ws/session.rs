@@ -45,16 +45,17 @@ use tokio::{io::AsyncWriteExt as _, net::TcpStream};
 mod chat;
 
 use super::{
-    hub::{Delivery, Mailbox, SessionId},
-    outbox::{Outbox, signal},
+    hub::{Mailbox, SessionId},
+    outbox::{Delivery, Outbox, signal},
     protocol::{self, ClientFrame, SnapshotFrame, Topic, close},
     snapshots::Snapshot,
     wire::{self, Incoming},
 };
 use crate::{
+    api_error::ApiError,
+    auth::bearer_of,
     auth::{AuthError, Authenticated},
     domain::{Action, Denial},
-    http::{ApiError, access::bearer_of},
     state::AppState,
 };
 

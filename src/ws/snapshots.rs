@@ -365,7 +365,7 @@ pub async fn floor_plan(
         .collect();
     let tables: Vec<_> = tables
         .iter()
-        .map(|t| crate::actors::table::table_view(t, now))
+        .map(|t| crate::views::table_view(t, now))
         .collect();
     Ok(Some((
         json!({ "venue": venue, "tables": tables, "parties": parties }),

@@ -9,9 +9,10 @@ use bellhop::{
     domain::{
         Agent, Cleanliness, HkOccupancy, NewRoom, PropertyId, RoomCommand, RoomNumber, StatusChange,
     },
+    events::LocalBus,
     metrics::Metrics,
     persistence::{self, Store},
-    ws::{bus::LocalBus, hub::Hub},
+    ws::hub::Hub,
 };
 
 use crate::helpers::{Backend, TestDb};

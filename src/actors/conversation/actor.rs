@@ -21,13 +21,12 @@ use crate::{
         chat::{ChatCommand, ChatEvent, Conversation, Side},
         notice::GUEST_LINK,
     },
+    events::{
+        Bus, Published, PublishedEvent,
+        topics::{chat_topic, guest_chat_topic, inbox_topic},
+    },
     metrics::Metrics,
     persistence::{self, NewEvent, OutboxEmail, Projection, Store, StoreError},
-    ws::{
-        bus::Bus,
-        hub::{Published, PublishedEvent},
-        protocol::{chat_topic, guest_chat_topic, inbox_topic},
-    },
 };
 
 /// Commands waiting for a busy conversation beyond this make their senders wait.

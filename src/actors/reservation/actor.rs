@@ -21,9 +21,9 @@ use crate::{
             RoomReadiness,
         },
     },
+    events::Bus,
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
-    ws::bus::Bus,
 };
 
 /// Commands waiting for a busy reservation beyond this make their senders wait.
@@ -69,7 +69,7 @@ pub(crate) struct Committed {
     pub(crate) agent: Agent,
     pub(crate) at: chrono::DateTime<chrono::Utc>,
     /// Other entities' batches committed in the same transaction (a check-out's task).
-    pub(crate) also: Vec<crate::ws::hub::Published>,
+    pub(crate) also: Vec<crate::events::Published>,
 }
 
 /// The housekeeping a check-out (or a move away) causes, in its transaction: the room's open
@@ -82,7 +82,7 @@ async fn departure_task(
     today: chrono::NaiveDate,
     agent: &Agent,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<(Vec<NewEvent>, Vec<Projection>, crate::ws::hub::Published), CommandError> {
+) -> Result<(Vec<NewEvent>, Vec<Projection>, crate::events::Published), CommandError> {
     use crate::domain::task::{NewTask, Priority, TaskCommand, TaskKind};
     let arriving = store
         .reservations(&crate::persistence::ReservationFilter {

@@ -14,14 +14,13 @@ use crate::{
         registry::{Entity, Shared},
     },
     domain::{Agent, PropertyId, Room, RoomCommand, RoomEvent, RoomNumber},
+    events::{
+        Bus, Published, PublishedEvent,
+        topics::{availability_topic, room_topic, rooms_topic},
+    },
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
     views::RoomView,
-    ws::{
-        bus::Bus,
-        hub::{Published, PublishedEvent},
-        protocol::{availability_topic, room_topic, rooms_topic},
-    },
 };
 
 /// Commands waiting for a busy room beyond this make their senders wait (backpressure).

@@ -24,13 +24,10 @@ use crate::{
             VenueRefusal, free,
         },
     },
+    events::{Bus, Published, PublishedEvent, topics::tables_topic},
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
-    ws::{
-        bus::Bus,
-        hub::{Published, PublishedEvent},
-        protocol::tables_topic,
-    },
+    views::table_view,
 };
 
 /// Commands waiting for a busy table beyond this make their senders wait.
@@ -164,19 +161,6 @@ impl Step {
             published,
         ));
     }
-}
-
-/// A table as clients see it: its fields and its state on the floor plan now.
-#[must_use]
-pub(crate) fn table_view(t: &Table, now: DateTime<Utc>) -> serde_json::Value {
-    let mut v = serde_json::to_value(t).unwrap_or_default();
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert(
-            "state".into(),
-            serde_json::to_value(t.state(now)).unwrap_or_default(),
-        );
-    }
-    v
 }
 
 fn publication(topic: String, stream: String, events: Vec<PublishedEvent>) -> Published {

@@ -10,5 +10,5 @@ mod actor;
 mod handle;
 pub mod messages;
 
-pub(crate) use actor::{TableActor, party_publication, table_view};
+pub(crate) use actor::{TableActor, party_publication};
 pub use handle::{TableHandle, TableOutcome};

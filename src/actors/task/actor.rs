@@ -17,13 +17,12 @@ use crate::{
         Agent, Cleanliness, RoomCommand, StatusChange, TaskId,
         task::{NewTask, Task, TaskCommand, TaskEvent, TaskKind},
     },
+    events::{
+        Bus, Published, PublishedEvent,
+        topics::{tasks_topic, user_tasks_topic},
+    },
     metrics::Metrics,
     persistence::{self, NewEvent, Projection, Store, StoreError},
-    ws::{
-        bus::Bus,
-        hub::{Published, PublishedEvent},
-        protocol::{tasks_topic, user_tasks_topic},
-    },
 };
 
 /// Commands waiting for a busy task beyond this make their senders wait.

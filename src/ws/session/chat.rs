@@ -15,11 +15,11 @@ pub(super) use crate::domain::chat::Side;
 use super::{End, Session, Subscription};
 use crate::{
     actors::CommandError,
+    api_error::ApiError,
     domain::{
         ConversationId, Denial, Principal,
         chat::{Author, MessageKind},
     },
-    http::ApiError,
     ws::{
         protocol::{self, Topic, chat_topic, guest_chat_topic},
         snapshots::{self, CHAT_RECOVERY_LIMIT, Snapshot},

@@ -1,4 +1,6 @@
-//! The one API error type and the one place it becomes an HTTP response.
+//! The one API error type and the one place it becomes an HTTP response (or, through
+//! [`ApiError::code`], a WebSocket `error` frame). Below both `http` and `ws`, so neither
+//! imports the other for it.
 //!
 //! Bodies are `{"error":{"code":"snake_case","message":"…"}}` with stable codes. Causes of
 //! 5xx answers are logged here and never sent: a client learns that something failed on our
