@@ -117,3 +117,41 @@ pub async fn put_room_type(
         })?;
     Ok(room_type)
 }
+
+/// Adds or replaces a canned reply (a title is unique within the property: 409 `title_taken`).
+pub async fn put_canned_reply(
+    store: &dyn Store,
+    reply: &crate::domain::chat::CannedReply,
+) -> Result<(), CommandError> {
+    reply.validate()?;
+    store
+        .commit(
+            Vec::new(),
+            vec![Projection::UpsertCannedReply(reply.clone())],
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Constraint(c) if c == "canned_replies_title_key" => {
+                CommandError::Conflict {
+                    code: "title_taken",
+                    message: "this property already has a canned reply with that title".into(),
+                }
+            }
+            other => other.into(),
+        })
+}
+
+/// Removes a canned reply.
+pub async fn delete_canned_reply(
+    store: &dyn Store,
+    property_id: PropertyId,
+    id: uuid::Uuid,
+) -> Result<(), CommandError> {
+    store
+        .commit(
+            Vec::new(),
+            vec![Projection::DeleteCannedReply { property_id, id }],
+        )
+        .await?;
+    Ok(())
+}

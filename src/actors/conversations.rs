@@ -9,8 +9,9 @@ use std::{
 
 use super::{
     CommandError,
-    conversation::{ConversationActor, ConversationHandle, Outcome, publications},
-    registry::{Registry, Shared},
+    conversation::{ChatWrite, ConversationHandle, Outcome, publications},
+    entity::row,
+    registry::{Registry, Replicas, Shared},
 };
 use crate::{
     domain::{
@@ -30,7 +31,7 @@ pub const TYPING_EXPIRES_MS: u64 = 5000;
 /// Finds or activates conversation actors. Cheap to clone.
 #[derive(Clone)]
 pub struct Conversations {
-    inner: Registry<ConversationActor>,
+    inner: Registry<Conversation>,
     limiter: Arc<SendLimiter>,
 }
 
@@ -50,20 +51,8 @@ pub(crate) fn opening(
         guest_name,
         at,
     );
-    let row = NewEvent {
-        stream: c.id.stream(),
-        seq: 1,
-        property_id: Some(c.property_id),
-        kind: event.kind().into(),
-        payload: crate::actors::event_payload(&event)?,
-        actor: agent.clone(),
-        at,
-    };
-    let publish = publications(&super::conversation::Batch {
-        events: vec![(1, event, c.clone())],
-        agent: agent.clone(),
-        at,
-    });
+    let row = row(&c, &event, agent, at)?;
+    let publish = publications(&[(1, event, c.clone())], agent, at);
     Ok((row, Projection::UpsertConversation(c), publish))
 }
 
@@ -72,7 +61,7 @@ impl Conversations {
         let config = &shared.config;
         let limiter = SendLimiter::new(config.chat_burst, config.chat_per_minute);
         Self {
-            inner: Registry::start(shared),
+            inner: Registry::start(shared, ()),
             limiter: Arc::new(limiter),
         }
     }
@@ -109,12 +98,10 @@ impl Conversations {
             }
             Ok(store.conversation(id).await?)
         };
-        let addr = self
-            .inner
+        self.inner
             .get(&id, load)
             .await?
-            .ok_or(CommandError::ConversationNotFound)?;
-        Ok(ConversationHandle { addr })
+            .ok_or(CommandError::ConversationNotFound)
     }
 
     /// The conversation as this node knows it.
@@ -140,7 +127,14 @@ impl Conversations {
         }
         let key = key.map(|k| sender_key(&author, k));
         handle
-            .execute(ChatCommand::Send { author, kind, body }, key, agent)
+            .execute(
+                ChatWrite {
+                    command: ChatCommand::Send { author, kind, body },
+                    key,
+                },
+                None,
+                agent,
+            )
             .await
     }
 
@@ -243,35 +237,9 @@ impl Conversations {
         emailed
     }
 
-    pub(crate) fn live_topics(&self) -> Vec<String> {
-        // Replicas hear their stream through the staff topic of the conversation.
-        self.inner.keys().into_iter().map(chat_topic).collect()
-    }
-
-    pub(crate) fn apply_remote(&self, msg: &Published) {
-        // The guest's copy of a batch carries the same seqs; one is enough.
-        if msg
-            .topics
-            .iter()
-            .all(|t| t.ends_with(crate::events::topics::GUEST_SIDE))
-        {
-            return;
-        }
-        if let Some(id) = msg
-            .stream
-            .strip_prefix("conversation:")
-            .and_then(|id| id.parse::<ConversationId>().ok())
-        {
-            self.inner.apply_published(&id, msg);
-        }
-    }
-
-    pub(crate) fn reload_all(&self) {
-        self.inner.reload_all();
-    }
-
-    pub(crate) async fn passivate_all(&self) {
-        self.inner.passivate_all().await;
+    /// The registry as the node sees every registry (remote batches, reloads, shutdown).
+    pub(crate) fn replicas(&self) -> Box<dyn Replicas> {
+        Box::new(self.inner.clone())
     }
 }
 

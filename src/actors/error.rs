@@ -96,6 +96,21 @@ impl From<StoreError> for CommandError {
 }
 
 impl CommandError {
+    /// A rule refused the command, judged on the state the actor had: worth judging again
+    /// if the store's state has moved since.
+    #[must_use]
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused(_)
+                | Self::ReservationRefused(_)
+                | Self::TaskRefused(_)
+                | Self::ChatRefused(_)
+                | Self::VenueRefused(_)
+                | Self::VersionMismatch { .. }
+        )
+    }
+
     /// Another party holds the table at an overlapping time.
     #[must_use]
     pub fn table_taken() -> Self {

@@ -1,22 +1,26 @@
 //! Entity actors and the per-node registries that activate them.
 //!
-//! Each room and reservation is an actix actor that owns `(state, version)`. A command is
-//! validated against the state, its events are committed to the store **before** the actor
-//! replies or applies them, and only then handed to the bus. Handlers are atomic across their
-//! awaits (`AtomicResponse`), so check-then-act races cannot happen within a node; between
-//! nodes the store's `UNIQUE(stream, seq)` decides, and the loser reloads, re-validates and
-//! retries.
+//! Each room, reservation, task, table and conversation is one generic
+//! [`EntityActor`](entity::EntityActor) over its [`Aggregate`](entity::Aggregate) (the files
+//! `room.rs`, `reservation.rs`, …), owning `(state, version)`. A command is validated against
+//! the state, its events are committed to the store **before** the actor replies or applies
+//! them, and only then handed to the bus. Handlers are atomic across their awaits
+//! (`AtomicResponse`), so check-then-act races cannot happen within a node; between nodes the
+//! store's `UNIQUE(stream, seq)` decides, and the loser reloads, re-validates and retries.
 //!
-//! Callers never touch actix: [`Actors`] holds one registry per kind of entity, which hand out
-//! typed handles ([`RoomHandle`]). Property creation, guests and room types are plain
-//! functions: they have no concurrent state to own.
+//! Callers never touch actix: [`Actors`] holds one registry per kind of entity (`rooms.rs`,
+//! `reservations.rs`, …, with the use cases of that kind), which hand out typed handles
+//! ([`RoomHandle`]). Property creation, guests and room types are plain functions: they have
+//! no concurrent state to own.
 
 pub mod catalog;
 pub mod conversation;
 pub(crate) mod conversations;
+pub mod entity;
 mod error;
 pub(crate) mod messages;
 pub mod property;
+pub mod reactions;
 mod registry;
 pub mod reservation;
 pub(crate) mod reservations;
@@ -31,6 +35,7 @@ use std::sync::Arc;
 
 pub use conversation::{ConversationHandle, Outcome};
 pub use conversations::Conversations;
+pub use entity::Handle;
 pub use error::{CommandError, event_payload};
 pub use reservation::{Request, ReservationHandle};
 pub use reservations::{Booking, Reservations};
@@ -71,11 +76,13 @@ impl Actors {
         let shared = registry::Shared::start(store, bus, metrics, config);
         let rooms = RoomRegistry::start(Arc::clone(&shared));
         let conversations = Conversations::start(Arc::clone(&shared));
+        let tasks = Tasks::start(Arc::clone(&shared), rooms.clone());
+        shared.reactor.connect(tasks.clone());
         Self {
             venues: Venues::start(Arc::clone(&shared), conversations.clone()),
             conversations,
             reservations: Reservations::start(Arc::clone(&shared), rooms.clone()),
-            tasks: Tasks::start(Arc::clone(&shared), rooms.clone()),
+            tasks,
             rooms,
             shared,
         }
@@ -93,51 +100,49 @@ impl Actors {
         Arc::clone(&self.shared.activity)
     }
 
+    /// The registries, in the order they stop at shutdown: reservations first (their
+    /// commands may still call rooms), tables before conversations ("table ready" may still
+    /// write to a guest's chat), rooms last.
+    fn registries(&self) -> [Box<dyn registry::Replicas>; 5] {
+        [
+            self.reservations.replicas(),
+            self.tasks.replicas(),
+            self.venues.replicas(),
+            self.conversations.replicas(),
+            self.rooms.replicas(),
+        ]
+    }
+
     /// The topics replicas on this node must hear (what other nodes commit to them).
     #[must_use]
     pub fn live_topics(&self) -> Vec<String> {
-        let mut topics = self.rooms.live_topics();
-        topics.extend(self.reservations.live_topics());
-        topics.extend(self.tasks.live_topics());
-        topics.extend(self.conversations.live_topics());
-        topics.extend(self.venues.live_topics());
-        topics
+        self.registries()
+            .iter()
+            .flat_map(|r| r.live_topics())
+            .collect()
     }
 
-    /// Hands a batch another node committed to the replica here, if any.
+    /// Hands a batch another node committed to the replica here, if any (each registry takes
+    /// the batches of its own kind of stream).
     pub fn apply_remote(&self, msg: &Published) {
-        if msg.stream.starts_with("room:") {
-            self.rooms.apply_remote(msg);
-        } else if msg.stream.starts_with("reservation:") {
-            self.reservations.apply_remote(msg);
-        } else if msg.stream.starts_with("task:") {
-            self.tasks.apply_remote(msg);
-        } else if msg.stream.starts_with("conversation:") {
-            self.conversations.apply_remote(msg);
-        } else if msg.stream.starts_with("table:") {
-            self.venues.apply_remote(msg);
+        for r in self.registries() {
+            r.apply_published(msg);
         }
     }
 
     /// Makes every replica reload from the store (after the bus lost messages).
     pub fn reload_all(&self) {
-        self.rooms.reload_all();
-        self.reservations.reload_all();
-        self.tasks.reload_all();
-        self.conversations.reload_all();
-        self.venues.reload_all();
+        for r in self.registries() {
+            r.reload_all();
+        }
     }
 
     /// Stops every actor after the commands already queued to it, then the actor threads.
     pub async fn shutdown(&self) {
         self.shared.close();
-        // Reservations first: their commands may still call rooms.
-        self.reservations.passivate_all().await;
-        self.tasks.passivate_all().await;
-        // Tables before conversations: "table ready" may still write to a guest's chat.
-        self.venues.passivate_all().await;
-        self.conversations.passivate_all().await;
-        self.rooms.passivate_all().await;
+        for r in self.registries() {
+            r.passivate_all().await;
+        }
         self.shared.stop_arbiters().await;
     }
 }

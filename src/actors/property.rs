@@ -1,4 +1,5 @@
-//! Creating a property: one event on `property:<id>` plus the row, in one transaction.
+//! A property's own stream, `property:<id>`: its creation and its policy settings, each one
+//! event plus the row, in one transaction.
 
 use crate::{
     domain::{Agent, Property, PropertyId},
@@ -58,4 +59,56 @@ pub async fn create_with_id(
             other => other.into(),
         })?;
     Ok(property)
+}
+
+/// Changes the check-in and housekeeping policy (what is given changes, the rest stays), as a
+/// `settings_changed` event on the property's stream. A concurrent change of the stream (the
+/// night audit rolling the business date) is a lost race: read again and retry.
+pub async fn change_settings(
+    store: &dyn Store,
+    current: &Property,
+    require_inspected: Option<bool>,
+    stayover_every_days: Option<u8>,
+    agent: &Agent,
+) -> Result<Property, CommandError> {
+    let require_inspected = require_inspected.unwrap_or(current.require_inspected);
+    let stayover_every_days = stayover_every_days.unwrap_or(current.stayover_every_days);
+    if stayover_every_days > 30 {
+        return Err(CommandError::Invalid(
+            "stayover_every_days is 0 to 30".into(),
+        ));
+    }
+    let stream = current.id.stream();
+    let mut attempt = 0;
+    loop {
+        let row = NewEvent {
+            seq: store.stream_version(&stream).await? + 1,
+            stream: stream.clone(),
+            property_id: Some(current.id),
+            kind: "settings_changed".into(),
+            payload: serde_json::json!({
+                "require_inspected": require_inspected,
+                "stayover_every_days": stayover_every_days,
+            }),
+            actor: agent.clone(),
+            at: persistence::now(),
+        };
+        let projection = Projection::SetRequireInspected {
+            property_id: current.id,
+            require_inspected,
+            stayover_every_days,
+        };
+        match store.commit(vec![row], vec![projection]).await {
+            Ok(()) => break,
+            Err(persistence::StoreError::Conflict) if attempt < 8 => {
+                attempt += 1;
+                tokio::time::sleep(super::backoff(attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    store
+        .property(current.id)
+        .await?
+        .ok_or(CommandError::PropertyNotFound)
 }

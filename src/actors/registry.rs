@@ -11,7 +11,6 @@
 
 use std::{
     collections::HashMap,
-    hash::Hash,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError, Weak,
         atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed},
@@ -19,11 +18,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix::{Actor, Addr, Context, Handler};
+use actix::{Actor, Addr};
 use actix_rt::{Arbiter, ArbiterHandle};
 
-use super::messages::{ApplyRemote, Passivate, Reload};
-use crate::{config::ActorConfig, events::Bus, metrics::Metrics, persistence::Store};
+use super::{
+    entity::{Aggregate, EntityActor, Handle},
+    messages::{ApplyRemote, Passivate, Reload},
+};
+use crate::{
+    config::ActorConfig,
+    events::{Bus, Published},
+    metrics::Metrics,
+    persistence::Store,
+};
 
 /// What every entity actor is built from, and the threads they run on.
 pub(crate) struct Shared {
@@ -38,6 +45,8 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Notified when actors come or go (the bus subscribes to the entities held here).
     pub(crate) activity: Arc<tokio::sync::Notify>,
+    /// Carries out what committed changes make happen to other entities.
+    pub(crate) reactor: Arc<super::reactions::Reactor>,
 }
 
 impl Shared {
@@ -62,6 +71,7 @@ impl Shared {
             next_arbiter: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             activity: Arc::new(tokio::sync::Notify::new()),
+            reactor: Arc::default(),
         })
     }
 
@@ -72,6 +82,7 @@ impl Shared {
     /// Refuses new activations (the registries then passivate what they hold).
     pub(crate) fn close(&self) {
         self.closed.store(true, Relaxed);
+        self.reactor.disconnect();
     }
 
     /// Stops the arbiters after every registry has passivated its actors.
@@ -90,36 +101,23 @@ impl Shared {
     }
 }
 
-/// An entity actor the registry can manage.
-pub(crate) trait Entity:
-    Actor<Context = Context<Self>> + Handler<Passivate> + Handler<ApplyRemote> + Handler<Reload>
-{
-    /// How callers name the entity (a room by property and number, a reservation by id).
-    type Key: Clone + Eq + Hash + std::fmt::Debug + Send + Sync + 'static;
-    /// The state an actor starts from, as the store holds it.
-    type State: Send + 'static;
-    /// For logs: "room", "reservation".
-    const KIND: &'static str;
-
-    fn build(state: Self::State, shared: &Shared) -> Self;
-}
-
-struct Slot<A: Actor> {
-    addr: Addr<A>,
+struct Slot<A: Aggregate> {
+    addr: Addr<EntityActor<A>>,
     last_used: Instant,
 }
 
-struct Inner<A: Entity> {
+struct Inner<A: Aggregate> {
     shared: Arc<Shared>,
+    deps: A::Deps,
     live: Mutex<HashMap<A::Key, Slot<A>>>,
 }
 
 /// Finds or activates the actors of one kind of entity. Cheap to clone.
-pub(crate) struct Registry<A: Entity> {
+pub(crate) struct Registry<A: Aggregate> {
     inner: Arc<Inner<A>>,
 }
 
-impl<A: Entity> Clone for Registry<A> {
+impl<A: Aggregate> Clone for Registry<A> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -127,11 +125,12 @@ impl<A: Entity> Clone for Registry<A> {
     }
 }
 
-impl<A: Entity> Registry<A> {
-    /// A registry on `shared`'s arbiters, with its passivation sweep.
-    pub(crate) fn start(shared: Arc<Shared>) -> Self {
+impl<A: Aggregate> Registry<A> {
+    /// A registry on `shared`'s arbiters, with its passivation sweep; its actors get `deps`.
+    pub(crate) fn start(shared: Arc<Shared>, deps: A::Deps) -> Self {
         let inner = Arc::new(Inner {
             shared,
+            deps,
             live: Mutex::new(HashMap::new()),
         });
         actix_rt::spawn(sweep(Arc::downgrade(&inner)));
@@ -150,7 +149,7 @@ impl<A: Entity> Registry<A> {
     }
 
     /// A live address for `key`, or `None`; forgets a dead one.
-    pub(crate) fn lookup(&self, key: &A::Key) -> Option<Addr<A>> {
+    pub(crate) fn lookup(&self, key: &A::Key) -> Option<Addr<EntityActor<A>>> {
         let mut live = self.lock_live();
         let slot = live.get_mut(key)?;
         if slot.addr.connected() {
@@ -165,13 +164,13 @@ impl<A: Entity> Registry<A> {
 
     /// The actor for `key`: the live one, or a new one started from what `load` reads (which
     /// runs only when needed). `load` answering `None` means the entity does not exist.
-    pub(crate) async fn get<F, E>(&self, key: &A::Key, load: F) -> Result<Option<Addr<A>>, E>
+    pub(crate) async fn get<F, E>(&self, key: &A::Key, load: F) -> Result<Option<Handle<A>>, E>
     where
-        F: Future<Output = Result<Option<A::State>, E>>,
+        F: Future<Output = Result<Option<A>, E>>,
         E: From<super::CommandError>,
     {
         if let Some(addr) = self.lookup(key) {
-            return Ok(Some(addr));
+            return Ok(Some(Handle { addr }));
         }
         if self.inner.shared.is_closed() {
             return Err(
@@ -181,7 +180,9 @@ impl<A: Entity> Registry<A> {
         let Some(state) = load.await? else {
             return Ok(None);
         };
-        Ok(Some(self.activate(key.clone(), state)))
+        Ok(Some(Handle {
+            addr: self.activate(key.clone(), state),
+        }))
     }
 
     fn forget_dead(&self, key: &A::Key) {
@@ -196,7 +197,7 @@ impl<A: Entity> Registry<A> {
     }
 
     /// Starts an actor for `key` unless another caller did in the meantime.
-    fn activate(&self, key: A::Key, state: A::State) -> Addr<A> {
+    fn activate(&self, key: A::Key, state: A) -> Addr<EntityActor<A>> {
         let shared = &self.inner.shared;
         let mut live = self.lock_live();
         if let Some(slot) = live.get_mut(&key) {
@@ -209,7 +210,10 @@ impl<A: Entity> Registry<A> {
         }
         let i = shared.next_arbiter.fetch_add(1, Relaxed) % shared.handles.len();
         let for_actor = Arc::clone(shared);
-        let addr = A::start_in_arbiter(&shared.handles[i], move |_ctx| A::build(state, &for_actor));
+        let deps = self.inner.deps.clone();
+        let addr = EntityActor::start_in_arbiter(&shared.handles[i], move |_ctx| {
+            EntityActor::new(state, deps, &for_actor)
+        });
         live.insert(
             key,
             Slot {
@@ -230,10 +234,12 @@ impl<A: Entity> Registry<A> {
 
     /// Hands a batch another node committed to the replica of `key`, if there is one: the
     /// batch's seqs and the entity as it was after its last event.
-    pub(crate) fn apply_published(&self, key: &A::Key, msg: &crate::events::Published) {
-        if let Some(last) = msg.events.last() {
+    pub(crate) fn apply_published(&self, msg: &Published) {
+        if let Some(last) = msg.events.last()
+            && let Some(key) = A::key_of(msg)
+        {
             self.apply_remote(
-                key,
+                &key,
                 ApplyRemote {
                     from_seq: msg.from_seq,
                     to_seq: msg.to_seq,
@@ -285,8 +291,40 @@ impl<A: Entity> Registry<A> {
     }
 }
 
+/// What the node does with every registry alike, whatever kind of entity it holds.
+pub(crate) trait Replicas: Send + Sync {
+    /// The topics this node's replicas must hear other nodes' batches on.
+    fn live_topics(&self) -> Vec<String>;
+    /// Hands a batch another node committed to the replica it is about, if it is here.
+    fn apply_published(&self, msg: &Published);
+    /// Makes every replica reload from the store (after the bus lost messages).
+    fn reload_all(&self);
+    /// Stops every actor after the commands already queued to it.
+    fn passivate_all(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+impl<A: Aggregate> Replicas for Registry<A> {
+    fn live_topics(&self) -> Vec<String> {
+        self.keys().iter().filter_map(A::live_topic).collect()
+    }
+
+    fn apply_published(&self, msg: &Published) {
+        if msg.stream.split(':').next() == Some(A::KIND) {
+            Registry::apply_published(self, msg);
+        }
+    }
+
+    fn reload_all(&self) {
+        Registry::reload_all(self);
+    }
+
+    fn passivate_all(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(Registry::passivate_all(self))
+    }
+}
+
 /// Passivates idle actors. Ends by itself when the registry is dropped or shut down.
-async fn sweep<A: Entity>(inner: Weak<Inner<A>>) {
+async fn sweep<A: Aggregate>(inner: Weak<Inner<A>>) {
     let period = {
         let Some(i) = inner.upgrade() else { return };
         (i.shared.config.passivate_after / 4)

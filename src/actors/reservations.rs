@@ -13,18 +13,15 @@ use serde::Deserialize;
 
 use super::{
     CommandError, RoomRegistry,
-    registry::{Registry, Shared},
-    reservation::{Committed, Request, ReservationActor, ReservationHandle},
+    entity::row,
+    registry::{Registry, Replicas, Shared},
+    reservation::{Request, ReservationHandle, publication},
 };
 use crate::{
     domain::notice::Notice,
     domain::{
         Agent, PropertyId, Reservation, ReservationId, ReservationStatus, Stay,
         reservation::{GuestId, NewReservation, Party, ReservationEvent},
-    },
-    events::{
-        Published, PublishedEvent,
-        topics::{availability_topic, reservation_topic, reservations_topic},
     },
     persistence::{self, NewEvent, OutboxEmail, Projection, ReservationFilter, StoreError},
 };
@@ -63,15 +60,13 @@ fn one() -> u8 {
 /// Finds or activates reservation actors, and books new reservations. Cheap to clone.
 #[derive(Clone)]
 pub struct Reservations {
-    inner: Registry<ReservationActor>,
-    rooms: RoomRegistry,
+    inner: Registry<Reservation>,
 }
 
 impl Reservations {
     pub(crate) fn start(shared: Arc<Shared>, rooms: RoomRegistry) -> Self {
         Self {
-            inner: Registry::start(shared),
-            rooms,
+            inner: Registry::start(shared, rooms),
         }
     }
 
@@ -82,15 +77,12 @@ impl Reservations {
     /// The actor of a reservation, activating it from the store if needed.
     pub async fn get(&self, id: ReservationId) -> Result<ReservationHandle, CommandError> {
         let store = &self.shared().store;
-        let rooms = self.rooms.clone();
-        let addr = self
-            .inner
+        self.inner
             .get(&id, async {
-                Ok::<_, CommandError>(store.reservation(id).await?.map(|r| (r, rooms)))
+                Ok::<_, CommandError>(store.reservation(id).await?)
             })
             .await?
-            .ok_or(CommandError::ReservationNotFound)?;
-        Ok(ReservationHandle { addr })
+            .ok_or(CommandError::ReservationNotFound)
     }
 
     /// Executes `request` on a reservation; a change that frees inventory offers it to the
@@ -262,15 +254,7 @@ impl Reservations {
         });
         let created = [(1, event.clone(), reservation.clone())];
         projections.extend(notices(self.shared().store.as_ref(), &created, at).await?);
-        let row = NewEvent {
-            stream: reservation.id.stream(),
-            seq: 1,
-            property_id: Some(property),
-            kind: event.kind().into(),
-            payload: crate::actors::event_payload(&event)?,
-            actor: agent.clone(),
-            at,
-        };
+        let row = row(&reservation, &event, agent, at)?;
         // The stay's conversation with the hotel exists from the start, in the same
         // transaction (after the reservation's row, which it refers to).
         let (chat_row, chat, opened) =
@@ -283,13 +267,7 @@ impl Reservations {
         for p in opened {
             self.shared().bus.publish(p);
         }
-        let committed = Committed {
-            events: vec![(1, event, reservation.clone())],
-            agent: agent.clone(),
-            at,
-            also: Vec::new(),
-        };
-        if let Some(batch) = publication(&committed) {
+        if let Some(batch) = publication(&[(1, event, reservation.clone())], agent, at) {
             self.shared().bus.publish(batch);
         }
         Ok(reservation)
@@ -465,7 +443,7 @@ impl Reservations {
             };
             match created {
                 Ok(batch) => {
-                    if let Some(published) = crate::actors::task::publication(&batch) {
+                    if let Some(published) = crate::actors::task::publication(&batch, agent, at) {
                         self.shared().bus.publish(published);
                     }
                 }
@@ -511,26 +489,9 @@ impl Reservations {
         }
     }
 
-    pub(crate) fn live_topics(&self) -> Vec<String> {
-        self.inner.keys().iter().map(reservation_topic).collect()
-    }
-
-    pub(crate) fn apply_remote(&self, msg: &Published) {
-        if let Some(id) = msg
-            .stream
-            .strip_prefix("reservation:")
-            .and_then(|id| id.parse::<ReservationId>().ok())
-        {
-            self.inner.apply_published(&id, msg);
-        }
-    }
-
-    pub(crate) fn reload_all(&self) {
-        self.inner.reload_all();
-    }
-
-    pub(crate) async fn passivate_all(&self) {
-        self.inner.passivate_all().await;
+    /// The registry as the node sees every registry (remote batches, reloads, shutdown).
+    pub(crate) fn replicas(&self) -> Box<dyn Replicas> {
+        Box::new(self.inner.clone())
     }
 }
 
@@ -581,7 +542,7 @@ pub(crate) async fn notices(
 }
 
 /// Whether an event changes what is sold.
-fn moves_inventory(e: &ReservationEvent) -> bool {
+pub(crate) fn moves_inventory(e: &ReservationEvent) -> bool {
     matches!(
         e,
         ReservationEvent::ReservationCreated { .. }
@@ -591,34 +552,6 @@ fn moves_inventory(e: &ReservationEvent) -> bool {
             | ReservationEvent::Amended { .. }
             | ReservationEvent::CheckedOut { .. }
     )
-}
-
-/// The bus message for a committed batch of one reservation's events: on the property's
-/// reservations topic, the reservation's own, and availability when inventory moved.
-pub(crate) fn publication(c: &Committed) -> Option<Published> {
-    let (_, _, last) = c.events.last()?;
-    let mut topics = vec![
-        reservations_topic(last.property_id),
-        reservation_topic(&last.id),
-    ];
-    if c.events.iter().any(|(_, e, _)| moves_inventory(e)) {
-        topics.push(availability_topic(last.property_id));
-    }
-    let events: Vec<PublishedEvent> = c
-        .events
-        .iter()
-        .map(|(seq, event, after)| {
-            let state = serde_json::to_value(after).unwrap_or_default();
-            PublishedEvent::new(*seq, event, &c.agent, c.at, state)
-        })
-        .collect();
-    Some(Published {
-        topics,
-        stream: last.id.stream(),
-        from_seq: events.first()?.seq,
-        to_seq: last.version,
-        events,
-    })
 }
 
 #[cfg(test)]

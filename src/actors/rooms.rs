@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use super::{
     CommandError,
-    registry::{Registry, Shared},
-    room::{RoomActor, RoomHandle, publication},
+    entity::row,
+    registry::{Registry, Replicas, Shared},
+    room::{RoomHandle, publication},
 };
 use crate::{
     domain::{Agent, NewRoom, PropertyId, Room, RoomId, RoomNumber},
-    events::{Published, topics::room_topic},
-    persistence::{self, NewEvent, Projection, Store, StoreError},
+    persistence::{self, Projection, Store, StoreError},
 };
 
 /// Most rooms one request may create.
@@ -19,13 +19,13 @@ pub const MAX_ROOMS_PER_REQUEST: usize = 1000;
 /// Finds or activates room actors. Cheap to clone.
 #[derive(Clone)]
 pub struct RoomRegistry {
-    inner: Registry<RoomActor>,
+    inner: Registry<Room>,
 }
 
 impl RoomRegistry {
     pub(crate) fn start(shared: Arc<Shared>) -> Self {
         Self {
-            inner: Registry::start(shared),
+            inner: Registry::start(shared, ()),
         }
     }
 
@@ -43,8 +43,7 @@ impl RoomRegistry {
     ) -> Result<RoomHandle, CommandError> {
         let key = (property, number.clone());
         let store = &self.inner.shared().store;
-        let addr = self
-            .inner
+        self.inner
             .get(&key, async {
                 store
                     .room(property, number)
@@ -52,8 +51,7 @@ impl RoomRegistry {
                     .map_err(CommandError::from)
             })
             .await?
-            .ok_or(CommandError::RoomNotFound)?;
-        Ok(RoomHandle { addr })
+            .ok_or(CommandError::RoomNotFound)
     }
 
     /// The actor of a room by id (what a reservation knows of its room).
@@ -64,46 +62,15 @@ impl RoomRegistry {
             .await?
             .ok_or(CommandError::RoomNotFound)?;
         let key = (room.property_id, room.number.clone());
-        let addr = self
-            .inner
+        self.inner
             .get(&key, async { Ok::<_, CommandError>(Some(room)) })
             .await?
-            .ok_or(CommandError::RoomNotFound)?;
-        Ok(RoomHandle { addr })
+            .ok_or(CommandError::RoomNotFound)
     }
 
-    /// The single-room topics of the rooms active here: a replica must hear what other nodes
-    /// commit to its room.
-    #[must_use]
-    pub fn live_topics(&self) -> Vec<String> {
-        self.inner
-            .keys()
-            .iter()
-            .map(|(pid, n)| room_topic(*pid, n))
-            .collect()
-    }
-
-    /// Hands a batch committed by another node to this node's replica of the room, if any.
-    pub fn apply_remote(&self, msg: &Published) {
-        let Some(last) = msg.events.last() else {
-            return;
-        };
-        let (Some(pid), Some(number)) = (
-            last.state["property_id"]
-                .as_str()
-                .and_then(|p| p.parse::<PropertyId>().ok()),
-            last.state["number"]
-                .as_str()
-                .and_then(|n| RoomNumber::parse(n).ok()),
-        ) else {
-            return;
-        };
-        self.inner.apply_published(&(pid, number), msg);
-    }
-
-    /// Makes every replica reload from the store (after the bus lost messages).
-    pub fn reload_all(&self) {
-        self.inner.reload_all();
+    /// The registry as the node sees every registry (remote batches, reloads, shutdown).
+    pub(crate) fn replicas(&self) -> Box<dyn Replicas> {
+        Box::new(self.inner.clone())
     }
 
     /// Number of active room actors on this node.
@@ -112,14 +79,10 @@ impl RoomRegistry {
         self.inner.active()
     }
 
-    pub(crate) async fn passivate_all(&self) {
-        self.inner.passivate_all().await;
-    }
-
     #[cfg(test)]
     pub(crate) async fn shutdown(&self) {
         self.inner.shared().close();
-        self.passivate_all().await;
+        self.inner.passivate_all().await;
         self.inner.shared().stop_arbiters().await;
     }
 
@@ -154,15 +117,7 @@ impl RoomRegistry {
         let mut rows = Vec::with_capacity(specs.len());
         for spec in &specs {
             let (room, event) = Room::create(RoomId::new(), property, spec, at);
-            rows.push(NewEvent {
-                stream: room.id.stream(),
-                seq: 1,
-                property_id: Some(property),
-                kind: event.kind().into(),
-                payload: crate::actors::event_payload(&event)?,
-                actor: agent.clone(),
-                at,
-            });
+            rows.push(row(&room, &event, agent, at)?);
             created.push((room, event));
         }
         let projections = created
@@ -178,12 +133,14 @@ impl RoomRegistry {
             }
             other => other.into(),
         })?;
-        for (room, event) in &created {
-            if let Some(batch) = publication([(1, event, room)], agent, at) {
+        let mut rooms = Vec::with_capacity(created.len());
+        for (room, event) in created {
+            if let Some(batch) = publication(&[(1, event, room.clone())], agent, at) {
                 self.inner.shared().bus.publish(batch);
             }
+            rooms.push(room);
         }
-        Ok(created.into_iter().map(|(room, _)| room).collect())
+        Ok(rooms)
     }
 }
 
@@ -369,31 +326,13 @@ mod tests {
         let at = persistence::now();
         let events = room.decide(&RoomCommand::ChangeStatus(change), at).unwrap();
         let from = room.version + 1;
-        let mut rows = Vec::new();
-        let mut after = Vec::new();
-        for e in &events {
-            room.apply(e, at);
-            rows.push(NewEvent {
-                stream: room.id.stream(),
-                seq: room.version,
-                property_id: Some(room.property_id),
-                kind: e.kind().into(),
-                payload: serde_json::to_value(e).unwrap(),
-                actor: Agent::system("other-node"),
-                at,
-            });
-            after.push((room.version, e.clone(), room.clone()));
-        }
+        let (rows, after) =
+            crate::actors::entity::append(room, events, &Agent::system("other-node"), at).unwrap();
         store
             .commit(rows, vec![Projection::UpsertRoom(room.clone())])
             .await
             .unwrap();
-        let msg = publication(
-            after.iter().map(|(s, e, r)| (*s, e, r)),
-            &Agent::system("other-node"),
-            at,
-        )
-        .unwrap();
+        let msg = publication(&after, &Agent::system("other-node"), at).unwrap();
         assert_eq!(msg.from_seq, from);
         msg
     }
@@ -416,12 +355,12 @@ mod tests {
 
         // The next seq: applied from the message alone.
         let v2 = commit_elsewhere(store.as_ref(), &mut elsewhere, rush(true)).await;
-        f.registry.apply_remote(&v2);
+        f.registry.replicas().apply_published(&v2);
         let r = settle(&handle).await;
         assert_eq!((r.version, r.rush), (2, true));
 
         // A duplicate changes nothing.
-        f.registry.apply_remote(&v2);
+        f.registry.replicas().apply_published(&v2);
         assert_eq!(settle(&handle).await.version, 2);
 
         // v3 is lost on the way; v4 arrives: a gap, so the replica reloads from the store.
@@ -435,7 +374,7 @@ mod tests {
             },
         )
         .await;
-        f.registry.apply_remote(&v4);
+        f.registry.replicas().apply_published(&v4);
         let r = settle(&handle).await;
         assert_eq!(
             (r.version, r.rush, r.cleanliness),

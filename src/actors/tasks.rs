@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::{
     CommandError, RoomRegistry,
-    registry::{Registry, Shared},
-    task::{TaskActor, TaskHandle, publication},
+    entity::append,
+    registry::{Registry, Replicas, Shared},
+    task::{TaskHandle, publication},
 };
 use crate::{
     domain::stock::{StockEvent, StockItem, validate_item},
@@ -44,15 +45,13 @@ pub struct CreateTask {
 /// Finds or activates task actors, and creates tasks. Cheap to clone.
 #[derive(Clone)]
 pub struct Tasks {
-    inner: Registry<TaskActor>,
-    rooms: RoomRegistry,
+    inner: Registry<Task>,
 }
 
 impl Tasks {
     pub(crate) fn start(shared: Arc<Shared>, rooms: RoomRegistry) -> Self {
         Self {
-            inner: Registry::start(shared),
-            rooms,
+            inner: Registry::start(shared, rooms),
         }
     }
 
@@ -63,15 +62,10 @@ impl Tasks {
     /// The actor of a task, activating it from the store if needed.
     pub async fn get(&self, id: TaskId) -> Result<TaskHandle, CommandError> {
         let store = &self.shared().store;
-        let rooms = self.rooms.clone();
-        let addr = self
-            .inner
-            .get(&id, async {
-                Ok::<_, CommandError>(store.task(id).await?.map(|t| (t, rooms)))
-            })
+        self.inner
+            .get(&id, async { Ok::<_, CommandError>(store.task(id).await?) })
             .await?
-            .ok_or(CommandError::TaskNotFound)?;
-        Ok(TaskHandle { addr })
+            .ok_or(CommandError::TaskNotFound)
     }
 
     /// Whether `user` may be given work in `property`: staff of it who clean or repair.
@@ -180,24 +174,14 @@ impl Tasks {
             let events = task
                 .decide(&TaskCommand::Assign { to: user }, agent.as_str(), at)
                 .map_err(CommandError::TaskRefused)?;
-            for e in events {
-                task.apply(&e, at);
-                rows.push(persistence::NewEvent {
-                    stream: task.id.stream(),
-                    seq: task.version,
-                    property_id: Some(property),
-                    kind: e.kind().into(),
-                    payload: crate::actors::event_payload(&e)?,
-                    actor: agent.clone(),
-                    at,
-                });
-                batch.events.push((task.version, e, task.clone()));
-            }
+            let (more, applied) = append(&mut task, events, agent, at)?;
+            rows.extend(more);
+            batch.extend(applied);
         }
         store
             .commit(rows, vec![Projection::UpsertTask(task.clone())])
             .await?;
-        if let Some(mut p) = publication(&batch) {
+        if let Some(mut p) = publication(&batch, agent, at) {
             // A repair nobody was given goes to every maintenance user on duty today: the
             // first to claim it takes it.
             if task.kind == TaskKind::Maintenance && task.assignee.is_none() {
@@ -598,28 +582,9 @@ impl Tasks {
         }
     }
 
-    pub(crate) fn live_topics(&self) -> Vec<String> {
-        // A task's replica hears its stream through the supervisor board of its property;
-        // one topic per property is enough (and far fewer channels than one per task).
-        Vec::new()
-    }
-
-    pub(crate) fn apply_remote(&self, msg: &crate::events::Published) {
-        if let Some(id) = msg
-            .stream
-            .strip_prefix("task:")
-            .and_then(|id| id.parse::<TaskId>().ok())
-        {
-            self.inner.apply_published(&id, msg);
-        }
-    }
-
-    pub(crate) fn reload_all(&self) {
-        self.inner.reload_all();
-    }
-
-    pub(crate) async fn passivate_all(&self) {
-        self.inner.passivate_all().await;
+    /// The registry as the node sees every registry (remote batches, reloads, shutdown).
+    pub(crate) fn replicas(&self) -> Box<dyn Replicas> {
+        Box::new(self.inner.clone())
     }
 }
 

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CommandError, Conversations, backoff,
-    registry::{Registry, Shared},
-    table::{TableActor, TableHandle, TableOutcome, messages::TableRequest, party_publication},
+    entity::row,
+    registry::{Registry, Replicas, Shared},
+    table::{TableHandle, TableOutcome, TableRequest, party_publication},
 };
 use crate::{
     domain::{
@@ -121,14 +122,14 @@ pub struct WaitlistRequest {
 /// Finds or activates table actors, and runs venues. Cheap to clone.
 #[derive(Clone)]
 pub struct Venues {
-    tables: Registry<TableActor>,
+    tables: Registry<Table>,
     conversations: Conversations,
 }
 
 impl Venues {
     pub(crate) fn start(shared: Arc<Shared>, conversations: Conversations) -> Self {
         Self {
-            tables: Registry::start(shared),
+            tables: Registry::start(shared, ()),
             conversations,
         }
     }
@@ -278,15 +279,7 @@ impl Venues {
                     table.name
                 )));
             }
-            rows.push(NewEvent {
-                stream: table.id.stream(),
-                seq: 1,
-                property_id: Some(venue.property_id),
-                kind: event.kind().into(),
-                payload: crate::actors::event_payload(&event)?,
-                actor: agent.clone(),
-                at,
-            });
+            rows.push(row(&table, &event, agent, at)?);
             projections.push(Projection::UpsertTable(table.clone()));
             publish.push(Published {
                 topics: vec![crate::events::topics::tables_topic(venue.id)],
@@ -313,14 +306,12 @@ impl Venues {
     /// The actor of a table, activating it from the store if needed.
     pub async fn table(&self, id: TableId) -> Result<TableHandle, CommandError> {
         let store = self.store();
-        let addr = self
-            .tables
+        self.tables
             .get(&id, async {
                 Ok::<_, CommandError>(store.venue_table(id).await?)
             })
             .await?
-            .ok_or(CommandError::TableNotFound)?;
-        Ok(TableHandle { addr })
+            .ok_or(CommandError::TableNotFound)
     }
 
     /// Runs a request on a table. Tables of the same combination that changed with it reload
@@ -592,7 +583,7 @@ impl Venues {
             },
             now,
         )?;
-        let row = party_row(&party, 1, &event, agent, now)?;
+        let row = row(&party, &event, agent, now)?;
         self.store()
             .commit(vec![row], vec![Projection::UpsertParty(party.clone())])
             .await?;
@@ -630,7 +621,7 @@ impl Venues {
             let mut applied = Vec::new();
             for e in events {
                 party.apply(&e);
-                rows.push(party_row(&party, party.version, &e, agent, now)?);
+                rows.push(row(&party, &e, agent, now)?);
                 applied.push((party.version, e));
             }
             match self
@@ -651,28 +642,9 @@ impl Venues {
         Err(CommandError::Contention)
     }
 
-    pub(crate) fn live_topics(&self) -> Vec<String> {
-        // Table replicas are kept right by OCC: a command on a stale one conflicts, reloads
-        // and is judged again (see the table actor).
-        Vec::new()
-    }
-
-    pub(crate) fn apply_remote(&self, msg: &Published) {
-        if let Some(id) = msg
-            .stream
-            .strip_prefix("table:")
-            .and_then(|id| id.parse::<TableId>().ok())
-        {
-            self.tables.apply_published(&id, msg);
-        }
-    }
-
-    pub(crate) fn reload_all(&self) {
-        self.tables.reload_all();
-    }
-
-    pub(crate) async fn passivate_all(&self) {
-        self.tables.passivate_all().await;
+    /// The registry as the node sees every registry (remote batches, reloads, shutdown).
+    pub(crate) fn replicas(&self) -> Box<dyn Replicas> {
+        Box::new(self.tables.clone())
     }
 }
 
@@ -719,24 +691,6 @@ fn venue_row(
         seq: venue.version,
         property_id: Some(venue.property_id),
         kind: kind.into(),
-        payload: crate::actors::event_payload(event)?,
-        actor: agent.clone(),
-        at,
-    })
-}
-
-fn party_row(
-    party: &Party,
-    seq: u64,
-    event: &crate::domain::venue::PartyEvent,
-    agent: &Agent,
-    at: DateTime<Utc>,
-) -> Result<NewEvent, CommandError> {
-    Ok(NewEvent {
-        stream: party.id.stream(),
-        seq,
-        property_id: Some(party.property_id),
-        kind: event.kind().into(),
         payload: crate::actors::event_payload(event)?,
         actor: agent.clone(),
         at,

@@ -269,6 +269,85 @@ impl Principal {
             }
         )
     }
+
+    /// The staff user behind the caller, with their role (API keys and guests have none).
+    #[must_use]
+    pub fn staff(&self) -> Option<(Uuid, Role)> {
+        match self {
+            Self::Staff { user_id, role, .. } => Some((*user_id, *role)),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller works only their own tasks: housekeepers and maintenance, not the
+    /// supervisors and managers of the property.
+    #[must_use]
+    pub fn works_own_tasks_only(&self) -> bool {
+        matches!(
+            self.staff(),
+            Some((_, Role::Housekeeper | Role::Maintenance))
+        )
+    }
+
+    /// Whether a task of `kind` is of the caller's trade: repairs for maintenance, cleanings
+    /// for housekeepers; anything for everyone else who may work tasks (managers). Only a task
+    /// of one's trade can be claimed or is offered as free work.
+    #[must_use]
+    pub fn of_trade(&self, kind: crate::domain::task::TaskKind) -> bool {
+        match self.staff() {
+            Some((_, Role::Maintenance)) => kind == crate::domain::task::TaskKind::Maintenance,
+            Some((_, Role::Housekeeper)) => kind.cleans(),
+            _ => true,
+        }
+    }
+
+    /// What creating a task asks of the caller: housekeepers and maintenance report problems
+    /// (an unassigned repair, which goes to the maintenance staff on duty) as their work;
+    /// everything else is the supervisors'.
+    #[must_use]
+    pub fn task_creation(&self, kind: crate::domain::task::TaskKind, assigned: bool) -> Action {
+        let report = kind == crate::domain::task::TaskKind::Maintenance && !assigned;
+        if report && self.works_own_tasks_only() {
+            Action::TaskWork
+        } else {
+            Action::TaskManage
+        }
+    }
+
+    /// What reading one task asks of the caller: their work, or supervision.
+    #[must_use]
+    pub fn task_reading(&self) -> Action {
+        if self.works_own_tasks_only() {
+            Action::TaskWork
+        } else {
+            Action::TaskManage
+        }
+    }
+
+    /// Whether the caller may work a task assigned to `assignee` (given that they may work
+    /// tasks in its property): supervisors any, housekeepers and maintenance their own.
+    #[must_use]
+    pub fn may_work(&self, assignee: Option<Uuid>) -> bool {
+        !self.works_own_tasks_only() || assignee == self.staff().map(|(u, _)| u)
+    }
+
+    /// What following `user`'s task queue asks of the caller: one's own queue is work,
+    /// anyone else's is supervision.
+    #[must_use]
+    pub fn queue_reading(&self, user: Uuid) -> Action {
+        match self.staff() {
+            Some((me, _)) if me == user => Action::TaskWork,
+            _ => Action::TaskManage,
+        }
+    }
+
+    /// Whether the caller is the guest of this stay (a guest follows their own reservation
+    /// and nothing else).
+    #[must_use]
+    pub fn is_guest_of(&self, reservation: Uuid, property: PropertyId) -> bool {
+        matches!(self, Self::Guest { reservation_id, property: p }
+            if *reservation_id == reservation && *p == property)
+    }
 }
 
 #[cfg(test)]
@@ -416,5 +495,55 @@ mod tests {
             Err(Denial::NotFound)
         );
         assert!(guest.agent().as_str().starts_with("guest:"));
+    }
+
+    #[test]
+    fn workers_work_their_own_tasks_of_their_trade_and_supervisors_any() {
+        use crate::domain::task::TaskKind;
+        let pid = PropertyId::new();
+        let hk = staff(Role::Housekeeper, pid);
+        let tech = staff(Role::Maintenance, pid);
+        let sup = staff(Role::Manager, pid);
+        let (me, _) = hk.staff().unwrap();
+        assert!(hk.works_own_tasks_only() && tech.works_own_tasks_only());
+        assert!(!sup.works_own_tasks_only());
+        assert!(hk.may_work(Some(me)) && !hk.may_work(Some(Uuid::new_v4())) && !hk.may_work(None));
+        assert!(sup.may_work(Some(me)) && sup.may_work(None));
+        assert!(hk.of_trade(TaskKind::Departure) && !hk.of_trade(TaskKind::Maintenance));
+        assert!(tech.of_trade(TaskKind::Maintenance) && !tech.of_trade(TaskKind::Departure));
+        assert!(sup.of_trade(TaskKind::Maintenance));
+        // A worker reports an unassigned repair as work; anything else is supervision.
+        assert_eq!(
+            hk.task_creation(TaskKind::Maintenance, false),
+            Action::TaskWork
+        );
+        assert_eq!(
+            hk.task_creation(TaskKind::Maintenance, true),
+            Action::TaskManage
+        );
+        assert_eq!(
+            hk.task_creation(TaskKind::Departure, false),
+            Action::TaskManage
+        );
+        assert_eq!(
+            sup.task_creation(TaskKind::Maintenance, false),
+            Action::TaskManage
+        );
+        assert_eq!(
+            (hk.task_reading(), sup.task_reading()),
+            (Action::TaskWork, Action::TaskManage)
+        );
+        assert_eq!(hk.queue_reading(me), Action::TaskWork);
+        assert_eq!(hk.queue_reading(Uuid::new_v4()), Action::TaskManage);
+        let rid = Uuid::new_v4();
+        let guest = Principal::Guest {
+            reservation_id: rid,
+            property: pid,
+        };
+        assert!(guest.is_guest_of(rid, pid));
+        assert!(
+            !guest.is_guest_of(Uuid::new_v4(), pid) && !guest.is_guest_of(rid, PropertyId::new())
+        );
+        assert!(!sup.is_guest_of(rid, pid));
     }
 }

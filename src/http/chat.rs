@@ -16,14 +16,14 @@ use uuid::Uuid;
 
 use super::{ApiError, access::Caller};
 use crate::{
-    actors::CommandError,
+    actors::{CommandError, catalog},
     domain::{
         Action, ConversationId, Denial, Principal, PropertyId,
         chat::{
             Author, CannedReply, ChatCommand, Conversation, InboxStatus, MessageKind, Side, render,
         },
     },
-    persistence::{self, Projection},
+    persistence,
     state::AppState,
     ws::snapshots,
 };
@@ -364,7 +364,7 @@ pub async fn canned_create(
         body: b.body,
         updated_at: persistence::now(),
     };
-    write_canned(&state, &reply).await?;
+    catalog::put_canned_reply(state.store.as_ref(), &reply).await?;
     Ok(HttpResponse::Created().json(reply))
 }
 
@@ -386,7 +386,7 @@ pub async fn canned_update(
         body: b.body,
         updated_at: persistence::now(),
     };
-    write_canned(&state, &reply).await?;
+    catalog::put_canned_reply(state.store.as_ref(), &reply).await?;
     Ok(HttpResponse::Ok().json(reply))
 }
 
@@ -399,37 +399,8 @@ pub async fn canned_delete(
     let (pid, id) = path.into_inner();
     caller.may(Action::CannedReplyManage, pid)?;
     canned_exists(&state, pid, id).await?;
-    state
-        .store
-        .commit(
-            Vec::new(),
-            vec![Projection::DeleteCannedReply {
-                property_id: pid,
-                id,
-            }],
-        )
-        .await?;
+    catalog::delete_canned_reply(state.store.as_ref(), pid, id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-async fn write_canned(state: &AppState, reply: &CannedReply) -> Result<(), ApiError> {
-    reply.validate().map_err(CommandError::from)?;
-    state
-        .store
-        .commit(
-            Vec::new(),
-            vec![Projection::UpsertCannedReply(reply.clone())],
-        )
-        .await
-        .map_err(|e| match e {
-            persistence::StoreError::Constraint(c) if c == "canned_replies_title_key" => {
-                ApiError::Conflict {
-                    code: "title_taken",
-                    message: "this property already has a canned reply with that title".into(),
-                }
-            }
-            other => other.into(),
-        })
 }
 
 /// 404 unless the property has the canned reply `id`.

@@ -15,7 +15,7 @@ use crate::{
         ReservationStatus, RoomNumber,
         reservation::{Amendment, Context, Party, RoomReadiness},
     },
-    persistence::{self, Projection, ReservationFilter},
+    persistence::{self, ReservationFilter},
     state::AppState,
 };
 
@@ -340,40 +340,14 @@ pub async fn settings(
         .property(*pid)
         .await?
         .ok_or(CommandError::PropertyNotFound)?;
-    let require_inspected = body.require_inspected.unwrap_or(current.require_inspected);
-    let stayover_every_days = body
-        .stayover_every_days
-        .unwrap_or(current.stayover_every_days);
-    if stayover_every_days > 30 {
-        return Err(CommandError::Invalid("stayover_every_days is 0 to 30".into()).into());
-    }
-    let stream = pid.stream();
-    let row = persistence::NewEvent {
-        seq: store.stream_version(&stream).await? + 1,
-        stream,
-        property_id: Some(*pid),
-        kind: "settings_changed".into(),
-        payload: json!({
-            "require_inspected": require_inspected,
-            "stayover_every_days": stayover_every_days,
-        }),
-        actor: caller.agent(),
-        at: persistence::now(),
-    };
-    store
-        .commit(
-            vec![row],
-            vec![Projection::SetRequireInspected {
-                property_id: *pid,
-                require_inspected,
-                stayover_every_days,
-            }],
-        )
-        .await?;
-    let p = store
-        .property(*pid)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+    let p = crate::actors::property::change_settings(
+        store.as_ref(),
+        &current,
+        body.require_inspected,
+        body.stayover_every_days,
+        &caller.agent(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(p))
 }
 

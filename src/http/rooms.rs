@@ -14,7 +14,7 @@ use crate::{
     actors::CommandError,
     domain::{
         Action, BlockKind, Cleanliness, HkOccupancy, NewBlock, NewRoom, Property, PropertyId,
-        RoomCommand, RoomId, RoomNumber, ServiceFlag, StatusChange, task::HoldReason,
+        RoomCommand, RoomNumber, ServiceFlag, StatusChange,
     },
     persistence,
     state::AppState,
@@ -147,24 +147,8 @@ pub async fn change_status(
         b.expected_version,
     )
     .await?;
-    // Do not disturb, or service refused: the room's work in hand waits (end of the queue).
-    if let Some(service @ (ServiceFlag::Dnd | ServiceFlag::Refused)) = b.service
-        && let (Some(pid), Some(id)) = (
-            room["property_id"].as_str().and_then(|p| p.parse().ok()),
-            room["id"].as_str().and_then(|r| r.parse().ok()),
-        )
-    {
-        let reason = if service == ServiceFlag::Dnd {
-            HoldReason::Dnd
-        } else {
-            HoldReason::Refused
-        };
-        state
-            .actors
-            .tasks
-            .hold_room_tasks(pid, RoomId(id), reason, caller.agent())
-            .await;
-    }
+    // Do not disturb, or service refused: the room's work in hand waits, by the room's own
+    // reaction to the change (see `actors::reactions`), on every path that sets it.
     Ok(HttpResponse::Ok().json(room))
 }
 

@@ -15,7 +15,7 @@ use super::{ApiError, access::Caller};
 use crate::{
     actors::{CommandError, CreateTask},
     domain::{
-        Action, Denial, Principal, PropertyId, Role, TaskId,
+        Action, Denial, PropertyId, Role, TaskId,
         task::{HoldReason, Priority, Task, TaskCommand, order_queue},
     },
     persistence::TaskFilter,
@@ -24,18 +24,11 @@ use crate::{
 
 /// The staff user behind the caller, with their role (API keys and guests have none).
 fn staff(caller: &Caller) -> Option<(Uuid, Role)> {
-    match caller.principal() {
-        Principal::Staff { user_id, role, .. } => Some((*user_id, *role)),
-        _ => None,
-    }
+    caller.principal().staff()
 }
 
-/// Whether the caller works only their own tasks (not a supervisor of the property).
 fn own_tasks_only(caller: &Caller) -> bool {
-    matches!(
-        staff(caller),
-        Some((_, Role::Housekeeper | Role::Maintenance))
-    )
+    caller.principal().works_own_tasks_only()
 }
 
 /// `POST /api/v1/properties/<pid>/tasks`: 201 with the task. Supervisors create any task;
@@ -47,14 +40,12 @@ pub async fn create(
     body: Json<CreateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner();
-    // Housekeepers and maintenance report problems: they may raise an unassigned repair (it
-    // goes to the maintenance staff on duty); everything else is the supervisors'.
-    let report = new.kind == crate::domain::task::TaskKind::Maintenance && new.assignee.is_none();
-    if !(report && own_tasks_only(&caller)) {
-        caller.may(Action::TaskManage, *pid)?;
-    } else {
-        caller.may(Action::TaskWork, *pid)?;
-    }
+    caller.may(
+        caller
+            .principal()
+            .task_creation(new.kind, new.assignee.is_some()),
+        *pid,
+    )?;
     let task = state
         .actors
         .tasks
@@ -139,19 +130,9 @@ async fn claimable_list(
             room: None,
         })
         .await?;
-    tasks.retain(|t| t.assignee.is_none() && of_trade(caller, t));
+    tasks.retain(|t| t.assignee.is_none() && caller.principal().of_trade(t.kind));
     order_queue(&mut tasks);
     Ok(HttpResponse::Ok().json(json!({ "tasks": tasks })))
-}
-
-/// Whether `task` is of the caller's trade: repairs for maintenance, cleanings for
-/// housekeepers; anything for everyone else who may work tasks (managers).
-fn of_trade(caller: &Caller, task: &Task) -> bool {
-    match staff(caller) {
-        Some((_, Role::Maintenance)) => task.kind == crate::domain::task::TaskKind::Maintenance,
-        Some((_, Role::Housekeeper)) => task.kind.cleans(),
-        _ => true,
-    }
 }
 
 /// The task, if the caller may `action` on it: supervisors on any task of their property;
@@ -168,10 +149,7 @@ async fn authorized(
         .await?
         .ok_or(CommandError::TaskNotFound)?;
     caller.may_on(action, task.property_id, CommandError::TaskNotFound)?;
-    if action == Action::TaskWork
-        && own_tasks_only(caller)
-        && task.assignee != staff(caller).map(|(u, _)| u)
-    {
+    if action == Action::TaskWork && !caller.principal().may_work(task.assignee) {
         return Err(ApiError::Forbidden {
             code: "not_your_task",
             message: "this task is assigned to someone else".into(),
@@ -190,7 +168,7 @@ fn claimable(caller: &Caller, task: &Task) -> Result<(), ApiError> {
         task.property_id,
         CommandError::TaskNotFound,
     )?;
-    if !of_trade(caller, task) {
+    if !caller.principal().of_trade(task.kind) {
         return Err(ApiError::Forbidden {
             code: "not_claimable",
             message: "only a task of your trade can be claimed".into(),
@@ -205,11 +183,7 @@ pub async fn get(
     caller: Caller,
     tid: web::Path<TaskId>,
 ) -> Result<HttpResponse, ApiError> {
-    let action = if own_tasks_only(&caller) {
-        Action::TaskWork
-    } else {
-        Action::TaskManage
-    };
+    let action = caller.principal().task_reading();
     let stored = authorized(&state, &caller, *tid, action).await?;
     let task = state.actors.tasks.get(stored.id).await?.state().await?;
     Ok(HttpResponse::Ok().json(task))

@@ -14,7 +14,7 @@ use super::{ApiError, access::Caller};
 use crate::{
     actors::{
         BookingRequest, CommandError, NewVenue, VenueSettings, WaitlistRequest, WalkInRequest,
-        table::messages::TableRequest,
+        table::TableRequest,
     },
     domain::{
         Action, PartyId, PropertyId, TableId, VenueId,

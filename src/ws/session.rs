@@ -805,9 +805,7 @@ impl Session {
             Topic::Reservations(pid) | Topic::Availability(pid) => (*pid, Action::ReservationRead),
             Topic::Reservation(rid) => match self.state.store.reservation(*rid).await {
                 Ok(Some(r)) => {
-                    own_stay = matches!(&self.caller.principal,
-                        crate::domain::Principal::Guest { reservation_id, property }
-                            if *reservation_id == rid.0 && *property == r.property_id);
+                    own_stay = self.caller.principal.is_guest_of(rid.0, r.property_id);
                     (r.property_id, Action::ReservationRead)
                 }
                 Ok(None) => return self.send_error(id, "not_found", "no such reservation"),
@@ -821,22 +819,12 @@ impl Session {
                 Err(_) => return self.send_error(id, "unavailable", "the store is unavailable"),
             },
             Topic::Chat(_) => return Ok(()),
-            // One's own queue is work; anyone else's is supervision.
             Topic::UserTasks(user) => match self.state.store.user(*user).await {
                 Ok(Some(u)) => {
-                    let mine = matches!(&self.caller.principal,
-                        crate::domain::Principal::Staff { user_id, .. } if user_id == user);
                     let Some(pid) = u.property_id else {
                         return self.send_error(id, "not_found", "no such queue");
                     };
-                    (
-                        pid,
-                        if mine {
-                            Action::TaskWork
-                        } else {
-                            Action::TaskManage
-                        },
-                    )
+                    (pid, self.caller.principal.queue_reading(*user))
                 }
                 Ok(None) => return self.send_error(id, "not_found", "no such queue"),
                 Err(_) => return self.send_error(id, "unavailable", "the store is unavailable"),

@@ -1,68 +1,165 @@
-//! The actor itself: one table's state, and every command that seats, books or holds it.
+//! The table aggregate: one restaurant table's state on the generic
+//! [`EntityActor`](super::entity), and every command that seats, books or holds it.
+//!
+//! Everything that puts a party at a table goes through the table's actor: a booking (the
+//! first table of its combination), a walk-in, seating a waiting party, "table ready". The
+//! actor reads the venue's schedule and commits the party's events with its own in one
+//! transaction, so within a node no two commands can give one table the same time; between
+//! nodes the store's `party_tables_no_overlap` constraint decides.
 
-use std::sync::Arc;
-
-use actix::{
-    Actor, ActorFutureExt as _, AtomicResponse, Context, Handler, MessageResult, WrapFuture as _,
-};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::{
-    TableOutcome,
-    messages::{ApplyRemote, Execute, GetState, Passivate, Reload, TableRequest},
+    CommandError,
+    entity::{Aggregate, Ctx, Done, Handle, Streamed, row},
 };
 use crate::{
-    actors::{
-        CommandError, backoff, count_outcome,
-        registry::{Entity, Shared},
-    },
     domain::{
-        Agent, PropertyId, TableId,
+        Agent, PartyId, PropertyId, TableId,
         venue::{
             Channel, Party, PartyCommand, PartyEvent, Table, TableCommand, TableEvent, Venue,
             VenueRefusal, free,
         },
     },
-    events::{Bus, Published, PublishedEvent, topics::tables_topic},
-    metrics::Metrics,
+    events::{Published, PublishedEvent, topics::tables_topic},
     persistence::{self, NewEvent, Projection, Store, StoreError},
     views::table_view,
 };
 
-/// Commands waiting for a busy table beyond this make their senders wait.
-const MAILBOX_CAPACITY: usize = 64;
+/// A cloneable handle to an active table. Obtain one from [`Venues`](crate::actors::Venues).
+pub type TableHandle = Handle<Table>;
 
-pub(crate) struct TableActor {
-    table: Table,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    metrics: Arc<Metrics>,
-    max_retries: u32,
+/// What a table is asked to do.
+#[derive(Clone, Debug)]
+pub enum TableRequest {
+    /// Book a new party on its tables (this table is the first of them) for its time. With
+    /// `pacing`, the venue's covers per quarter hour are checked in the same transaction.
+    Book {
+        party: Box<Party>,
+        event: Box<PartyEvent>,
+        pacing: Option<u32>,
+    },
+    /// A new walk-in party sits down here now.
+    WalkIn {
+        party: Box<Party>,
+        event: Box<PartyEvent>,
+    },
+    /// An existing party (booked or waiting) sits down here now.
+    Seat {
+        party: PartyId,
+    },
+    /// The party left: the table (and the rest of its combination) needs bussing.
+    Clear,
+    Bus,
+    Block {
+        reason: String,
+    },
+    Unblock,
+    /// Hold the table for a waiting party and tell them it is ready.
+    Ready {
+        party: PartyId,
+    },
 }
 
-impl Entity for TableActor {
-    type Key = TableId;
-    type State = Table;
-    const KIND: &'static str = "table";
+/// What a request led to.
+#[derive(Clone, Debug)]
+pub struct TableOutcome {
+    /// This table after it.
+    pub table: Table,
+    /// The party it concerned, after it.
+    pub party: Option<Party>,
+    /// Other tables of the party's combination that changed with it (their actors reload).
+    pub others: Vec<TableId>,
+}
 
-    fn build(table: Self::State, shared: &Shared) -> Self {
-        Self {
-            table,
-            store: Arc::clone(&shared.store),
-            bus: Arc::clone(&shared.bus),
-            metrics: Arc::clone(&shared.metrics),
-            max_retries: shared.config.max_conflict_retries,
+impl Streamed for Table {
+    type Event = TableEvent;
+
+    fn stream(&self) -> String {
+        self.id.stream()
+    }
+
+    fn property(&self) -> PropertyId {
+        self.property_id
+    }
+
+    fn seq(&self) -> u64 {
+        self.version
+    }
+
+    fn kind(event: &TableEvent) -> &'static str {
+        event.kind()
+    }
+
+    fn apply_event(&mut self, event: &TableEvent, _at: DateTime<Utc>) {
+        self.apply(event);
+    }
+}
+
+/// A party is written by the tables it sits at, on its own stream.
+impl Streamed for Party {
+    type Event = PartyEvent;
+
+    fn stream(&self) -> String {
+        self.id.stream()
+    }
+
+    fn property(&self) -> PropertyId {
+        self.property_id
+    }
+
+    fn seq(&self) -> u64 {
+        self.version
+    }
+
+    fn kind(event: &PartyEvent) -> &'static str {
+        event.kind()
+    }
+
+    fn apply_event(&mut self, event: &PartyEvent, _at: DateTime<Utc>) {
+        // A new party is made at version 1 by `Party::new`; its creation is not applied again.
+        if !matches!(event, PartyEvent::PartyCreated { .. }) {
+            self.apply(event);
         }
     }
 }
 
-impl Actor for TableActor {
-    type Context = Context<Self>;
+impl Aggregate for Table {
+    type Key = TableId;
+    type Command = TableRequest;
+    type Output = TableOutcome;
+    type Deps = ();
+    const KIND: &'static str = "table";
 
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    fn version(&self) -> u64 {
+        self.version
     }
+
+    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
+        store.venue_table(self.id).await
+    }
+
+    fn remote_state(&self, state: serde_json::Value) -> Option<Self> {
+        serde_json::from_value::<Table>(state)
+            .ok()
+            .filter(|t| t.id == self.id)
+    }
+
+    async fn attempt(
+        &self,
+        request: &TableRequest,
+        agent: &Agent,
+        ctx: &Ctx<'_, Self>,
+    ) -> Result<Done<Self>, CommandError> {
+        attempt(ctx.store, self, request, agent).await
+    }
+
+    fn key_of(msg: &Published) -> Option<TableId> {
+        msg.stream.strip_prefix("table:")?.parse().ok()
+    }
+
+    // No live topic: table replicas are kept right by optimistic concurrency (a command on a
+    // stale one conflicts, reloads and is judged again).
 }
 
 /// Everything one command writes and then publishes.
@@ -88,31 +185,14 @@ impl Step {
         }
     }
 
-    /// Appends `event` to `stream` at `seq`.
-    fn row<E: Serialize>(
-        &mut self,
-        stream: String,
-        seq: u64,
-        property: PropertyId,
-        kind: &str,
-        event: &E,
-    ) {
-        let payload = match crate::actors::event_payload(event) {
-            Ok(p) => p,
+    /// Appends the row of `event`, already applied to `entity`.
+    fn row<S: Streamed>(&mut self, entity: &S, event: &S::Event) {
+        match row(entity, event, &self.agent, self.at) {
+            Ok(r) => self.rows.push(r),
             Err(e) => {
                 self.broken.get_or_insert(e);
-                return;
             }
-        };
-        self.rows.push(NewEvent {
-            stream,
-            seq,
-            property_id: Some(property),
-            kind: kind.into(),
-            payload,
-            actor: self.agent.clone(),
-            at: self.at,
-        });
+        }
     }
 
     /// Applies `events` to `t`, with their rows, projection and publication.
@@ -120,7 +200,7 @@ impl Step {
         let mut published = Vec::with_capacity(events.len());
         for e in events {
             t.apply(&e);
-            self.row(t.id.stream(), t.version, t.property_id, e.kind(), &e);
+            self.row(&*t, &e);
             published.push(PublishedEvent::new(
                 t.version,
                 &e,
@@ -141,10 +221,8 @@ impl Step {
     fn party(&mut self, p: &mut Party, events: Vec<PartyEvent>) {
         let mut published = Vec::with_capacity(events.len());
         for e in events {
-            if !matches!(e, PartyEvent::PartyCreated { .. }) {
-                p.apply(&e);
-            }
-            self.row(p.id.stream(), p.version, p.property_id, e.kind(), &e);
+            p.apply_event(&e, self.at);
+            self.row(&*p, &e);
             let state = serde_json::to_value(&*p).unwrap_or_default();
             published.push(PublishedEvent::new(
                 p.version,
@@ -218,25 +296,18 @@ async fn party_of(
         .ok_or(CommandError::PartyNotFound)
 }
 
-async fn attempt_once(
+async fn attempt(
     store: &dyn Store,
     current: &Table,
-    msg: &Execute,
-) -> Result<(Table, Option<Party>, Vec<TableId>, Step), CommandError> {
-    if let Some(expected) = msg.expected_version
-        && expected != current.version
-    {
-        return Err(CommandError::VersionMismatch {
-            expected,
-            actual: current.version,
-        });
-    }
+    request: &TableRequest,
+    agent: &Agent,
+) -> Result<Done<Table>, CommandError> {
     let at = persistence::now();
     let venue = store
         .venue(current.venue_id)
         .await?
         .ok_or(CommandError::VenueNotFound)?;
-    let mut step = Step::new(&msg.agent, at);
+    let mut step = Step::new(agent, at);
     let mut table = current.clone();
     // A hold for a party that is no longer waiting for it (seated elsewhere, removed) holds
     // nothing: the table is free for the next party without waiting for the hold to run out.
@@ -251,7 +322,7 @@ async fn attempt_once(
     }
     let mut party_after = None;
     let mut changed_others = Vec::new();
-    match &msg.request {
+    match request {
         TableRequest::Book {
             party,
             event,
@@ -423,134 +494,15 @@ async fn attempt_once(
     if let Some(e) = step.broken.take() {
         return Err(e);
     }
-    let rows = std::mem::take(&mut step.rows);
-    let projections = std::mem::take(&mut step.projections);
-    store.commit(rows, projections).await.map_err(|e| match e {
-        StoreError::Conflict => CommandError::Contention,
-        other => other.into(),
-    })?;
-    Ok((table, party_after, changed_others, step))
-}
-
-async fn decide_and_commit(
-    store: &dyn Store,
-    mut table: Table,
-    msg: &Execute,
-    max_retries: u32,
-) -> (
-    Table,
-    Result<(Option<Party>, Vec<TableId>, Step), CommandError>,
-) {
-    let mut attempt = 0;
-    loop {
-        let outcome = attempt_once(store, &table, msg).await;
-        // A lost race (this table's stream or another table of the combination), or a refusal
-        // judged on a replica another node has moved past: judge again on the store's state.
-        let retry = match &outcome {
-            Err(CommandError::Contention) => true,
-            Err(CommandError::VenueRefused(_) | CommandError::VersionMismatch { .. }) => {
-                matches!(store.venue_table(table.id).await, Ok(Some(t)) if t.version != table.version)
-            }
-            _ => false,
-        };
-        if retry
-            && attempt < max_retries
-            && let Ok(Some(latest)) = store.venue_table(table.id).await
-        {
-            attempt += 1;
-            table = latest;
-            tokio::time::sleep(backoff(attempt)).await;
-            continue;
-        }
-        return match outcome {
-            Ok((next, party, others, step)) => (next, Ok((party, others, step))),
-            Err(e) => (table, Err(e)),
-        };
-    }
-}
-
-impl Handler<Execute> for TableActor {
-    type Result = AtomicResponse<Self, Result<TableOutcome, CommandError>>;
-
-    fn handle(&mut self, msg: Execute, _ctx: &mut Self::Context) -> Self::Result {
-        let store = Arc::clone(&self.store);
-        let table = self.table.clone();
-        let max_retries = self.max_retries;
-        let work = async move { decide_and_commit(store.as_ref(), table, &msg, max_retries).await };
-        AtomicResponse::new(Box::pin(work.into_actor(self).map(
-            |(latest, result), act, _ctx| {
-                act.table = latest;
-                count_outcome(&act.metrics, &result);
-                let (party, others, step) = result?;
-                for p in step.publish {
-                    act.bus.publish(p);
-                }
-                Ok(TableOutcome {
-                    table: act.table.clone(),
-                    party,
-                    others,
-                })
-            },
-        )))
-    }
-}
-
-impl TableActor {
-    fn reload(&mut self) -> AtomicResponse<Self, ()> {
-        let store = Arc::clone(&self.store);
-        let id = self.table.id;
-        AtomicResponse::new(Box::pin(
-            async move { store.venue_table(id).await }
-                .into_actor(self)
-                .map(move |loaded, act, _ctx| match loaded {
-                    Ok(Some(t)) if t.version >= act.table.version => act.table = t,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(table = %id, error = %e, "reload failed"),
-                }),
-        ))
-    }
-}
-
-impl Handler<ApplyRemote> for TableActor {
-    type Result = AtomicResponse<Self, ()>;
-
-    fn handle(&mut self, msg: ApplyRemote, _ctx: &mut Self::Context) -> Self::Result {
-        if msg.to_seq <= self.table.version {
-            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
-        }
-        if msg.from_seq == self.table.version + 1
-            && let Ok(t) = serde_json::from_value::<Table>(msg.state)
-            && t.id == self.table.id
-            && t.version == msg.to_seq
-        {
-            self.table = t;
-            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
-        }
-        self.reload()
-    }
-}
-
-impl Handler<Reload> for TableActor {
-    type Result = AtomicResponse<Self, ()>;
-
-    fn handle(&mut self, _msg: Reload, _ctx: &mut Self::Context) -> Self::Result {
-        self.reload()
-    }
-}
-
-impl Handler<GetState> for TableActor {
-    type Result = MessageResult<GetState>;
-
-    fn handle(&mut self, _msg: GetState, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.table.clone())
-    }
-}
-
-impl Handler<Passivate> for TableActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Passivate, ctx: &mut Self::Context) {
-        use actix::ActorContext as _;
-        ctx.stop();
-    }
+    store.commit(step.rows, step.projections).await?;
+    Ok(Done {
+        state: table.clone(),
+        publish: step.publish,
+        output: TableOutcome {
+            table,
+            party: party_after,
+            others: changed_others,
+        },
+        react: Vec::new(),
+    })
 }

@@ -1,75 +1,126 @@
-//! The actor itself: `(state, version)` of one reservation and the command path
-//! resolve rooms → decide → commit (through the room when one is involved) → apply → publish.
+//! The reservation aggregate: one reservation's state on the generic
+//! [`EntityActor`](super::entity), and its command path resolve rooms → decide → commit
+//! (through the room when one is involved) → apply → publish.
+//!
+//! Changes that involve a room (assign, check-in, move, check-out, an amendment of an assigned
+//! stay) are committed **through the room's actor** ([`Coordinate`]): the room judges
+//! overlaps and readiness and writes its own events in the same transaction, so two
+//! reservations can never be given the same room on one node, and the store's exclusion
+//! constraint settles races between nodes.
 
-use std::sync::Arc;
+use serde::Deserialize;
 
-use actix::{
-    Actor, ActorFutureExt as _, AtomicResponse, Context, Handler, MessageResult, WrapFuture as _,
+use super::{
+    CommandError, RoomHandle, RoomRegistry,
+    entity::{Aggregate, Ctx, Done, Handle, Streamed, append},
+    room::Coordinate,
 };
-
-use super::messages::{ApplyRemote, Execute, GetState, Passivate, Reload, Request};
 use crate::{
-    actors::{
-        CommandError, RoomHandle, RoomRegistry, backoff, count_outcome,
-        registry::{Entity, Shared},
-        room::messages::Coordinate,
-    },
     domain::{
-        Agent, Reservation, ReservationId, Room, RoomCommand, Stay,
+        Agent, PropertyId, Reservation, ReservationId, Room, RoomCommand, RoomNumber, Stay,
         reservation::{
-            AssignedRoom, Context as Day, ReservationCommand, ReservationEvent, ReservationRefusal,
-            RoomReadiness,
+            Amendment, AssignedRoom, Context as Day, ReservationCommand, ReservationEvent,
+            ReservationRefusal, RoomReadiness,
         },
     },
-    events::Bus,
-    metrics::Metrics,
+    events::{
+        Published, PublishedEvent,
+        topics::{availability_topic, reservation_topic, reservations_topic},
+    },
     persistence::{self, NewEvent, Projection, Store, StoreError},
 };
 
-/// Commands waiting for a busy reservation beyond this make their senders wait.
-const MAILBOX_CAPACITY: usize = 64;
+/// A cloneable handle to an active reservation. Obtain one from
+/// [`Reservations`](crate::actors::Reservations).
+pub type ReservationHandle = Handle<Reservation>;
 
-pub(crate) struct ReservationActor {
-    reservation: Reservation,
-    rooms: RoomRegistry,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    metrics: Arc<Metrics>,
-    max_retries: u32,
+/// What staff ask of a reservation (`POST /reservations/<rid>/<action>`). Rooms are named by
+/// number, as the front desk knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Confirm,
+    Promote,
+    Assign { room: RoomNumber },
+    Unassign,
+    CheckIn,
+    Move { room: RoomNumber },
+    CheckOut,
+    Cancel { reason: String },
+    NoShow,
+    Amend(Amendment),
 }
 
-impl Entity for ReservationActor {
+/// The body of `assign` and `move`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomBody {
+    pub room: RoomNumber,
+    #[serde(default)]
+    pub expected_version: Option<u64>,
+}
+
+impl Streamed for Reservation {
+    type Event = ReservationEvent;
+
+    fn stream(&self) -> String {
+        self.id.stream()
+    }
+
+    fn property(&self) -> PropertyId {
+        self.property_id
+    }
+
+    fn seq(&self) -> u64 {
+        self.version
+    }
+
+    fn kind(event: &ReservationEvent) -> &'static str {
+        event.kind()
+    }
+
+    fn apply_event(&mut self, event: &ReservationEvent, _at: chrono::DateTime<chrono::Utc>) {
+        self.apply(event);
+    }
+}
+
+impl Aggregate for Reservation {
     type Key = ReservationId;
-    type State = (Reservation, RoomRegistry);
+    type Command = Request;
+    type Output = Reservation;
+    /// A reservation's commands find and coordinate with its rooms.
+    type Deps = RoomRegistry;
     const KIND: &'static str = "reservation";
 
-    fn build((reservation, rooms): Self::State, shared: &Shared) -> Self {
-        Self {
-            reservation,
-            rooms,
-            store: Arc::clone(&shared.store),
-            bus: Arc::clone(&shared.bus),
-            metrics: Arc::clone(&shared.metrics),
-            max_retries: shared.config.max_conflict_retries,
-        }
+    fn version(&self) -> u64 {
+        self.version
     }
-}
 
-impl Actor for ReservationActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
+        store.reservation(self.id).await
     }
-}
 
-/// What a successful command committed.
-pub(crate) struct Committed {
-    pub(crate) events: Vec<(u64, ReservationEvent, Reservation)>,
-    pub(crate) agent: Agent,
-    pub(crate) at: chrono::DateTime<chrono::Utc>,
-    /// Other entities' batches committed in the same transaction (a check-out's task).
-    pub(crate) also: Vec<crate::events::Published>,
+    fn remote_state(&self, state: serde_json::Value) -> Option<Self> {
+        serde_json::from_value::<Reservation>(state)
+            .ok()
+            .filter(|r| r.id == self.id)
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request,
+        agent: &Agent,
+        ctx: &Ctx<'_, Self>,
+    ) -> Result<Done<Self>, CommandError> {
+        attempt(ctx.store, ctx.deps, self, request, agent).await
+    }
+
+    fn key_of(msg: &Published) -> Option<ReservationId> {
+        msg.stream.strip_prefix("reservation:")?.parse().ok()
+    }
+
+    fn live_topic(id: &ReservationId) -> Option<String> {
+        Some(reservation_topic(id))
+    }
 }
 
 /// The housekeeping a check-out (or a move away) causes, in its transaction: the room's open
@@ -82,7 +133,7 @@ async fn departure_task(
     today: chrono::NaiveDate,
     agent: &Agent,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<(Vec<NewEvent>, Vec<Projection>, crate::events::Published), CommandError> {
+) -> Result<(Vec<NewEvent>, Vec<Projection>, Published), CommandError> {
     use crate::domain::task::{NewTask, Priority, TaskCommand, TaskKind};
     let arriving = store
         .reservations(&crate::persistence::ReservationFilter {
@@ -114,27 +165,8 @@ async fn departure_task(
                     at,
                 )
                 .map_err(CommandError::TaskRefused)?;
-            let mut rows = Vec::new();
-            let mut applied = Vec::new();
-            for e in events {
-                stayover.apply(&e, at);
-                rows.push(NewEvent {
-                    stream: stayover.id.stream(),
-                    seq: stayover.version,
-                    property_id: Some(stayover.property_id),
-                    kind: e.kind().into(),
-                    payload: crate::actors::event_payload(&e)?,
-                    actor: agent.clone(),
-                    at,
-                });
-                applied.push((stayover.version, e, stayover.clone()));
-            }
-            let batch = crate::actors::task::Batch {
-                events: applied,
-                agent: agent.clone(),
-                at,
-            };
-            (stayover, rows, batch)
+            let (rows, applied) = append(&mut stayover, events, agent, at)?;
+            (stayover, rows, applied)
         }
         None => {
             let spec = NewTask {
@@ -152,11 +184,11 @@ async fn departure_task(
                 note: None,
                 due_at: None,
             };
-            let (task, row, batch) = crate::actors::task::new_task(r.property_id, spec, agent, at)?;
-            (task, vec![row], batch)
+            let (task, row, applied) = super::task::new_task(r.property_id, spec, agent, at)?;
+            (task, vec![row], applied)
         }
     };
-    let published = crate::actors::task::publication(&batch)
+    let published = super::task::publication(&batch, agent, at)
         .ok_or_else(|| CommandError::Internal(anyhow::anyhow!("an empty task batch")))?;
     Ok((rows, vec![Projection::UpsertTask(task)], published))
 }
@@ -340,72 +372,13 @@ async fn plan(
     })
 }
 
-/// Decides and commits `msg` starting from `r`, retrying lost races a bounded number of
-/// times. Always returns the newest reservation it knows.
-async fn decide_and_commit(
-    store: &dyn Store,
-    rooms: &RoomRegistry,
-    mut r: Reservation,
-    msg: &Execute,
-    max_retries: u32,
-    metrics: &Metrics,
-) -> (Reservation, Result<Committed, CommandError>) {
-    let mut attempt = 0;
-    loop {
-        let outcome = attempt_once(store, rooms, &r, msg).await;
-        let retry = match &outcome {
-            Ok(_) => false,
-            Err(CommandError::Contention) => {
-                Metrics::inc(&metrics.store_conflicts);
-                true
-            }
-            // A refusal is only as good as the state it was judged on (another node may have
-            // moved the reservation on): judge again on the store's state before saying no.
-            Err(
-                CommandError::ReservationRefused(_)
-                | CommandError::Refused(_)
-                | CommandError::VersionMismatch { .. },
-            ) => true,
-            Err(_) => false,
-        };
-        if retry && attempt < max_retries {
-            match store.reservation(r.id).await {
-                Ok(Some(latest)) if latest.version != r.version => {
-                    attempt += 1;
-                    r = latest;
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Ok(Some(_)) if matches!(outcome, Err(CommandError::Contention)) => {
-                    // The room's stream moved, not ours: try again as is.
-                    attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        return match outcome {
-            Ok((next, committed)) => (next, Ok(committed)),
-            Err(e) => (r, Err(e)),
-        };
-    }
-}
-
-async fn attempt_once(
+async fn attempt(
     store: &dyn Store,
     rooms: &RoomRegistry,
     r: &Reservation,
-    msg: &Execute,
-) -> Result<(Reservation, Committed), CommandError> {
-    if let Some(expected) = msg.expected_version
-        && expected != r.version
-    {
-        return Err(CommandError::VersionMismatch {
-            expected,
-            actual: r.version,
-        });
-    }
+    request: &Request,
+    agent: &Agent,
+) -> Result<Done<Reservation>, CommandError> {
     let at = persistence::now();
     let property = store
         .property(r.property_id)
@@ -415,24 +388,10 @@ async fn attempt_once(
         business_date: property.business_date(at),
         require_inspected: property.require_inspected,
     };
-    let plan = plan(rooms, r, &msg.request, &day, at).await?;
+    let plan = plan(rooms, r, request, &day, at).await?;
     let events = r.decide(&plan.command, &day)?;
     let mut next = r.clone();
-    let mut rows = Vec::with_capacity(events.len());
-    let mut applied = Vec::with_capacity(events.len());
-    for event in events {
-        next.apply(&event);
-        rows.push(NewEvent {
-            stream: next.id.stream(),
-            seq: next.version,
-            property_id: Some(next.property_id),
-            kind: event.kind().into(),
-            payload: crate::actors::event_payload(&event)?,
-            actor: msg.agent.clone(),
-            at,
-        });
-        applied.push((next.version, event, next.clone()));
-    }
+    let (mut rows, applied) = append(&mut next, events, agent, at)?;
     let mut checks = if plan.inventory && !next.overbooked {
         vec![Projection::CheckInventory {
             property_id: next.property_id,
@@ -444,14 +403,14 @@ async fn attempt_once(
         Vec::new()
     };
     // The guest's emails go into the outbox in the same transaction as the change.
-    checks.extend(crate::actors::reservations::notices(store, &applied, at).await?);
+    checks.extend(super::reservations::notices(store, &applied, at).await?);
     let mut also = Vec::new();
     // A check-out leaves its room to be cleaned, and so does a move (the room left behind).
     if let (ReservationCommand::CheckOut | ReservationCommand::Move(_), Some(assigned)) =
         (&plan.command, &r.room)
     {
         let (task_rows, task_projections, published) =
-            departure_task(store, r, assigned, day.business_date, &msg.agent, at).await?;
+            departure_task(store, r, assigned, day.business_date, agent, at).await?;
         rows.extend(task_rows);
         checks.extend(task_projections);
         also.push(published);
@@ -468,7 +427,7 @@ async fn attempt_once(
                 projections,
                 overlap: overlap.map(|stay| (next.id, stay)),
                 command,
-                agent: msg.agent.clone(),
+                agent: agent.clone(),
                 at,
             })
             .await?;
@@ -479,10 +438,7 @@ async fn attempt_once(
                 reservation: next.clone(),
                 at,
             });
-            store.commit(rows, projections).await.map_err(|e| match e {
-                StoreError::Conflict => CommandError::Contention,
-                other => other.into(),
-            })?;
+            store.commit(rows, projections).await?;
         }
     }
     if let Some(old) = plan.vacate {
@@ -494,7 +450,7 @@ async fn attempt_once(
                 .execute(
                     RoomCommand::Vacate { reservation: r.id },
                     None,
-                    msg.agent.clone(),
+                    agent.clone(),
                 )
                 .await
                 .map(|_| ()),
@@ -505,107 +461,40 @@ async fn attempt_once(
                 "room move committed but the old room could not be vacated");
         }
     }
-    Ok((
-        next,
-        Committed {
-            events: applied,
-            agent: msg.agent.clone(),
-            at,
-            also,
-        },
-    ))
+    let mut publish: Vec<Published> = publication(&applied, agent, at).into_iter().collect();
+    publish.extend(also);
+    Ok(Done::state(next, publish))
 }
 
-impl Handler<Execute> for ReservationActor {
-    type Result = AtomicResponse<Self, Result<Reservation, CommandError>>;
-
-    fn handle(&mut self, msg: Execute, _ctx: &mut Self::Context) -> Self::Result {
-        let store = Arc::clone(&self.store);
-        let metrics = Arc::clone(&self.metrics);
-        let rooms = self.rooms.clone();
-        let r = self.reservation.clone();
-        let max_retries = self.max_retries;
-        let work = async move {
-            decide_and_commit(store.as_ref(), &rooms, r, &msg, max_retries, &metrics).await
-        };
-        AtomicResponse::new(Box::pin(work.into_actor(self).map(
-            |(latest, result), act, _ctx| {
-                act.reservation = latest;
-                count_outcome(&act.metrics, &result);
-                let committed = result?;
-                if let Some(batch) = super::super::reservations::publication(&committed) {
-                    act.bus.publish(batch);
-                }
-                for other in committed.also {
-                    act.bus.publish(other);
-                }
-                Ok(act.reservation.clone())
-            },
-        )))
+/// The bus message for a committed batch of a reservation's events: on the front desk's
+/// list, the reservation's own topic, and availability when inventory moved.
+pub(crate) fn publication(
+    events: &[(u64, ReservationEvent, Reservation)],
+    agent: &Agent,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<Published> {
+    let (_, _, last) = events.last()?;
+    let mut topics = vec![
+        reservations_topic(last.property_id),
+        reservation_topic(&last.id),
+    ];
+    if events
+        .iter()
+        .any(|(_, e, _)| super::reservations::moves_inventory(e))
+    {
+        topics.push(availability_topic(last.property_id));
     }
-}
-
-impl ReservationActor {
-    /// Replaces the state with the store's (atomically: no command runs meanwhile).
-    fn reload(&mut self) -> AtomicResponse<Self, ()> {
-        let store = Arc::clone(&self.store);
-        let id = self.reservation.id;
-        AtomicResponse::new(Box::pin(
-            async move { store.reservation(id).await }
-                .into_actor(self)
-                .map(move |loaded, act, _ctx| match loaded {
-                    Ok(Some(r)) if r.version >= act.reservation.version => act.reservation = r,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(reservation = %id, error = %e, "reload failed"),
-                }),
-        ))
-    }
-}
-
-impl Handler<ApplyRemote> for ReservationActor {
-    type Result = AtomicResponse<Self, ()>;
-
-    fn handle(&mut self, msg: ApplyRemote, _ctx: &mut Self::Context) -> Self::Result {
-        let version = self.reservation.version;
-        if msg.to_seq <= version {
-            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
-        }
-        if msg.from_seq == version + 1 {
-            match serde_json::from_value::<Reservation>(msg.state) {
-                Ok(r) if r.id == self.reservation.id && r.version == msg.to_seq => {
-                    self.reservation = r;
-                    return AtomicResponse::new(Box::pin(actix::fut::ready(())));
-                }
-                _ => {
-                    tracing::warn!(reservation = %self.reservation.id, "unreadable remote state; reloading")
-                }
-            }
-        }
-        self.reload()
-    }
-}
-
-impl Handler<Reload> for ReservationActor {
-    type Result = AtomicResponse<Self, ()>;
-
-    fn handle(&mut self, _msg: Reload, _ctx: &mut Self::Context) -> Self::Result {
-        self.reload()
-    }
-}
-
-impl Handler<GetState> for ReservationActor {
-    type Result = MessageResult<GetState>;
-
-    fn handle(&mut self, _msg: GetState, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.reservation.clone())
-    }
-}
-
-impl Handler<Passivate> for ReservationActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Passivate, ctx: &mut Self::Context) {
-        use actix::ActorContext as _;
-        ctx.stop();
-    }
+    Some(Published {
+        topics,
+        stream: last.id.stream(),
+        from_seq: events.first()?.0,
+        to_seq: last.version,
+        events: events
+            .iter()
+            .map(|(seq, event, after)| {
+                let state = serde_json::to_value(after).unwrap_or_default();
+                PublishedEvent::new(*seq, event, agent, at, state)
+            })
+            .collect(),
+    })
 }
