@@ -396,6 +396,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 /// that grows with the ports in use: with 16k sockets per address the ramp spent its time in
 /// the kernel and clients were too slow to send their handshake. With this option the port is
 /// chosen at `connect`, by the full 4-tuple, which is cheap.
+#[allow(unsafe_code)] // the one system call tokio does not wrap
 fn bind_address_no_port(socket: &tokio::net::TcpSocket) {
     use std::os::fd::AsRawFd as _;
     let on: libc::c_int = 1;

@@ -271,6 +271,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// Path segments that do not parse (e.g. a property id that is not a uuid) name nothing.
+#[must_use]
 pub fn path_error(_err: PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
     ApiError::NotFound {
         code: "not_found",
@@ -279,6 +280,7 @@ pub fn path_error(_err: PathError, _req: &actix_web::HttpRequest) -> actix_web::
     .into()
 }
 
+#[must_use]
 pub fn query_error(err: QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
     ApiError::BadRequest {
         code: "invalid_query",

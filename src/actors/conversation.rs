@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 
 use super::{
     CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, Streamed, append},
+    entity::{Aggregate, Ctx, Done, Handle, append, streamed},
 };
 use crate::{
     config::ActorConfig,
     domain::{
-        Agent, ConversationId, PropertyId,
+        Agent, ConversationId,
         chat::{ChatCommand, ChatEvent, Conversation, Side},
         notice::GUEST_LINK,
     },
@@ -56,29 +56,7 @@ pub struct Outcome {
     pub duplicate: bool,
 }
 
-impl Streamed for Conversation {
-    type Event = ChatEvent;
-
-    fn stream(&self) -> String {
-        self.id.stream()
-    }
-
-    fn property(&self) -> PropertyId {
-        self.property_id
-    }
-
-    fn seq(&self) -> u64 {
-        self.version
-    }
-
-    fn kind(event: &ChatEvent) -> &'static str {
-        event.kind()
-    }
-
-    fn apply_event(&mut self, event: &ChatEvent, at: DateTime<Utc>) {
-        self.apply(event, at);
-    }
-}
+streamed!(Conversation, ChatEvent, |c, event, at| c.apply(event, at));
 
 impl Aggregate for Conversation {
     type Key = ConversationId;
@@ -86,10 +64,6 @@ impl Aggregate for Conversation {
     type Output = Outcome;
     type Deps = ();
     const KIND: &'static str = "conversation";
-
-    fn version(&self) -> u64 {
-        self.version
-    }
 
     fn max_retries(config: &ActorConfig) -> u32 {
         // Two nodes writing one conversation race only for the order of messages, never for

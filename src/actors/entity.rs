@@ -105,7 +105,7 @@ pub struct Ctx<'a, A: Aggregate> {
 // The futures of `load` and `attempt` run on the entity's own actor thread and are never sent
 // across threads, so they need not be `Send` (which `async fn` in a trait does not promise).
 #[allow(async_fn_in_trait)]
-pub trait Aggregate: Clone + Send + Unpin + 'static {
+pub trait Aggregate: Streamed + serde::de::DeserializeOwned + Send + Unpin + 'static {
     /// How callers name the entity (a room by property and number, a reservation by id).
     type Key: Clone + Eq + Hash + std::fmt::Debug + Send + Sync + 'static;
     /// What callers ask of it.
@@ -117,10 +117,8 @@ pub trait Aggregate: Clone + Send + Unpin + 'static {
     /// The kind, as streams are named (`<KIND>:<id>`) and logs say it.
     const KIND: &'static str;
 
-    /// The entity's version: the seq of its last event.
-    fn version(&self) -> u64;
-
     /// How many lost races a command may retry.
+    #[must_use]
     fn max_retries(config: &ActorConfig) -> u32 {
         config.max_conflict_retries
     }
@@ -130,7 +128,11 @@ pub trait Aggregate: Clone + Send + Unpin + 'static {
 
     /// The entity as another node published it after a batch (`state` is its view JSON), or
     /// `None` to reload it from the store instead.
-    fn remote_state(&self, state: serde_json::Value) -> Option<Self>;
+    fn remote_state(&self, state: serde_json::Value) -> Option<Self> {
+        serde_json::from_value::<Self>(state)
+            .ok()
+            .filter(|other| self.same_entity(other))
+    }
 
     /// Judges `command` on `self` and commits what it decides. Called again (on the newest
     /// state) when [`Aggregate::retry`] says so.
@@ -235,7 +237,7 @@ impl<A: Aggregate> EntityActor<A> {
             async move { current.load(store.as_ref()).await }
                 .into_actor(self)
                 .map(|loaded, act, _ctx| match loaded {
-                    Ok(Some(s)) if s.version() >= act.state.version() => act.state = s,
+                    Ok(Some(s)) if s.seq() >= act.state.seq() => act.state = s,
                     Ok(_) => {}
                     Err(e) => tracing::warn!(entity = A::KIND, error = %e, "reload failed"),
                 }),
@@ -264,9 +266,9 @@ async fn run<A: Aggregate>(
     let mut attempt = 0;
     loop {
         let outcome = match msg.expected_version {
-            Some(expected) if expected != current.version() => Err(CommandError::VersionMismatch {
+            Some(expected) if expected != current.seq() => Err(CommandError::VersionMismatch {
                 expected,
-                actual: current.version(),
+                actual: current.seq(),
             }),
             _ => current.attempt(&msg.command, &msg.agent, &ctx).await,
         };
@@ -282,7 +284,7 @@ async fn run<A: Aggregate>(
             && attempt < max_retries
             && let Ok(Some(latest)) = current.load(ctx.store).await
         {
-            let moved = latest.version() != current.version();
+            let moved = latest.seq() != current.seq();
             current = latest;
             if moved || policy == Retry::Always {
                 attempt += 1;
@@ -351,13 +353,13 @@ impl<A: Aggregate> Handler<ApplyRemote> for EntityActor<A> {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, msg: ApplyRemote, _ctx: &mut Self::Context) -> Self::Result {
-        let version = self.state.version();
+        let version = self.state.seq();
         if msg.to_seq <= version {
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }
         if msg.from_seq == version + 1
             && let Some(next) = self.state.remote_state(msg.state)
-            && next.version() == msg.to_seq
+            && next.seq() == msg.to_seq
         {
             self.state = next;
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
@@ -459,6 +461,8 @@ fn mailbox_error<A: Aggregate>(e: MailboxError) -> CommandError {
 /// parties, which tables write).
 pub trait Streamed: Clone {
     type Event: serde::Serialize;
+    /// Whether `other` is (a state of) the same entity.
+    fn same_entity(&self, other: &Self) -> bool;
     /// `<kind>:<id>`.
     fn stream(&self) -> String;
     fn property(&self) -> crate::domain::PropertyId;
@@ -469,6 +473,43 @@ pub trait Streamed: Clone {
     /// Applies one event (the version becomes the event's seq).
     fn apply_event(&mut self, event: &Self::Event, at: chrono::DateTime<chrono::Utc>);
 }
+
+/// `Streamed` for an entity type with `id` (whose `stream()` names its stream),
+/// `property_id` and `version`, whose events have `kind()`: the type, its event type, and how
+/// an event is applied (`|state, event, at| …`).
+macro_rules! streamed {
+    ($ty:ty, $event:ty, |$s:ident, $e:ident, $at:ident| $apply:expr) => {
+        impl $crate::actors::entity::Streamed for $ty {
+            type Event = $event;
+
+            fn same_entity(&self, other: &Self) -> bool {
+                self.id == other.id
+            }
+
+            fn stream(&self) -> String {
+                self.id.stream()
+            }
+
+            fn property(&self) -> $crate::domain::PropertyId {
+                self.property_id
+            }
+
+            fn seq(&self) -> u64 {
+                self.version
+            }
+
+            fn kind(event: &$event) -> &'static str {
+                event.kind()
+            }
+
+            fn apply_event(&mut self, $e: &$event, $at: chrono::DateTime<chrono::Utc>) {
+                let $s = self;
+                $apply
+            }
+        }
+    };
+}
+pub(crate) use streamed;
 
 /// One committed event with its seq and the entity right after it.
 pub type Applied<S> = Vec<(u64, <S as Streamed>::Event, S)>;

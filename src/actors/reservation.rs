@@ -12,12 +12,12 @@ use serde::Deserialize;
 
 use super::{
     CommandError, RoomHandle, RoomRegistry,
-    entity::{Aggregate, Ctx, Done, Handle, Streamed, append},
+    entity::{Aggregate, Ctx, Done, Handle, append, streamed},
     room::Coordinate,
 };
 use crate::{
     domain::{
-        Agent, PropertyId, Reservation, ReservationId, Room, RoomCommand, RoomNumber, Stay,
+        Agent, Reservation, ReservationId, Room, RoomCommand, RoomNumber, Stay,
         reservation::{
             Amendment, AssignedRoom, Context as Day, ReservationCommand, ReservationEvent,
             ReservationRefusal, RoomReadiness,
@@ -59,29 +59,8 @@ pub struct RoomBody {
     pub expected_version: Option<u64>,
 }
 
-impl Streamed for Reservation {
-    type Event = ReservationEvent;
-
-    fn stream(&self) -> String {
-        self.id.stream()
-    }
-
-    fn property(&self) -> PropertyId {
-        self.property_id
-    }
-
-    fn seq(&self) -> u64 {
-        self.version
-    }
-
-    fn kind(event: &ReservationEvent) -> &'static str {
-        event.kind()
-    }
-
-    fn apply_event(&mut self, event: &ReservationEvent, _at: chrono::DateTime<chrono::Utc>) {
-        self.apply(event);
-    }
-}
+streamed!(Reservation, ReservationEvent, |r, event, _at| r
+    .apply(event));
 
 impl Aggregate for Reservation {
     type Key = ReservationId;
@@ -91,18 +70,8 @@ impl Aggregate for Reservation {
     type Deps = RoomRegistry;
     const KIND: &'static str = "reservation";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-
     async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
         store.reservation(self.id).await
-    }
-
-    fn remote_state(&self, state: serde_json::Value) -> Option<Self> {
-        serde_json::from_value::<Reservation>(state)
-            .ok()
-            .filter(|r| r.id == self.id)
     }
 
     async fn attempt(

@@ -7,7 +7,7 @@
 
 use super::{
     CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, Retry, Streamed, append},
+    entity::{Aggregate, Ctx, Done, Handle, Retry, append, streamed},
     reactions,
 };
 use crate::{
@@ -71,29 +71,7 @@ impl Handle<Room> {
     }
 }
 
-impl Streamed for Room {
-    type Event = RoomEvent;
-
-    fn stream(&self) -> String {
-        self.id.stream()
-    }
-
-    fn property(&self) -> PropertyId {
-        self.property_id
-    }
-
-    fn seq(&self) -> u64 {
-        self.version
-    }
-
-    fn kind(event: &RoomEvent) -> &'static str {
-        event.kind()
-    }
-
-    fn apply_event(&mut self, event: &RoomEvent, at: chrono::DateTime<chrono::Utc>) {
-        self.apply(event, at);
-    }
-}
+streamed!(Room, RoomEvent, |room, event, at| room.apply(event, at));
 
 impl Aggregate for Room {
     type Key = (PropertyId, RoomNumber);
@@ -102,18 +80,8 @@ impl Aggregate for Room {
     type Deps = ();
     const KIND: &'static str = "room";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-
     async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
         store.room_by_id(self.id).await
-    }
-
-    fn remote_state(&self, state: serde_json::Value) -> Option<Self> {
-        serde_json::from_value::<Room>(state)
-            .ok()
-            .filter(|r| r.id == self.id)
     }
 
     async fn attempt(

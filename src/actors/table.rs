@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 
 use super::{
     CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, Streamed, row},
+    entity::{Aggregate, Ctx, Done, Handle, Streamed, row, streamed},
 };
 use crate::{
     domain::{
-        Agent, PartyId, PropertyId, TableId,
+        Agent, PartyId, TableId,
         venue::{
             Channel, Party, PartyCommand, PartyEvent, Table, TableCommand, TableEvent, Venue,
             VenueRefusal, free,
@@ -72,57 +72,15 @@ pub struct TableOutcome {
     pub others: Vec<TableId>,
 }
 
-impl Streamed for Table {
-    type Event = TableEvent;
+streamed!(Table, TableEvent, |table, event, _at| table.apply(event));
 
-    fn stream(&self) -> String {
-        self.id.stream()
+// A party is written by the tables it sits at, on its own stream. A new party is made at
+// version 1 by `Party::new`; its creation is not applied again.
+streamed!(Party, PartyEvent, |party, event, _at| {
+    if !matches!(event, PartyEvent::PartyCreated { .. }) {
+        party.apply(event);
     }
-
-    fn property(&self) -> PropertyId {
-        self.property_id
-    }
-
-    fn seq(&self) -> u64 {
-        self.version
-    }
-
-    fn kind(event: &TableEvent) -> &'static str {
-        event.kind()
-    }
-
-    fn apply_event(&mut self, event: &TableEvent, _at: DateTime<Utc>) {
-        self.apply(event);
-    }
-}
-
-/// A party is written by the tables it sits at, on its own stream.
-impl Streamed for Party {
-    type Event = PartyEvent;
-
-    fn stream(&self) -> String {
-        self.id.stream()
-    }
-
-    fn property(&self) -> PropertyId {
-        self.property_id
-    }
-
-    fn seq(&self) -> u64 {
-        self.version
-    }
-
-    fn kind(event: &PartyEvent) -> &'static str {
-        event.kind()
-    }
-
-    fn apply_event(&mut self, event: &PartyEvent, _at: DateTime<Utc>) {
-        // A new party is made at version 1 by `Party::new`; its creation is not applied again.
-        if !matches!(event, PartyEvent::PartyCreated { .. }) {
-            self.apply(event);
-        }
-    }
-}
+});
 
 impl Aggregate for Table {
     type Key = TableId;
@@ -131,18 +89,8 @@ impl Aggregate for Table {
     type Deps = ();
     const KIND: &'static str = "table";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-
     async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
         store.venue_table(self.id).await
-    }
-
-    fn remote_state(&self, state: serde_json::Value) -> Option<Self> {
-        serde_json::from_value::<Table>(state)
-            .ok()
-            .filter(|t| t.id == self.id)
     }
 
     async fn attempt(

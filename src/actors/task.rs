@@ -8,7 +8,7 @@
 
 use super::{
     CommandError, RoomRegistry,
-    entity::{Aggregate, Applied, Ctx, Done, Handle, Streamed, append, row},
+    entity::{Aggregate, Applied, Ctx, Done, Handle, append, row, streamed},
     room::Coordinate,
 };
 use crate::{
@@ -26,29 +26,7 @@ use crate::{
 /// A cloneable handle to an active task. Obtain one from [`Tasks`](crate::actors::Tasks).
 pub type TaskHandle = Handle<Task>;
 
-impl Streamed for Task {
-    type Event = TaskEvent;
-
-    fn stream(&self) -> String {
-        self.id.stream()
-    }
-
-    fn property(&self) -> PropertyId {
-        self.property_id
-    }
-
-    fn seq(&self) -> u64 {
-        self.version
-    }
-
-    fn kind(event: &TaskEvent) -> &'static str {
-        event.kind()
-    }
-
-    fn apply_event(&mut self, event: &TaskEvent, at: chrono::DateTime<chrono::Utc>) {
-        self.apply(event, at);
-    }
-}
+streamed!(Task, TaskEvent, |task, event, at| task.apply(event, at));
 
 impl Aggregate for Task {
     type Key = TaskId;
@@ -58,18 +36,8 @@ impl Aggregate for Task {
     type Deps = RoomRegistry;
     const KIND: &'static str = "task";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-
     async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
         store.task(self.id).await
-    }
-
-    fn remote_state(&self, state: serde_json::Value) -> Option<Self> {
-        serde_json::from_value::<Task>(state)
-            .ok()
-            .filter(|t| t.id == self.id)
     }
 
     async fn attempt(
