@@ -99,3 +99,29 @@ pub fn table_view(
     }
     v
 }
+
+/// A reservation as clients see it, in HTTP bodies, snapshots and live events alike: its
+/// fields and its stream, and — where the hotel's day is known — the business date and what
+/// may be done now (`allowed_actions`, judged as the commands would be, on the assigned room's
+/// readiness when that matters).
+#[must_use]
+pub fn reservation_view(
+    r: &crate::domain::Reservation,
+    day: Option<(
+        &crate::domain::reservation::Context,
+        Option<&crate::domain::reservation::RoomReadiness>,
+    )>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("stream".into(), r.id.stream().into());
+        if let Some((day, room)) = day {
+            obj.insert("business_date".into(), serde_json::json!(day.business_date));
+            obj.insert(
+                "allowed_actions".into(),
+                serde_json::json!(r.allowed_actions(day, room)),
+            );
+        }
+    }
+    v
+}

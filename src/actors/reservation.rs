@@ -28,6 +28,7 @@ use crate::{
         topics::{availability_topic, reservation_topic, reservations_topic},
     },
     persistence::{self, NewEvent, Projection, Store, StoreError},
+    views::reservation_view,
 };
 
 /// A cloneable handle to an active reservation. Obtain one from
@@ -353,10 +354,7 @@ async fn attempt(
         .property(r.property_id)
         .await?
         .ok_or(CommandError::PropertyNotFound)?;
-    let day = Day {
-        business_date: property.business_date(at),
-        require_inspected: property.require_inspected,
-    };
+    let day = property.day(at);
     let plan = plan(rooms, r, request, &day, at).await?;
     let events = r.decide(&plan.command, &day)?;
     let mut next = r.clone();
@@ -384,6 +382,7 @@ async fn attempt(
         checks.extend(task_projections);
         also.push(published);
     }
+    let mut room_after = None;
     match plan.room {
         Some((room, command, overlap)) => {
             let mut projections = checks;
@@ -391,15 +390,17 @@ async fn attempt(
                 reservation: next.clone(),
                 at,
             });
-            room.coordinate(Coordinate {
-                rows,
-                projections,
-                overlap: overlap.map(|stay| (next.id, stay)),
-                command,
-                agent: agent.clone(),
-                at,
-            })
-            .await?;
+            room_after = Some(
+                room.coordinate(Coordinate {
+                    rows,
+                    projections,
+                    overlap: overlap.map(|stay| (next.id, stay)),
+                    command,
+                    agent: agent.clone(),
+                    at,
+                })
+                .await?,
+            );
         }
         None => {
             let mut projections = checks;
@@ -430,17 +431,51 @@ async fn attempt(
                 "room move committed but the old room could not be vacated");
         }
     }
-    let mut publish: Vec<Published> = publication(&applied, agent, at).into_iter().collect();
+    let readiness = readiness(rooms, &next, room_after, at).await;
+    let mut publish: Vec<Published> = publication(&applied, agent, at, &day, readiness.as_ref())
+        .into_iter()
+        .collect();
     publish.extend(also);
     Ok(Done::state(next, publish))
 }
 
+/// The readiness of the room a confirmed reservation is assigned to, as a check-in would judge
+/// it (from the room's actor, or as the command just left it), for its `allowed_actions`.
+/// Read after the commit: if it cannot be read the event goes out without it (the change
+/// itself stands, and a client refetches the reservation when it needs to act).
+async fn readiness(
+    rooms: &RoomRegistry,
+    r: &Reservation,
+    room_after: Option<Room>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<RoomReadiness> {
+    let assigned = r
+        .room
+        .as_ref()
+        .filter(|_| r.status == crate::domain::ReservationStatus::Confirmed)?;
+    let room = match room_after.filter(|room| room.id == assigned.room_id) {
+        Some(room) => room,
+        None => rooms
+            .room_by_id(assigned.room_id)
+            .await
+            .ok()?
+            .state()
+            .await
+            .ok()?,
+    };
+    Some(RoomReadiness::of(&room, at))
+}
+
 /// The bus message for a committed batch of a reservation's events: on the front desk's
-/// list, the reservation's own topic, and availability when inventory moved.
+/// list, the reservation's own topic, and availability when inventory moved. Each event's
+/// state is the reservation's one view ([`reservation_view`]) on `day`, with what may be done
+/// after the batch.
 pub(crate) fn publication(
     events: &[(u64, ReservationEvent, Reservation)],
     agent: &Agent,
     at: chrono::DateTime<chrono::Utc>,
+    day: &Day,
+    room: Option<&RoomReadiness>,
 ) -> Option<Published> {
     let (_, _, last) = events.last()?;
     let mut topics = vec![
@@ -461,7 +496,7 @@ pub(crate) fn publication(
         events: events
             .iter()
             .map(|(seq, event, after)| {
-                let state = serde_json::to_value(after).unwrap_or_default();
+                let state = reservation_view(after, Some((day, room)));
                 PublishedEvent::new(*seq, event, agent, at, state)
             })
             .collect(),

@@ -128,7 +128,6 @@ impl Reservations {
             Some(g) if g.property_id == property => g,
             _ => return Err(CommandError::GuestNotFound),
         };
-        let at = persistence::now();
         let mut spec = NewReservation {
             guest_id: booking.guest_id,
             room_type: booking.room_type.trim().to_owned(),
@@ -161,14 +160,7 @@ impl Reservations {
             }
         }
         let first = self
-            .write_new(
-                property,
-                spec.clone(),
-                p.business_date(at),
-                true,
-                &guest.name,
-                agent,
-            )
+            .write_new(&p, spec.clone(), true, &guest.name, agent)
             .await;
         // "Sold out" of a type the hotel does not sell at all is a wrong type, not a full
         // house (and cannot be waitlisted or overbooked). Judged only here, on the refusal, so
@@ -198,29 +190,13 @@ impl Reservations {
                 spec.overbooked = true;
                 tracing::info!(%property, agent = agent.as_str(), room_type = %spec.room_type,
                     "overbooking on a manager's decision");
-                self.write_new(
-                    property,
-                    spec,
-                    p.business_date(at),
-                    false,
-                    &guest.name,
-                    agent,
-                )
-                .await
+                self.write_new(&p, spec, false, &guest.name, agent).await
             }
             Err(CommandError::Conflict {
                 code: "sold_out", ..
             }) if booking.waitlist => {
                 spec.status = ReservationStatus::Waitlisted;
-                self.write_new(
-                    property,
-                    spec,
-                    p.business_date(at),
-                    false,
-                    &guest.name,
-                    agent,
-                )
-                .await
+                self.write_new(&p, spec, false, &guest.name, agent).await
             }
             other => other,
         }
@@ -229,16 +205,17 @@ impl Reservations {
 
     async fn write_new(
         &self,
-        property: PropertyId,
+        p: &crate::domain::Property,
         spec: NewReservation,
-        business_date: NaiveDate,
         check: bool,
         guest_name: &str,
         agent: &Agent,
     ) -> Result<Reservation, CommandError> {
         let at = persistence::now();
+        let property = p.id;
+        let day = p.day(at);
         let (reservation, event) =
-            Reservation::create(ReservationId::new(), property, spec, business_date, at)?;
+            Reservation::create(ReservationId::new(), property, spec, day.business_date, at)?;
         let mut projections = Vec::new();
         if check {
             projections.push(Projection::CheckInventory {
@@ -267,7 +244,9 @@ impl Reservations {
         for p in opened {
             self.shared().bus.publish(p);
         }
-        if let Some(batch) = publication(&[(1, event, reservation.clone())], agent, at) {
+        // A new reservation has no room yet: what may be done does not depend on one.
+        if let Some(batch) = publication(&[(1, event, reservation.clone())], agent, at, &day, None)
+        {
             self.shared().bus.publish(batch);
         }
         Ok(reservation)
@@ -563,7 +542,6 @@ mod tests {
         events::LocalBus,
         metrics::Metrics,
         persistence::sqlite::SqliteStore,
-        ws::hub::Hub,
     };
 
     /// The job, not the button: with the stored business date three days behind the hotel's
@@ -577,7 +555,7 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let actors = Actors::start(
             Arc::clone(&store),
-            Arc::new(LocalBus::new(Arc::new(Hub::new(Arc::clone(&metrics))))),
+            Arc::new(LocalBus::discarding()),
             metrics,
             ActorConfig::default(),
         );

@@ -160,7 +160,6 @@ mod tests {
         events::Published,
         metrics::Metrics,
         persistence::sqlite::SqliteStore,
-        ws::hub::Hub,
     };
 
     struct Fixture {
@@ -175,10 +174,9 @@ mod tests {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
         let metrics = Arc::new(Metrics::default());
-        let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
         let registry = RoomRegistry::start(Shared::start(
             Arc::clone(&store),
-            Arc::new(LocalBus::new(hub)),
+            Arc::new(LocalBus::discarding()),
             Arc::clone(&metrics),
             config,
         ));

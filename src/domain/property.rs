@@ -67,6 +67,16 @@ impl Property {
         self.business_date.unwrap_or_else(|| self.local_date(now))
     }
 
+    /// The front desk's day as reservation rules judge it: the business date and the
+    /// check-in policy.
+    #[must_use]
+    pub fn day(&self, now: DateTime<Utc>) -> super::reservation::Context {
+        super::reservation::Context {
+            business_date: self.business_date(now),
+            require_inspected: self.require_inspected,
+        }
+    }
+
     /// When the audit closing `date` is due: [`AUDIT_HOUR`] local time on the next day.
     #[must_use]
     pub fn audit_due(&self, date: NaiveDate) -> DateTime<Utc> {

@@ -58,6 +58,16 @@ impl LocalBus {
     pub fn new(listener: Arc<dyn Listener>) -> Self {
         Self { listener }
     }
+
+    /// A bus nobody listens to (the actors' unit tests, which have no sessions).
+    #[must_use]
+    pub fn discarding() -> Self {
+        struct Nobody;
+        impl Listener for Nobody {
+            fn deliver(&self, _msg: &Published) {}
+        }
+        Self::new(Arc::new(Nobody))
+    }
 }
 
 #[async_trait]

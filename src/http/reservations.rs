@@ -21,20 +21,7 @@ use crate::{
 
 /// A reservation as clients see it: its state, its stream, and (for single reads and after
 /// actions) what may be done with it now.
-fn view(r: &Reservation, ctx: Option<(&Context, Option<&RoomReadiness>)>) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("stream".into(), r.id.stream().into());
-        if let Some((ctx, room)) = ctx {
-            obj.insert("business_date".into(), json!(ctx.business_date));
-            obj.insert(
-                "allowed_actions".into(),
-                json!(r.allowed_actions(ctx, room)),
-            );
-        }
-    }
-    v
-}
+use crate::views::reservation_view as view;
 
 async fn context(state: &AppState, property: PropertyId) -> Result<Context, ApiError> {
     let p = state
@@ -46,10 +33,7 @@ async fn context(state: &AppState, property: PropertyId) -> Result<Context, ApiE
 }
 
 fn context_of(p: &crate::domain::Property) -> Context {
-    Context {
-        business_date: p.business_date(persistence::now()),
-        require_inspected: p.require_inspected,
-    }
+    p.day(persistence::now())
 }
 
 /// `POST /api/v1/properties/<pid>/reservations`: 201 with the reservation. A sold-out type is

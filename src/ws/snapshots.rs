@@ -167,19 +167,27 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
                 return Ok(None);
             };
             // The front desk's day: whoever slept here last night or sleeps here tonight.
-            let today = property.business_date(crate::persistence::now());
-            let found = store
-                .reservations(&crate::persistence::ReservationFilter {
-                    nights: Some((today - chrono::Days::new(1), today + chrono::Days::new(1))),
-                    ..crate::persistence::ReservationFilter::property(*pid)
-                })
-                .await?;
+            let now = crate::persistence::now();
+            let day = property.day(now);
+            let today = day.business_date;
+            let filter = crate::persistence::ReservationFilter {
+                nights: Some((today - chrono::Days::new(1), today + chrono::Days::new(1))),
+                ..crate::persistence::ReservationFilter::property(*pid)
+            };
+            let (found, rooms) = tokio::try_join!(store.reservations(&filter), store.rooms(*pid))?;
             let versions = found
                 .iter()
                 .map(|r| (r.id.stream().into_boxed_str(), r.version))
                 .collect();
+            let views: Vec<_> = found
+                .iter()
+                .map(|r| {
+                    let room = readiness(r, &rooms, now);
+                    crate::views::reservation_view(r, Some((&day, room.as_ref())))
+                })
+                .collect();
             (
-                json!({ "business_date": today, "reservations": found }),
+                json!({ "business_date": today, "reservations": views }),
                 versions,
             )
         }
@@ -187,8 +195,19 @@ async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>,
             let Some(r) = store.reservation(*rid).await? else {
                 return Ok(None);
             };
+            let Some(property) = store.property(r.property_id).await? else {
+                return Ok(None);
+            };
+            let now = crate::persistence::now();
+            let rooms = match &r.room {
+                Some(a) => store.room_by_id(a.room_id).await?.into_iter().collect(),
+                None => Vec::new(),
+            };
+            let room = readiness(&r, &rooms, now);
+            let view =
+                crate::views::reservation_view(&r, Some((&property.day(now), room.as_ref())));
             let versions = HashMap::from([(r.id.stream().into_boxed_str(), r.version)]);
-            (json!({ "reservation": r }), versions)
+            (json!({ "reservation": view }), versions)
         }
         Topic::Availability(pid) => {
             let Some(property) = store.property(*pid).await? else {
@@ -393,6 +412,21 @@ async fn task_snapshot(
         .map(|t| (t.id.stream().into_boxed_str(), t.version))
         .collect();
     Ok((json!({ "tasks": tasks }), versions))
+}
+
+/// The readiness of a confirmed reservation's assigned room among `rooms`, as a check-in would
+/// judge it (for its `allowed_actions`).
+fn readiness(
+    r: &crate::domain::Reservation,
+    rooms: &[crate::domain::Room],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::domain::reservation::RoomReadiness> {
+    let assigned = r
+        .room
+        .as_ref()
+        .filter(|_| r.status == crate::domain::ReservationStatus::Confirmed)?;
+    let room = rooms.iter().find(|room| room.id == assigned.room_id)?;
+    Some(crate::domain::reservation::RoomReadiness::of(room, now))
 }
 
 #[cfg(test)]

@@ -802,3 +802,51 @@ both!(
         app.stop().await;
     }
 );
+
+both!(
+    a_reservation_reads_the_same_over_http_in_snapshots_and_in_live_events,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101"]).await;
+        let gid = guest(&app, &pid).await;
+        let today = today(&app, &pid).await;
+        let r = book(
+            &app,
+            &pid,
+            json!({"guest_id": gid, "room_type": "KING", "arrival": today.to_string(),
+                   "departure": plus(today, 2), "adults": 1}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let rid = r.body["id"].as_str().unwrap().to_owned();
+        let mut ws = app.ws().await;
+        ws.subscribe(&format!("reservations:{pid}")).await;
+        let snap = ws.subscribe(&format!("reservation:{rid}")).await;
+        let http = app.get(&format!("/api/v1/reservations/{rid}")).await;
+        assert_eq!(
+            snap["snapshot"]["reservation"]["allowed_actions"],
+            http.body["allowed_actions"]
+        );
+        // Assigned to a room that is still dirty: the event says what the desk may do next
+        // (not yet check in), exactly as the reservation's own route does.
+        let a = act(&app, &rid, "assign", json!({"room": "101"})).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let event = event_of(&mut ws, &format!("reservation:{rid}"), "room_assigned").await;
+        let http = app.get(&format!("/api/v1/reservations/{rid}")).await;
+        assert_eq!(
+            allowed(&event["state"], "check_in"),
+            (false, Some("room_dirty".into()))
+        );
+        assert_eq!(
+            event["state"]["allowed_actions"],
+            http.body["allowed_actions"]
+        );
+        assert_eq!(event["state"]["business_date"], http.body["business_date"]);
+        assert_eq!(event["state"]["stream"], http.body["stream"]);
+        let mut other = app.ws().await;
+        let list = other.subscribe(&format!("reservations:{pid}")).await;
+        let listed = &list["snapshot"]["reservations"][0];
+        assert_eq!(listed["id"], rid.as_str());
+        assert_eq!(listed["allowed_actions"], http.body["allowed_actions"]);
+    }
+);

@@ -527,3 +527,221 @@ both!(
         assert_eq!(live.len(), 1);
     }
 );
+
+// The parts of the store the actors-level services and the task, chat and stock paths use.
+
+use bellhop::domain::{
+    chat::CannedReply,
+    stock::StockItem,
+    task::{NewTask, Priority, Task, TaskKind},
+};
+
+both!(a_streams_version_is_its_last_seq, |b| async move {
+    let (store, _db) = store(b).await;
+    let p = with_property(store.as_ref()).await;
+    assert_eq!(store.stream_version("nothing:here").await.unwrap(), 0);
+    assert_eq!(store.stream_version(&p.id.stream()).await.unwrap(), 1);
+    let stream = format!("contract:{}", p.id);
+    store
+        .commit(
+            (1..=3).map(|s| event(&stream, s, p.id)).collect(),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 3);
+    let seqs: Vec<u64> = store
+        .read_stream(&stream, 1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, [2, 3]);
+    // The next seq taken twice is the lost race every writer retries on.
+    assert!(matches!(
+        store
+            .commit(vec![event(&stream, 3, p.id)], Vec::new())
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 3);
+});
+
+both!(
+    canned_replies_are_written_listed_by_title_and_deleted,
+    |b| async move {
+        let (store, _db) = store(b).await;
+        let p = with_property(store.as_ref()).await;
+        let reply = |title: &str| CannedReply {
+            id: uuid::Uuid::new_v4(),
+            property_id: p.id,
+            title: title.into(),
+            body: "Hello {guest_name}".into(),
+            updated_at: persistence::now(),
+        };
+        let (wifi, late) = (reply("Wi-Fi"), reply("Late check-out"));
+        for r in [&wifi, &late] {
+            store
+                .commit(Vec::new(), vec![Projection::UpsertCannedReply(r.clone())])
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.canned_replies(p.id).await.unwrap(),
+            vec![late.clone(), wifi.clone()]
+        );
+        let twin = reply("Wi-Fi");
+        assert!(matches!(
+            store
+                .commit(Vec::new(), vec![Projection::UpsertCannedReply(twin)])
+                .await,
+            Err(StoreError::Constraint(c)) if c == "canned_replies_title_key"
+        ));
+        let renamed = CannedReply {
+            title: "Internet".into(),
+            ..wifi.clone()
+        };
+        store
+            .commit(
+                Vec::new(),
+                vec![Projection::UpsertCannedReply(renamed.clone())],
+            )
+            .await
+            .unwrap();
+        store
+            .commit(
+                Vec::new(),
+                vec![Projection::DeleteCannedReply {
+                    property_id: p.id,
+                    id: late.id,
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.canned_replies(p.id).await.unwrap(), vec![renamed]);
+        assert!(
+            store
+                .canned_replies(PropertyId::new())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
+
+fn task(pid: PropertyId, kind: TaskKind, room: Option<&Room>) -> Task {
+    let spec = NewTask {
+        kind,
+        room: room.map(|r| (r.id, r.number.clone())),
+        priority: Priority::Normal,
+        rush: false,
+        reservation_id: None,
+        inspects: None,
+        arrival_today: false,
+        note: None,
+        due_at: None,
+    };
+    Task::create(
+        bellhop::domain::TaskId::new(),
+        pid,
+        spec,
+        "system:contract",
+        persistence::now(),
+    )
+    .unwrap()
+    .0
+}
+
+both!(tasks_are_read_by_id_and_by_room, |b| async move {
+    let (store, _db) = store(b).await;
+    let p = with_property(store.as_ref()).await;
+    let room = with_room(store.as_ref(), p.id, "101").await;
+    let clean = task(p.id, TaskKind::Departure, Some(&room));
+    let repair = task(p.id, TaskKind::Maintenance, None);
+    store
+        .commit(
+            Vec::new(),
+            vec![
+                Projection::UpsertTask(clean.clone()),
+                Projection::UpsertTask(repair.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.task(clean.id).await.unwrap(), Some(clean.clone()));
+    assert_eq!(
+        store.task(bellhop::domain::TaskId::new()).await.unwrap(),
+        None
+    );
+    let filter = persistence::TaskFilter {
+        property: p.id,
+        open_only: true,
+        assignee: None,
+        room: None,
+    };
+    let mut all: Vec<_> = store
+        .tasks(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    all.sort_by_key(|id| id.0);
+    let mut want = vec![clean.id, repair.id];
+    want.sort_by_key(|id| id.0);
+    assert_eq!(all, want);
+    let in_room = store
+        .tasks(&persistence::TaskFilter {
+            room: Some(room.id),
+            ..filter
+        })
+        .await
+        .unwrap();
+    assert_eq!(in_room, vec![clean]);
+    let elsewhere = store
+        .tasks(&persistence::TaskFilter {
+            property: PropertyId::new(),
+            open_only: true,
+            assignee: None,
+            room: None,
+        })
+        .await
+        .unwrap();
+    assert!(elsewhere.is_empty());
+});
+
+both!(stock_is_kept_per_property_by_item, |b| async move {
+    let (store, _db) = store(b).await;
+    let p = with_property(store.as_ref()).await;
+    let item = |name: &str, count| StockItem {
+        property_id: p.id,
+        item: name.into(),
+        count,
+        low_at: 5,
+        uses: std::collections::BTreeMap::from([(TaskKind::Departure, 2)]),
+        version: 1,
+    };
+    let (towels, soap) = (item("towels", 40), item("soap", 3));
+    for s in [&towels, &soap] {
+        store
+            .commit(Vec::new(), vec![Projection::UpsertStock(s.clone())])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.stock(p.id).await.unwrap(),
+        vec![soap.clone(), towels.clone()]
+    );
+    let fewer = StockItem {
+        count: 38,
+        version: 2,
+        ..towels
+    };
+    store
+        .commit(Vec::new(), vec![Projection::UpsertStock(fewer.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.stock(p.id).await.unwrap(), vec![soap, fewer]);
+    assert!(store.stock(PropertyId::new()).await.unwrap().is_empty());
+});
