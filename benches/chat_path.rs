@@ -35,7 +35,7 @@ struct Setup {
 }
 
 async fn setup(db: &DatabaseConfig) -> Setup {
-    let store: Arc<dyn Store> = persistence::open(db).await.expect("open store");
+    let store: Arc<Store> = persistence::open(db).await.expect("open store");
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
     let config = ActorConfig {

@@ -36,7 +36,7 @@ const DAY: usize = 300;
 
 struct Setup {
     actors: Actors,
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     pid: PropertyId,
     guest: GuestId,
     /// The next night nobody has booked yet (each iteration takes fresh nights).
@@ -44,7 +44,7 @@ struct Setup {
 }
 
 async fn setup(db: &DatabaseConfig) -> Setup {
-    let store: Arc<dyn Store> = persistence::open(db).await.expect("open store");
+    let store: Arc<Store> = persistence::open(db).await.expect("open store");
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
     let actors = Actors::start(

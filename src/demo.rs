@@ -32,7 +32,7 @@ pub const DEMO_PROPERTY_ID: PropertyId =
 
 /// Seeds the demo hotel when the store has no property at all. Returns whether it did.
 pub async fn seed_if_empty(
-    store: &dyn Store,
+    store: &Store,
     actors: &Actors,
     auth: &AuthService,
 ) -> anyhow::Result<bool> {
@@ -168,7 +168,7 @@ pub async fn seed_if_empty(
 /// supervisor to hand out (two already on the demo housekeeper's phone), and a table booked for
 /// a hotel guest. Each booking's confirmation email lands in `./emails/` with the guest's link.
 async fn seed_day(
-    store: &dyn Store,
+    store: &Store,
     actors: &Actors,
     pid: PropertyId,
     agent: &Agent,

@@ -50,7 +50,7 @@ enum SendError {
 /// Sends outbox rows. One per node (cloned only to start it again after a panic).
 #[derive(Clone)]
 pub struct Mailer {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     transport: Transport,
     from: Mailbox,
     tokens: TokenIssuer,
@@ -60,7 +60,7 @@ pub struct Mailer {
 impl Mailer {
     /// Builds the transport `config` names; `tokens` signs the guests' links.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         config: EmailConfig,
         tokens: TokenIssuer,
     ) -> anyhow::Result<Self> {

@@ -296,7 +296,7 @@ async fn escalations(tasks: crate::actors::Tasks) {
 }
 
 /// Idempotency keys are kept 48 hours (a client retries within minutes; 24 h is promised).
-async fn prune_request_keys(store: Arc<dyn crate::persistence::Store>) {
+async fn prune_request_keys(store: Arc<crate::persistence::Store>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -59,7 +59,7 @@ pub struct Pulse {
 
 /// Shared state of a node, handed to actix-web as `web::Data`.
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub bus: Arc<dyn Bus>,
     pub hub: Arc<Hub>,
     /// Topic snapshots shared by sessions subscribing together.

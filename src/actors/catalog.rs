@@ -26,7 +26,7 @@ pub struct NewGuest {
 }
 
 /// The property must exist (a clear 404 rather than a foreign-key conflict).
-async fn require_property(store: &dyn Store, property: PropertyId) -> Result<(), CommandError> {
+async fn require_property(store: &Store, property: PropertyId) -> Result<(), CommandError> {
     store
         .property(property)
         .await?
@@ -36,7 +36,7 @@ async fn require_property(store: &dyn Store, property: PropertyId) -> Result<(),
 
 /// Creates a guest profile, recording who did it on `guest:<id>`.
 pub async fn create_guest(
-    store: &dyn Store,
+    store: &Store,
     property: PropertyId,
     new: NewGuest,
     agent: &Agent,
@@ -78,7 +78,7 @@ pub async fn create_guest(
 
 /// Defines a room type, or changes its name and occupancy (`room_type:<pid>:<code>`).
 pub async fn put_room_type(
-    store: &dyn Store,
+    store: &Store,
     room_type: RoomType,
     agent: &Agent,
 ) -> Result<RoomType, CommandError> {
@@ -120,7 +120,7 @@ pub async fn put_room_type(
 
 /// Adds or replaces a canned reply (a title is unique within the property: 409 `title_taken`).
 pub async fn put_canned_reply(
-    store: &dyn Store,
+    store: &Store,
     reply: &crate::domain::chat::CannedReply,
 ) -> Result<(), CommandError> {
     reply.validate()?;
@@ -143,7 +143,7 @@ pub async fn put_canned_reply(
 
 /// Removes a canned reply.
 pub async fn delete_canned_reply(
-    store: &dyn Store,
+    store: &Store,
     property_id: PropertyId,
     id: uuid::Uuid,
 ) -> Result<(), CommandError> {

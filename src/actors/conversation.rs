@@ -73,7 +73,7 @@ impl Aggregate for Conversation {
         config.max_conflict_retries * 4
     }
 
-    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
+    async fn load(&self, store: &Store) -> Result<Option<Self>, StoreError> {
         store.conversation(self.id).await
     }
 
@@ -159,7 +159,7 @@ fn guest_agent(agent: &Agent) -> Agent {
 }
 
 async fn attempt(
-    store: &dyn Store,
+    store: &Store,
     current: &Conversation,
     write: &ChatWrite,
     agent: &Agent,
@@ -212,7 +212,7 @@ async fn attempt(
 
 /// The email carrying the staff replies `seqs` to the guest, if the guest has an address.
 async fn fallback_email(
-    store: &dyn Store,
+    store: &Store,
     c: &Conversation,
     seqs: &[u64],
     at: DateTime<Utc>,

@@ -92,7 +92,7 @@ impl<A: Aggregate<Output = A>> Done<A> {
 
 /// What an attempt may use besides the entity's state.
 pub struct Ctx<'a, A: Aggregate> {
-    pub store: &'a dyn Store,
+    pub store: &'a Store,
     /// The other registries this kind of entity works with (a reservation's rooms).
     pub deps: &'a A::Deps,
 }
@@ -124,7 +124,7 @@ pub trait Aggregate: Streamed + serde::de::DeserializeOwned + Send + Unpin + 'st
     }
 
     /// The entity as the store has it now.
-    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError>;
+    async fn load(&self, store: &Store) -> Result<Option<Self>, StoreError>;
 
     /// The entity as another node published it after a batch (`state` is its view JSON), or
     /// `None` to reload it from the store instead.
@@ -205,7 +205,7 @@ impl Message for InjectFault {
 pub struct EntityActor<A: Aggregate> {
     state: A,
     deps: A::Deps,
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
     reactor: Arc<super::reactions::Reactor>,

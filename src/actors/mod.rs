@@ -68,7 +68,7 @@ impl Actors {
     /// Starts the actor threads and the registries. Must run inside an actix System.
     #[must_use]
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         bus: Arc<dyn Bus>,
         metrics: Arc<Metrics>,
         config: ActorConfig,
@@ -90,7 +90,7 @@ impl Actors {
 
     /// The store the actors write to.
     #[must_use]
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.shared.store
     }
 

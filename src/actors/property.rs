@@ -10,7 +10,7 @@ use super::CommandError;
 
 /// Creates a property, recording who did it.
 pub async fn create_property(
-    store: &dyn Store,
+    store: &Store,
     name: &str,
     timezone: &str,
     agent: &Agent,
@@ -30,7 +30,7 @@ pub async fn create_property(
 
 /// Creates a property with a given id (the demo hotel has a well-known one).
 pub async fn create_with_id(
-    store: &dyn Store,
+    store: &Store,
     property: Property,
     agent: &Agent,
 ) -> Result<Property, CommandError> {
@@ -65,7 +65,7 @@ pub async fn create_with_id(
 /// `settings_changed` event on the property's stream. A concurrent change of the stream (the
 /// night audit rolling the business date) is a lost race: read again and retry.
 pub async fn change_settings(
-    store: &dyn Store,
+    store: &Store,
     current: &Property,
     require_inspected: Option<bool>,
     stayover_every_days: Option<u8>,

@@ -34,7 +34,7 @@ use crate::{
 
 /// What every entity actor is built from, and the threads they run on.
 pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<Store>,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: ActorConfig,
@@ -52,7 +52,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Starts the actor arbiters. Must run inside an actix System.
     pub(crate) fn start(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         bus: Arc<dyn Bus>,
         metrics: Arc<Metrics>,
         config: ActorConfig,

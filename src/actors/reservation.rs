@@ -71,7 +71,7 @@ impl Aggregate for Reservation {
     type Deps = RoomRegistry;
     const KIND: &'static str = "reservation";
 
-    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
+    async fn load(&self, store: &Store) -> Result<Option<Self>, StoreError> {
         store.reservation(self.id).await
     }
 
@@ -97,7 +97,7 @@ impl Aggregate for Reservation {
 /// stayover becomes a departure clean, or a departure clean is created. Wanted first when
 /// someone arrives in the room today.
 async fn departure_task(
-    store: &dyn Store,
+    store: &Store,
     r: &Reservation,
     room: &AssignedRoom,
     today: chrono::NaiveDate,
@@ -343,7 +343,7 @@ async fn plan(
 }
 
 async fn attempt(
-    store: &dyn Store,
+    store: &Store,
     rooms: &RoomRegistry,
     r: &Reservation,
     request: &Request,

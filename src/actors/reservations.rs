@@ -477,7 +477,7 @@ impl Reservations {
 /// The outbox rows for the emails a batch of a reservation's events causes (read in the
 /// command, written in its transaction). A guest without an email address gets none.
 pub(crate) async fn notices(
-    store: &dyn crate::persistence::Store,
+    store: &crate::persistence::Store,
     events: &[(u64, ReservationEvent, Reservation)],
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Projection>, CommandError> {
@@ -541,7 +541,6 @@ mod tests {
         config::ActorConfig,
         events::LocalBus,
         metrics::Metrics,
-        persistence::sqlite::SqliteStore,
     };
 
     /// The job, not the button: with the stored business date three days behind the hotel's
@@ -550,8 +549,11 @@ mod tests {
     #[actix_rt::test]
     async fn the_audit_job_closes_one_overdue_day_per_run_with_its_no_shows() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn crate::persistence::Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let store: Arc<crate::persistence::Store> = Arc::new(
+            crate::persistence::Store::open_sqlite(&dir.path().join("t.db"))
+                .await
+                .unwrap(),
+        );
         let metrics = Arc::new(Metrics::default());
         let actors = Actors::start(
             Arc::clone(&store),

@@ -80,7 +80,7 @@ impl Aggregate for Room {
     type Deps = ();
     const KIND: &'static str = "room";
 
-    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
+    async fn load(&self, store: &Store) -> Result<Option<Self>, StoreError> {
         store.room_by_id(self.id).await
     }
 
@@ -125,7 +125,7 @@ impl Aggregate for Room {
 
 /// One of the room's own commands.
 async fn own(
-    store: &dyn Store,
+    store: &Store,
     room: &Room,
     command: &RoomCommand,
     agent: &Agent,
@@ -149,7 +149,7 @@ async fn own(
 
 /// Judges and commits a [`Coordinate`] on `room`.
 async fn coordinate(
-    store: &dyn Store,
+    store: &Store,
     room: &Room,
     msg: &Coordinate,
 ) -> Result<Done<Room>, CommandError> {
@@ -191,11 +191,7 @@ async fn coordinate(
 /// A block must not take a room from a guest: refused while a live stay (an arrival or an
 /// in-house guest) is assigned to the room on a night the block touches. The guest is moved or
 /// unassigned first; then the room can go out of order.
-async fn no_stay_during(
-    store: &dyn Store,
-    room: &Room,
-    block: &NewBlock,
-) -> Result<(), CommandError> {
+async fn no_stay_during(store: &Store, room: &Room, block: &NewBlock) -> Result<(), CommandError> {
     let Some(property) = store.property(room.property_id).await? else {
         return Err(CommandError::PropertyNotFound);
     };

@@ -31,7 +31,7 @@ impl RoomRegistry {
 
     /// The store this registry writes to.
     #[must_use]
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.inner.shared().store
     }
 
@@ -159,7 +159,6 @@ mod tests {
         events::LocalBus,
         events::Published,
         metrics::Metrics,
-        persistence::sqlite::SqliteStore,
     };
 
     struct Fixture {
@@ -171,8 +170,11 @@ mod tests {
 
     async fn fixture(config: ActorConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let store: Arc<Store> = Arc::new(
+            crate::persistence::Store::open_sqlite(&dir.path().join("t.db"))
+                .await
+                .unwrap(),
+        );
         let metrics = Arc::new(Metrics::default());
         let registry = RoomRegistry::start(Shared::start(
             Arc::clone(&store),
@@ -316,11 +318,7 @@ mod tests {
 
     /// Commits `change` to the room directly in the store, as another node would, and
     /// returns the bus message that node would publish.
-    async fn commit_elsewhere(
-        store: &dyn Store,
-        room: &mut Room,
-        change: StatusChange,
-    ) -> Published {
+    async fn commit_elsewhere(store: &Store, room: &mut Room, change: StatusChange) -> Published {
         let at = persistence::now();
         let events = room.decide(&RoomCommand::ChangeStatus(change), at).unwrap();
         let from = room.version + 1;

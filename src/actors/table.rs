@@ -89,7 +89,7 @@ impl Aggregate for Table {
     type Deps = ();
     const KIND: &'static str = "table";
 
-    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
+    async fn load(&self, store: &Store) -> Result<Option<Self>, StoreError> {
         store.venue_table(self.id).await
     }
 
@@ -216,7 +216,7 @@ pub(crate) fn party_publication(
 
 /// The other tables of `tables` (not `this`), as the store has them.
 async fn others(
-    store: &dyn Store,
+    store: &Store,
     tables: &[TableId],
     this: TableId,
 ) -> Result<Vec<Table>, CommandError> {
@@ -233,7 +233,7 @@ async fn others(
 }
 
 async fn party_of(
-    store: &dyn Store,
+    store: &Store,
     venue: &Venue,
     id: crate::domain::PartyId,
 ) -> Result<Party, CommandError> {
@@ -245,7 +245,7 @@ async fn party_of(
 }
 
 async fn attempt(
-    store: &dyn Store,
+    store: &Store,
     current: &Table,
     request: &TableRequest,
     agent: &Agent,

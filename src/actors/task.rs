@@ -36,7 +36,7 @@ impl Aggregate for Task {
     type Deps = RoomRegistry;
     const KIND: &'static str = "task";
 
-    async fn load(&self, store: &dyn Store) -> Result<Option<Self>, StoreError> {
+    async fn load(&self, store: &Store) -> Result<Option<Self>, StoreError> {
         store.task(self.id).await
     }
 
@@ -71,7 +71,7 @@ pub(crate) fn new_task(
 }
 
 async fn attempt(
-    store: &dyn Store,
+    store: &Store,
     rooms: &RoomRegistry,
     current: &Task,
     command: &TaskCommand,

@@ -138,7 +138,7 @@ impl Venues {
         self.tables.shared()
     }
 
-    fn store(&self) -> &Arc<dyn persistence::Store> {
+    fn store(&self) -> &Arc<persistence::Store> {
         &self.shared().store
     }
 

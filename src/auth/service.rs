@@ -117,7 +117,7 @@ pub struct NewApiKey {
 
 /// Authentication for one node.
 pub struct AuthService {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     tokens: TokenIssuer,
     limiter: LoginLimiter,
     refresh_ttl: Duration,
@@ -141,7 +141,7 @@ fn totp_for(secret_b32: &str, account: &str) -> Result<Totp, AuthError> {
 impl AuthService {
     #[must_use]
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         tokens: TokenIssuer,
         limiter: LoginLimiter,
         refresh_ttl: Duration,

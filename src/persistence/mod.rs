@@ -6,37 +6,46 @@
 //! optimistic-concurrency fence between nodes: losing that race is [`StoreError::Conflict`],
 //! which the actor answers by reloading and re-validating.
 //!
-//! Two backends pass the same contract tests (`tests/api/store_contract.rs`):
-//! [`postgres::PgStore`] for real deployments and [`sqlite::SqliteStore`], the embedded
-//! single-node default. SQL lives in this module only.
+//! Two backends pass the same contract tests (`tests/api/store_contract.rs`): PostgreSQL
+//! (`postgres.rs`) for real deployments and SQLite (`sqlite.rs`), the embedded single-node
+//! default. Their SQL is written once (see `sql.rs` for what differs and where); SQL lives in
+//! this module only.
 
-pub mod deadline;
+mod access;
+mod chat;
+mod events;
 pub mod migrations;
-
-pub(crate) use rows::BUSINESS_DATE_MOVED;
+mod outbox;
 pub mod postgres;
-mod rows;
-pub mod sqlite;
+mod reservations;
+mod rooms;
+pub(crate) mod sql;
+mod sqlite;
+mod tasks;
+mod venues;
+
+pub(crate) use rooms::BUSINESS_DATE_MOVED;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use uuid::Uuid;
 
+use self::sql::{Cols, Conn, Value};
 use crate::{
     config::DatabaseConfig,
     domain::{
         Action, Agent, Guest, GuestId, Property, PropertyId, Reservation, ReservationId,
-        ReservationStatus, Role, Room, RoomId, RoomNumber, RoomType, TaskId,
-        chat::{CannedReply, Conversation, InboxStatus},
-        ids::{ConversationId, PartyId, TableId, VenueId},
+        ReservationStatus, Role, Room, RoomId, RoomType,
+        chat::{CannedReply, Conversation},
+        ids::{PartyId, VenueId},
         reservation::Stay,
         stock::StockItem,
         task::Task,
-        venue::{Party, Slot, Table, Venue},
+        venue::{Party, Table, Venue},
     },
 };
 
@@ -328,254 +337,109 @@ pub enum StoreError {
 }
 
 /// The durable store. See the module docs for the transaction rule.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
+///
+/// Its methods live beside the aggregate they read or write (`rooms.rs`, `reservations.rs`,
+/// `tasks.rs`, `chat.rs`, `venues.rs`, `access.rs`, `outbox.rs`, `events.rs`), each written
+/// once over the dialect layer (`sql.rs`) and run by either backend.
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Postgres(postgres::Pg),
+    Sqlite(sqlite::Lite),
+}
+
+impl Store {
+    /// Opens (creating if needed) an SQLite database file and applies pending migrations.
+    pub async fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            backend: Backend::Sqlite(sqlite::Lite::open(path).await?),
+        })
+    }
+
+    /// Connects to PostgreSQL and applies pending migrations.
+    pub async fn connect_postgres(url: &secrecy::SecretString) -> anyhow::Result<Self> {
+        Ok(Self {
+            backend: Backend::Postgres(postgres::Pg::connect(url).await?),
+        })
+    }
+
     /// `postgres` or `sqlite`, for logs and `/ready`.
-    fn backend(&self) -> &'static str;
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
 
-    /// Appends `events` and writes `projections` in one transaction: all or nothing.
-    async fn commit(
+    /// Runs `work` on a connection: each statement on its own, or (`transaction`) all in
+    /// one transaction, committed if `work` succeeds and rolled back if not.
+    async fn run<T, F>(&self, call: &str, transaction: bool, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut dyn Conn) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.run(call, transaction, work).await,
+            Backend::Sqlite(lite) => lite.run(transaction, work).await,
+        }
+    }
+
+    /// Every row of one statement, decoded. (The statement's text names the call in the
+    /// log should it pass its deadline.)
+    async fn all<T: Send + 'static>(
         &self,
-        events: Vec<NewEvent>,
-        projections: Vec<Projection>,
-    ) -> Result<(), StoreError>;
+        sql: impl Into<String>,
+        args: impl Into<Vec<Value>>,
+        decode: fn(Cols) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let (sql, args): (Arc<str>, Vec<Value>) = (sql.into().into(), args.into());
+        let shared = Arc::clone(&sql);
+        self.run(&sql, false, move |c| {
+            Box::pin(async move { c.all(&shared, &args, decode).await })
+        })
+        .await
+    }
 
-    async fn property(&self, id: PropertyId) -> Result<Option<Property>, StoreError>;
-
-    /// All properties, oldest first.
-    async fn properties(&self) -> Result<Vec<Property>, StoreError>;
-
-    /// The room board: every room of a property, by floor and number.
-    async fn rooms(&self, property: PropertyId) -> Result<Vec<Room>, StoreError>;
-
-    async fn room(
+    /// The first row of one statement, decoded, if any.
+    async fn opt<T: Send + 'static>(
         &self,
-        property: PropertyId,
-        number: &RoomNumber,
-    ) -> Result<Option<Room>, StoreError>;
+        sql: impl Into<String>,
+        args: impl Into<Vec<Value>>,
+        decode: fn(Cols) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let (sql, args): (Arc<str>, Vec<Value>) = (sql.into().into(), args.into());
+        let shared = Arc::clone(&sql);
+        self.run(&sql, false, move |c| {
+            Box::pin(async move { c.opt(&shared, &args, decode).await })
+        })
+        .await
+    }
 
-    async fn room_by_id(&self, id: RoomId) -> Result<Option<Room>, StoreError>;
-
-    /// Events of `stream` with `seq > after`, in seq order, at most `limit`.
-    async fn read_stream(
+    /// One statement on its own; the number of rows it wrote.
+    async fn exec(
         &self,
-        stream: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError>;
-
-    /// A cheap round trip, for `/ready`.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// The request `key` of `agent`, if one was recorded (within the last 48 hours).
-    async fn request_record(
-        &self,
-        agent: &str,
-        key: &str,
-    ) -> Result<Option<RequestRecord>, StoreError>;
-
-    /// Records the answer a request was given (and its key, when its command committed
-    /// nothing, so a retry gets the same answer).
-    async fn save_request_answer(
-        &self,
-        agent: &str,
-        key: &str,
-        status: u16,
-        body: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Forgets request keys recorded before `before`; how many.
-    async fn prune_request_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// A user by (lower-cased) email.
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
-
-    async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
-
-    /// The staff of a property, by email.
-    async fn users(&self, property: PropertyId) -> Result<Vec<UserRecord>, StoreError>;
-
-    /// Accepts TOTP time step `step` for `user` only if it is later than the last accepted one
-    /// (a code works once). Returns whether it was accepted.
-    async fn use_totp_step(&self, user: Uuid, step: u64) -> Result<bool, StoreError>;
-
-    async fn insert_refresh(&self, token: RefreshRecord) -> Result<(), StoreError>;
-
-    /// Presents the refresh token with hash `old`: when valid, marks it used and stores
-    /// `next` (whose `user_id` and `family_id` are taken from the old token) atomically.
-    async fn rotate_refresh(
-        &self,
-        old: &str,
-        next: RefreshRecord,
-        now: DateTime<Utc>,
-    ) -> Result<RefreshOutcome, StoreError>;
-
-    /// Revokes the family of the refresh token with this hash (logout). Whether it existed.
-    async fn revoke_refresh(&self, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-
-    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
-
-    async fn api_keys(&self, property: PropertyId) -> Result<Vec<ApiKeyRecord>, StoreError>;
-
-    /// A guest profile by id.
-    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError>;
-
-    /// The guests among `ids` that belong to `property`, in one read (a day's list names
-    /// hundreds of guests; one query each would be as many round trips).
-    async fn guests_by_id(
-        &self,
-        property: PropertyId,
-        ids: &[GuestId],
-    ) -> Result<Vec<Guest>, StoreError>;
-
-    /// A property's guests, by name; only those with this email (any case) if given.
-    async fn guests(
-        &self,
-        property: PropertyId,
-        email: Option<String>,
-        limit: usize,
-    ) -> Result<Vec<Guest>, StoreError>;
-
-    /// A property's room types, by code.
-    async fn room_types(&self, property: PropertyId) -> Result<Vec<RoomType>, StoreError>;
-
-    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError>;
-
-    /// A property's reservations whose stay shares a night with `[from, to)`, by arrival.
-    async fn reservations_between(
-        &self,
-        property: PropertyId,
-        from: chrono::NaiveDate,
-        to: chrono::NaiveDate,
-    ) -> Result<Vec<Reservation>, StoreError>;
-
-    /// Reservations matching `filter`, by arrival then booking time.
-    async fn reservations(
-        &self,
-        filter: &ReservationFilter,
-    ) -> Result<Vec<Reservation>, StoreError>;
-
-    /// Claims up to `limit` due, unsent emails for this worker until `lease_until` (no other
-    /// worker takes them meanwhile) and counts the attempt.
-    async fn claim_emails(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<OutboxEmail>, StoreError>;
-
-    /// The email was accepted by the mail server (or written): never send it again.
-    async fn email_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// The attempt failed: release the claim and try again at `next_attempt_at`.
-    async fn email_failed(
-        &self,
-        id: Uuid,
-        next_attempt_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StoreError>;
-
-    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
-
-    /// A property's stock, by item.
-    async fn stock(&self, property: PropertyId) -> Result<Vec<StockItem>, StoreError>;
-
-    /// Who is on duty at `property` on `date`.
-    async fn shifts(&self, property: PropertyId, date: NaiveDate)
-    -> Result<Vec<Shift>, StoreError>;
-
-    /// Tasks matching `filter` (in no particular order; queues sort them).
-    async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError>;
-
-    /// The seq of the last event of `stream` (0 if it has none).
-    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError>;
-
-    /// A property's conversations in one status; without one, the inbox: every conversation
-    /// where something happened, but the archived. Up to 10,000, in no particular order.
-    async fn conversations(
-        &self,
-        property: PropertyId,
-        status: Option<InboxStatus>,
-    ) -> Result<Vec<Conversation>, StoreError>;
-
-    /// Conversations whose staff reply has waited unread since `before` or longer, and whose
-    /// guest is not connected at `now`: the email fallback's work (up to 500).
-    async fn conversations_waiting(
-        &self,
-        before: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ConversationId>, StoreError>;
-
-    /// A guest device is connected to the conversation until `until` (`None`: it left).
-    async fn set_guest_presence(
-        &self,
-        id: ConversationId,
-        until: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError>;
-
-    /// Whether a guest device is connected to the conversation at `now`.
-    async fn guest_present(
-        &self,
-        id: ConversationId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-
-    /// A property's canned replies, by title.
-    async fn canned_replies(&self, property: PropertyId) -> Result<Vec<CannedReply>, StoreError>;
-
-    async fn venue(&self, id: VenueId) -> Result<Option<Venue>, StoreError>;
-
-    /// A property's venues, by name.
-    async fn venues(&self, property: PropertyId) -> Result<Vec<Venue>, StoreError>;
-
-    async fn venue_table(&self, id: TableId) -> Result<Option<Table>, StoreError>;
-
-    /// A venue's tables, by name.
-    async fn venue_tables(&self, venue: VenueId) -> Result<Vec<Table>, StoreError>;
-
-    async fn party(&self, id: PartyId) -> Result<Option<Party>, StoreError>;
-
-    /// A venue's parties starting in `[from, to)`, and every party still seated or waiting
-    /// (whenever it started), by start time.
-    async fn parties(
-        &self,
-        venue: VenueId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<Party>, StoreError>;
-
-    /// The live holds on a venue's tables that overlap `[from, to)`.
-    async fn schedule(
-        &self,
-        venue: VenueId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<Slot>, StoreError>;
-
-    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;
-
-    async fn audit(
-        &self,
-        property: PropertyId,
-        query: &AuditQuery,
-    ) -> Result<Vec<StoredEvent>, StoreError>;
+        sql: &'static str,
+        args: impl Into<Vec<Value>>,
+    ) -> Result<u64, StoreError> {
+        let args = args.into();
+        self.run(sql, false, move |c| {
+            Box::pin(async move { c.execute(sql, &args).await })
+        })
+        .await
+    }
 }
 
 /// Opens (and migrates) the store the configuration names.
-pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match config {
-        DatabaseConfig::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path).await?),
-        DatabaseConfig::Postgres { url } => {
-            let store = postgres::PgStore::connect(url).await?;
-            let purge = store.idle_purger();
-            Arc::new(deadline::Deadlined::new(
-                store,
-                deadline::STORE_DEADLINE,
-                purge,
-            ))
-        }
-    })
+pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<Store>> {
+    Ok(Arc::new(match config {
+        DatabaseConfig::Sqlite { path } => Store::open_sqlite(path).await?,
+        DatabaseConfig::Postgres { url } => Store::connect_postgres(url).await?,
+    }))
 }
 
 /// The current time at the precision both backends keep (microseconds), so a state read back

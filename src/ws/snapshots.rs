@@ -69,7 +69,7 @@ struct TopicReads {
 
 /// The per-node snapshot reader.
 pub struct Snapshots {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     /// One entry per topic ever read: bounded by the rooms and properties of the deployment.
     topics: Arc<Mutex<HashMap<String, TopicReads>>>,
 }
@@ -82,7 +82,7 @@ impl std::fmt::Debug for Snapshots {
 
 impl Snapshots {
     #[must_use]
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<Store>) -> Self {
         Self {
             store,
             topics: Arc::default(),
@@ -134,7 +134,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// One read: wait for the topic's turn, close the flight to newcomers, read.
 async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     topic: Topic,
     topics: Arc<Mutex<HashMap<String, TopicReads>>>,
     turn: Arc<tokio::sync::Mutex<()>>,
@@ -145,9 +145,9 @@ async fn run(
         let _topics = lock(&topics);
         begun.store(true, SeqCst);
     }
-    read(&*store, &topic).await.map_err(Arc::new)
+    read(&store, &topic).await.map_err(Arc::new)
 }
-async fn read(store: &dyn Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>, StoreError> {
+async fn read(store: &Store, topic: &Topic) -> Result<Option<Arc<Snapshot>>, StoreError> {
     let read_at = Instant::now();
     let (value, versions): (_, HashMap<Box<str>, u64>) = match topic {
         Topic::Rooms(pid) => {
@@ -291,7 +291,7 @@ pub const CHAT_RECOVERY_LIMIT: usize = 1000;
 /// A conversation as the store has it now, and its events after `after` up to that state
 /// (at most `limit`; `true` if more follow).
 pub async fn chat_events(
-    store: &dyn Store,
+    store: &Store,
     cid: ConversationId,
     after: u64,
     limit: usize,
@@ -327,7 +327,7 @@ pub fn chat_messages(
 /// What a chat subscriber starts from: the conversation as `side` sees it and its latest
 /// messages; and the version it was read at (live events up to it are already in it).
 pub async fn chat_snapshot(
-    store: &dyn Store,
+    store: &Store,
     cid: ConversationId,
     side: Side,
 ) -> Result<Option<(Bytes, u64)>, StoreError> {
@@ -358,7 +358,7 @@ pub async fn chat_snapshot(
 /// day (from six hours ago to a day ahead, and everyone seated or waiting), with the version
 /// of every table and party stream.
 pub async fn floor_plan(
-    store: &dyn Store,
+    store: &Store,
     vid: crate::domain::VenueId,
 ) -> Result<Option<(serde_json::Value, HashMap<Box<str>, u64>)>, StoreError> {
     let Some(venue) = store.venue(vid).await? else {
@@ -394,7 +394,7 @@ pub async fn floor_plan(
 
 /// Open tasks of a property (or of one assignee), in queue order, with their versions.
 async fn task_snapshot(
-    store: &dyn Store,
+    store: &Store,
     property: crate::domain::PropertyId,
     assignee: Option<uuid::Uuid>,
 ) -> Result<(serde_json::Value, HashMap<Box<str>, u64>), StoreError> {
@@ -432,15 +432,15 @@ fn readiness(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        domain::{Agent, PropertyId},
-        persistence::sqlite::SqliteStore,
-    };
+    use crate::domain::{Agent, PropertyId};
 
     async fn fixture() -> (Snapshots, PropertyId, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let store: Arc<Store> = Arc::new(
+            crate::persistence::Store::open_sqlite(&dir.path().join("t.db"))
+                .await
+                .unwrap(),
+        );
         let pid = crate::actors::property::create_property(
             store.as_ref(),
             "T",

@@ -22,7 +22,7 @@ struct Node {
     metrics: Arc<Metrics>,
 }
 
-async fn node(db: &TestDb) -> (Node, Arc<dyn Store>) {
+async fn node(db: &TestDb) -> (Node, Arc<Store>) {
     let store = persistence::open(&db.config).await.unwrap();
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
@@ -38,7 +38,7 @@ async fn node(db: &TestDb) -> (Node, Arc<dyn Store>) {
     (Node { registry, metrics }, store)
 }
 
-async fn hotel(node: &Node, store: &dyn Store) -> PropertyId {
+async fn hotel(node: &Node, store: &Store) -> PropertyId {
     let agent = Agent::system("test");
     let pid = create_property(store, "Two nodes", "UTC", &agent)
         .await

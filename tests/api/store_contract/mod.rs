@@ -1,5 +1,7 @@
 //! The store contract: every backend must behave exactly like this.
 
+mod ops;
+
 use std::sync::Arc;
 
 use bellhop::{
@@ -13,7 +15,7 @@ use crate::{
     helpers::{Backend, TestDb},
 };
 
-async fn store(backend: Backend) -> (Arc<dyn Store>, TestDb) {
+async fn store(backend: Backend) -> (Arc<Store>, TestDb) {
     let db = TestDb::new(backend).await;
     let store = persistence::open(&db.config).await.expect("open store");
     (store, db)
@@ -53,7 +55,7 @@ fn new_room(pid: PropertyId, number: &str) -> Room {
     Room::create(RoomId::new(), pid, &spec, persistence::now()).0
 }
 
-async fn with_property(store: &dyn Store) -> Property {
+async fn with_property(store: &Store) -> Property {
     let p = property();
     store
         .commit(
@@ -287,7 +289,7 @@ fn date(s: &str) -> chrono::NaiveDate {
     s.parse().unwrap()
 }
 
-async fn with_guest(store: &dyn Store, pid: PropertyId) -> Guest {
+async fn with_guest(store: &Store, pid: PropertyId) -> Guest {
     let g = Guest {
         id: GuestId::new(),
         property_id: pid,
@@ -307,7 +309,7 @@ async fn with_guest(store: &dyn Store, pid: PropertyId) -> Guest {
     g
 }
 
-async fn with_room(store: &dyn Store, pid: PropertyId, number: &str) -> Room {
+async fn with_room(store: &Store, pid: PropertyId, number: &str) -> Room {
     let room = new_room(pid, number);
     store
         .commit(
@@ -348,7 +350,7 @@ fn stay_in(
 }
 
 /// Writes a reservation's state with its next event, as the reservation actor will.
-async fn write(store: &dyn Store, r: &Reservation) -> Result<(), StoreError> {
+async fn write(store: &Store, r: &Reservation) -> Result<(), StoreError> {
     store
         .commit(
             vec![event(&r.id.stream(), r.version, r.property_id)],
