@@ -8,12 +8,20 @@
 //! otherwise wait for each other).
 //!
 //! Reactions that must be atomic with their cause are not here but in the cause's own
-//! transaction (a check-out's departure clean, a stay's conversation).
+//! transaction (a check-out's departure clean, a stay's conversation): every path that checks
+//! a guest out or books a stay goes through the reservation's actor, so they too happen once
+//! whatever the path.
 
 use std::sync::{Mutex, PoisonError};
 
+use chrono::NaiveDate;
+
 use super::Tasks;
-use crate::domain::{Agent, PropertyId, Room, RoomEvent, RoomId, ServiceFlag, task::HoldReason};
+use crate::domain::{
+    Agent, PropertyId, Reservation, ReservationStatus, Room, RoomEvent, RoomId, ServiceFlag,
+    reservation::ReservationEvent,
+    task::{HoldReason, Task, TaskCommand, TaskKind, TaskStatus},
+};
 
 /// What a committed change asks of other entities.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +33,52 @@ pub enum Reaction {
         reason: HoldReason,
         agent: Agent,
     },
+    /// A guest arriving today was given the room (or an in-house guest moved into it): its
+    /// cleaning, if any is open, is wanted first.
+    ExpectArrival {
+        property: PropertyId,
+        room: RoomId,
+        agent: Agent,
+    },
+}
+
+/// The reactions to a committed batch of a reservation's events, judged on `today` (the
+/// property's business date).
+#[must_use]
+pub fn of_reservation(
+    events: &[(u64, ReservationEvent, Reservation)],
+    today: NaiveDate,
+    agent: &Agent,
+) -> Vec<Reaction> {
+    events
+        .iter()
+        .filter_map(|(_, event, r)| {
+            let room = match event {
+                ReservationEvent::RoomAssigned { room }
+                    if r.status == ReservationStatus::Confirmed && r.stay.arrival == today =>
+                {
+                    room
+                }
+                ReservationEvent::RoomMoved { to, .. } => to,
+                _ => return None,
+            };
+            Some(Reaction::ExpectArrival {
+                property: r.property_id,
+                room: room.room_id,
+                agent: agent.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The room's work in hand: what a DND sign or refused service holds.
+fn in_hand(t: &Task) -> bool {
+    matches!(t.status, TaskStatus::Assigned | TaskStatus::InProgress)
+}
+
+/// What readies the room for a guest: its cleaning and inspection.
+fn readies(t: &Task) -> bool {
+    t.kind.cleans() || t.kind == TaskKind::Inspection
 }
 
 /// The reactions to a committed batch of a room's events.
@@ -88,7 +142,22 @@ impl Reactor {
                     room,
                     reason,
                     agent,
-                } => tasks.hold_room_tasks(property, room, reason, agent).await,
+                } => {
+                    let hold = TaskCommand::Hold { reason };
+                    tasks
+                        .command_room_tasks(property, room, in_hand, hold, agent)
+                        .await;
+                }
+                Reaction::ExpectArrival {
+                    property,
+                    room,
+                    agent,
+                } => {
+                    let raise = TaskCommand::ExpectArrival;
+                    tasks
+                        .command_room_tasks(property, room, readies, raise, agent)
+                        .await;
+                }
             }
         });
     }
@@ -137,5 +206,61 @@ mod tests {
             }]
         ));
         assert!(of_room(&change(ServiceFlag::None), &agent).is_empty());
+    }
+
+    #[test]
+    fn a_room_given_to_todays_arrival_or_a_move_is_wanted_first() {
+        use crate::domain::{
+            GuestId, ReservationId, RoomNumber, Stay,
+            reservation::{AssignedRoom, Party},
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let room = AssignedRoom {
+            room_id: RoomId::new(),
+            number: RoomNumber::parse("101").unwrap(),
+        };
+        let stay = |arrival: NaiveDate, status| Reservation {
+            id: ReservationId::new(),
+            property_id: PropertyId::new(),
+            guest_id: GuestId::new(),
+            status,
+            room_type: "KING".into(),
+            stay: Stay::new(arrival, arrival + chrono::Days::new(2)).unwrap(),
+            party: Party {
+                adults: 1,
+                children: 0,
+            },
+            room: Some(room.clone()),
+            overbooked: false,
+            version: 2,
+            created_at: chrono::Utc::now(),
+        };
+        let agent = Agent::system("test");
+        let assigned = ReservationEvent::RoomAssigned { room: room.clone() };
+        let arriving = stay(today, ReservationStatus::Confirmed);
+        assert_eq!(
+            of_reservation(&[(2, assigned.clone(), arriving.clone())], today, &agent),
+            vec![Reaction::ExpectArrival {
+                property: arriving.property_id,
+                room: room.room_id,
+                agent: agent.clone(),
+            }]
+        );
+        let tomorrow = stay(today + chrono::Days::new(1), ReservationStatus::Confirmed);
+        assert!(of_reservation(&[(2, assigned.clone(), tomorrow)], today, &agent).is_empty());
+        let moved = ReservationEvent::RoomMoved {
+            from: room.clone(),
+            to: room.clone(),
+            business_date: today,
+        };
+        let in_house = stay(today - chrono::Days::new(1), ReservationStatus::InHouse);
+        assert_eq!(
+            of_reservation(&[(3, moved, in_house)], today, &agent).len(),
+            1
+        );
+        let canceled = ReservationEvent::Canceled {
+            reason: "plans changed".into(),
+        };
+        assert!(of_reservation(&[(3, canceled, arriving)], today, &agent).is_empty());
     }
 }

@@ -436,7 +436,11 @@ async fn attempt(
         .into_iter()
         .collect();
     publish.extend(also);
-    Ok(Done::state(next, publish))
+    let react = super::reactions::of_reservation(&applied, day.business_date, agent);
+    Ok(Done {
+        react,
+        ..Done::state(next, publish)
+    })
 }
 
 /// The readiness of the room a confirmed reservation is assigned to, as a check-in would judge

@@ -188,6 +188,8 @@ pub enum TaskCommand {
     Convert {
         to: TaskKind,
     },
+    /// Someone arrives in the task's room today: the room is wanted first (a cleaning only).
+    ExpectArrival,
     /// An inspection in progress finds the cleaning not good enough (the cleaning is then
     /// reopened); completing an inspection is passing it.
     FailInspection {
@@ -238,6 +240,8 @@ pub enum TaskEvent {
         from: TaskKind,
         to: TaskKind,
     },
+    /// An arrival was assigned to the room: the cleaning is wanted first, at high priority.
+    ArrivalExpected,
     InspectionFailed {
         reason: String,
     },
@@ -262,6 +266,7 @@ impl TaskEvent {
             Self::TaskReopened { .. } => "task_reopened",
             Self::NoteAdded { .. } => "note_added",
             Self::PriorityChanged { .. } => "priority_changed",
+            Self::ArrivalExpected => "arrival_expected",
             Self::TaskConverted { .. } => "task_converted",
             Self::InspectionFailed { .. } => "inspection_failed",
             Self::TaskEscalated { .. } => "task_escalated",
@@ -507,6 +512,17 @@ impl Task {
                     rush: *rush,
                 }
             }
+            TaskCommand::ExpectArrival => {
+                if !self.status.is_open()
+                    || !(self.kind.cleans() || self.kind == TaskKind::Inspection)
+                {
+                    return Err(self.wrong("expect an arrival"));
+                }
+                if self.arrival_today && self.priority == Priority::High {
+                    return Err(TaskRefusal::NoChange);
+                }
+                TaskEvent::ArrivalExpected
+            }
             TaskCommand::Convert { to } => {
                 if self.kind != TaskKind::Stayover
                     || !matches!(to, TaskKind::Departure | TaskKind::Check)
@@ -586,6 +602,10 @@ impl Task {
                 self.rush = *rush;
             }
             TaskEvent::TaskConverted { to, .. } => self.kind = *to,
+            TaskEvent::ArrivalExpected => {
+                self.arrival_today = true;
+                self.priority = Priority::High;
+            }
             TaskEvent::InspectionFailed { .. } => {
                 self.status = S::Done;
                 self.failed = true;
@@ -949,5 +969,29 @@ mod tests {
             run(&mut t, TaskCommand::Claim { to: bob }),
             Err(TaskRefusal::AlreadyTaken)
         );
+    }
+
+    #[test]
+    fn an_expected_arrival_puts_a_cleaning_first_once() {
+        let mut clean = task(TaskKind::Departure);
+        run(&mut clean, TaskCommand::ExpectArrival).unwrap();
+        assert!(clean.arrival_today);
+        assert_eq!(clean.priority, Priority::High);
+        assert_eq!(
+            run(&mut clean, TaskCommand::ExpectArrival),
+            Err(TaskRefusal::NoChange)
+        );
+        // Nothing to raise where the work does not ready the room, or is over.
+        let mut repair = task(TaskKind::Maintenance);
+        assert!(run(&mut repair, TaskCommand::ExpectArrival).is_err());
+        let mut done = task(TaskKind::Stayover);
+        run(
+            &mut done,
+            TaskCommand::Cancel {
+                reason: "guest left".into(),
+            },
+        )
+        .unwrap();
+        assert!(run(&mut done, TaskCommand::ExpectArrival).is_err());
     }
 }

@@ -929,3 +929,77 @@ both!(
         );
     }
 );
+
+both!(
+    an_arrival_given_a_room_puts_the_rooms_cleaning_first,
+    |b| async move {
+        let app = spawn_app(b).await;
+        let pid = app.hotel(&["101", "102"]).await;
+        let (_, sup_token) = staff(&app, &pid, "manager").await;
+        let mut board = WsClient::connect(app.port, &sup_token).await;
+        board.subscribe(&format!("tasks:{pid}")).await;
+        let clean = |room: &str| {
+            let (app, pid, room) = (&app, &pid, room.to_owned());
+            async move {
+                let r = app
+                    .post(
+                        &format!("/api/v1/properties/{pid}/tasks"),
+                        &json!({"kind": "departure", "room": room}),
+                    )
+                    .await;
+                assert_eq!(r.status, 201, "{}", r.body);
+                assert_eq!(r.body["priority"], "normal");
+                assert_eq!(r.body["arrival_today"], false);
+                r.body["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let (in_101, in_102) = (clean("101").await, clean("102").await);
+        let gid = guest(&app, &pid).await;
+        let day = today(&app, &pid).await;
+        let stay = |arrival: chrono::NaiveDate| {
+            json!({"guest_id": gid, "room_type": "KING", "arrival": arrival.to_string(),
+                "departure": (arrival + chrono::Days::new(2)).to_string()})
+        };
+        // Arriving tomorrow: nothing to hurry yet.
+        let later = book(&app, &pid, stay(day + chrono::Days::new(1))).await;
+        let later = later.body["id"].as_str().unwrap().to_owned();
+        let r = app
+            .post(
+                &format!("/api/v1/reservations/{later}/assign"),
+                &json!({"room": "102"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        // Arriving today, given 101 while its clean is still to do: the clean is raised, by
+        // the assignment itself (no client asked for it), and seen live.
+        let now = book(&app, &pid, stay(day)).await;
+        let now = now.body["id"].as_str().unwrap().to_owned();
+        let r = app
+            .post(
+                &format!("/api/v1/reservations/{now}/assign"),
+                &json!({"room": "101"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let raised = event_of(&mut board, &format!("tasks:{pid}"), "arrival_expected").await;
+        assert_eq!(raised["state"]["id"], in_101.as_str());
+        assert_eq!(raised["state"]["priority"], "high");
+        assert_eq!(raised["state"]["arrival_today"], true);
+        let r = app.get(&format!("/api/v1/tasks/{in_101}")).await;
+        assert_eq!(
+            (
+                r.body["priority"].as_str(),
+                r.body["arrival_today"].as_bool()
+            ),
+            (Some("high"), Some(true))
+        );
+        let r = app.get(&format!("/api/v1/tasks/{in_102}")).await;
+        assert_eq!(
+            (
+                r.body["priority"].as_str(),
+                r.body["arrival_today"].as_bool()
+            ),
+            (Some("normal"), Some(false))
+        );
+    }
+);
