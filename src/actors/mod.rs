@@ -19,6 +19,7 @@ pub(crate) mod conversations;
 pub mod entity;
 mod error;
 pub(crate) mod messages;
+pub mod party;
 pub mod property;
 pub mod reactions;
 mod registry;
@@ -26,6 +27,7 @@ pub mod reservation;
 pub(crate) mod reservations;
 pub mod room;
 mod rooms;
+pub mod stock;
 pub mod table;
 pub mod task;
 mod tasks;
@@ -103,10 +105,12 @@ impl Actors {
     /// The registries, in the order they stop at shutdown: reservations first (their
     /// commands may still call rooms), tables before conversations ("table ready" may still
     /// write to a guest's chat), rooms last.
-    fn registries(&self) -> [Box<dyn registry::Replicas>; 5] {
+    fn registries(&self) -> [Box<dyn registry::Replicas>; 7] {
         [
             self.reservations.replicas(),
             self.tasks.replicas(),
+            self.tasks.stock_replicas(),
+            self.venues.party_replicas(),
             self.venues.replicas(),
             self.conversations.replicas(),
             self.rooms.replicas(),

@@ -18,7 +18,7 @@ use super::{
     task::{TaskHandle, publication},
 };
 use crate::{
-    domain::stock::{StockEvent, StockItem, validate_item},
+    domain::stock::{StockItem, validate_item},
     domain::{
         Agent, PropertyId, Role, RoomNumber, TaskId,
         task::{NewTask, Priority, Task, TaskCommand, TaskKind},
@@ -51,11 +51,13 @@ pub struct CreateTask {
 #[derive(Clone)]
 pub struct Tasks {
     inner: Registry<Task>,
+    stock: Registry<StockItem>,
 }
 
 impl Tasks {
     pub(crate) fn start(shared: Arc<Shared>, rooms: RoomRegistry) -> Self {
         Self {
+            stock: Registry::start(Arc::clone(&shared), ()),
             inner: Registry::start(shared, rooms),
         }
     }
@@ -247,6 +249,11 @@ impl Tasks {
     /// The registry as the node sees every registry (remote batches, reloads, shutdown).
     pub(crate) fn replicas(&self) -> Box<dyn Replicas> {
         Box::new(self.inner.clone())
+    }
+
+    /// The stock items' registry, likewise.
+    pub(crate) fn stock_replicas(&self) -> Box<dyn Replicas> {
+        Box::new(self.stock.clone())
     }
 }
 

@@ -3,8 +3,8 @@
 //! tables.
 //!
 //! Whatever gives a party a table runs on the table's actor (see [`super::table`]). What
-//! concerns only the party — arriving, paying, canceling, leaving the waitlist — is committed
-//! on the party's own stream with optimistic concurrency (`parties.rs`).
+//! concerns only the party — arriving, paying, canceling, leaving the waitlist — runs on the
+//! party's own actor (see [`super::party`]; its use cases in `parties.rs`).
 
 mod parties;
 
@@ -125,12 +125,14 @@ pub struct WaitlistRequest {
 #[derive(Clone)]
 pub struct Venues {
     tables: Registry<Table>,
+    parties: Registry<Party>,
     conversations: Conversations,
 }
 
 impl Venues {
     pub(crate) fn start(shared: Arc<Shared>, conversations: Conversations) -> Self {
         Self {
+            parties: Registry::start(Arc::clone(&shared), ()),
             tables: Registry::start(shared, ()),
             conversations,
         }
@@ -375,6 +377,11 @@ impl Venues {
     /// The registry as the node sees every registry (remote batches, reloads, shutdown).
     pub(crate) fn replicas(&self) -> Box<dyn Replicas> {
         Box::new(self.tables.clone())
+    }
+
+    /// The parties' registry, likewise.
+    pub(crate) fn party_replicas(&self) -> Box<dyn Replicas> {
+        Box::new(self.parties.clone())
     }
 }
 

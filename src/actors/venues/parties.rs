@@ -236,44 +236,16 @@ impl Venues {
         expected_version: Option<u64>,
         agent: &Agent,
     ) -> Result<Party, CommandError> {
-        for attempt in 0..=self.shared().config.max_conflict_retries {
-            let mut party = self
-                .store()
-                .party(id)
-                .await?
-                .ok_or(CommandError::PartyNotFound)?;
-            if let Some(expected) = expected_version
-                && expected != party.version
-            {
-                return Err(CommandError::VersionMismatch {
-                    expected,
-                    actual: party.version,
-                });
-            }
-            let events = party.decide(&command)?;
-            let now = persistence::now();
-            let mut rows = Vec::new();
-            let mut applied = Vec::new();
-            for e in events {
-                party.apply(&e);
-                rows.push(row(&party, &e, agent, now)?);
-                applied.push((party.version, e));
-            }
-            match self
-                .store()
-                .commit(rows, vec![Projection::UpsertParty(party.clone())])
-                .await
-            {
-                Ok(()) => {
-                    self.shared()
-                        .bus
-                        .publish(party_publication(&party, &applied, agent, now));
-                    return Ok(party);
-                }
-                Err(StoreError::Conflict) => tokio::time::sleep(backoff(attempt + 1)).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(CommandError::Contention)
+        let store = self.store();
+        let handle = self
+            .parties
+            .get(&id, async {
+                store.party(id).await.map_err(CommandError::from)
+            })
+            .await?
+            .ok_or(CommandError::PartyNotFound)?;
+        handle
+            .execute(command, expected_version, agent.clone())
+            .await
     }
 }
