@@ -25,15 +25,6 @@ pub struct NewGuest {
     pub preferences: Vec<String>,
 }
 
-/// The property must exist (a clear 404 rather than a foreign-key conflict).
-async fn require_property(store: &Store, property: PropertyId) -> Result<(), CommandError> {
-    store
-        .property(property)
-        .await?
-        .map(|_| ())
-        .ok_or(CommandError::PropertyNotFound)
-}
-
 /// Creates a guest profile, recording who did it on `guest:<id>`.
 pub async fn create_guest(
     store: &Store,
@@ -60,7 +51,7 @@ pub async fn create_guest(
         created_at: persistence::now(),
     };
     guest.validate().map_err(CommandError::Invalid)?;
-    require_property(store, property).await?;
+    super::property::existing(store, property).await?;
     let event = NewEvent {
         stream: format!("guest:{}", guest.id),
         seq: 1,
@@ -83,7 +74,7 @@ pub async fn put_room_type(
     agent: &Agent,
 ) -> Result<RoomType, CommandError> {
     room_type.validate().map_err(CommandError::Invalid)?;
-    require_property(store, room_type.property_id).await?;
+    super::property::existing(store, room_type.property_id).await?;
     let stream = format!("room_type:{}:{}", room_type.property_id, room_type.code);
     // Rare, manual edits: the next seq is read, and `UNIQUE(stream, seq)` turns a concurrent
     // edit into a 409 the manager can retry.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, append, streamed},
+    entity::{Aggregate, Attempt, Ctx, Done, Handle, append, streamed},
 };
 use crate::{
     config::ActorConfig,
@@ -83,13 +83,8 @@ impl Aggregate for Conversation {
         None
     }
 
-    async fn attempt(
-        &self,
-        write: &ChatWrite,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError> {
-        attempt(ctx.store, self, write, agent).await
+    async fn attempt(&self, write: &ChatWrite, ctx: &Ctx<'_, Self>) -> Attempt<Self> {
+        attempt(ctx.store, self, write, ctx.agent).await
     }
 
     fn key_of(msg: &Published) -> Option<ConversationId> {
@@ -232,10 +227,7 @@ async fn fallback_email(
         tracing::info!(conversation = %c.id, "unread replies, but the guest has no email address");
         return Ok(None);
     };
-    let property = store
-        .property(c.property_id)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+    let property = super::property::existing(store, c.property_id).await?;
     let stream = c.id.stream();
     let events = store
         .read_stream(&stream, first - 1, seqs.len() * 8 + 64)

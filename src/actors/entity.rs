@@ -93,6 +93,8 @@ impl<A: Aggregate<Output = A>> Done<A> {
 /// What an attempt may use besides the entity's state.
 pub struct Ctx<'a, A: Aggregate> {
     pub store: &'a Store,
+    /// Who the command's events are recorded as.
+    pub agent: &'a Agent,
     /// The other registries this kind of entity works with (a reservation's rooms).
     pub deps: &'a A::Deps,
 }
@@ -136,12 +138,7 @@ pub trait Aggregate: Streamed + serde::de::DeserializeOwned + Send + Unpin + 'st
 
     /// Judges `command` on `self` and commits what it decides. Called again (on the newest
     /// state) when [`Aggregate::retry`] says so.
-    async fn attempt(
-        &self,
-        command: &Self::Command,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError>;
+    async fn attempt(&self, command: &Self::Command, ctx: &Ctx<'_, Self>) -> Attempt<Self>;
 
     /// Whether a failed attempt is judged again. The default is the policy of every entity:
     /// lost races always, refusals if the store's state moved, nothing else.
@@ -164,6 +161,9 @@ pub trait Aggregate: Streamed + serde::de::DeserializeOwned + Send + Unpin + 'st
         None
     }
 }
+
+/// What one attempt at a command comes to.
+pub type Attempt<A> = Result<Done<A>, CommandError>;
 
 /// Validate, commit and apply a command. Answers what the aggregate says.
 pub struct Execute<A: Aggregate> {
@@ -270,7 +270,7 @@ async fn run<A: Aggregate>(
                 expected,
                 actual: current.seq(),
             }),
-            _ => current.attempt(&msg.command, &msg.agent, &ctx).await,
+            _ => current.attempt(&msg.command, &ctx).await,
         };
         let error = match outcome {
             Ok(done) => return (done.state.clone(), Ok(done)),
@@ -317,6 +317,7 @@ impl<A: Aggregate> Handler<Execute<A>> for EntityActor<A> {
             );
             let ctx = Ctx {
                 store: store.as_ref(),
+                agent: &msg.agent,
                 deps: &deps,
             };
             let out = run(ctx, current, &msg, max_retries, &metrics).await;

@@ -7,13 +7,11 @@
 //! store's version fences its next write (a lost race is judged again on the store's state).
 
 use super::{
-    CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, append},
+    entity::{Aggregate, Attempt, Ctx, Done, Handle, append},
     table::party_publication,
 };
 use crate::{
     domain::{
-        Agent,
         ids::PartyId,
         venue::{Party, PartyCommand, PartyEvent},
     },
@@ -37,22 +35,17 @@ impl Aggregate for Party {
         store.party(self.id).await
     }
 
-    async fn attempt(
-        &self,
-        command: &PartyCommand,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError> {
+    async fn attempt(&self, command: &PartyCommand, ctx: &Ctx<'_, Self>) -> Attempt<Self> {
         let events = self.decide(command)?;
         let at = persistence::now();
         let mut next = self.clone();
-        let (rows, applied) = append(&mut next, events, agent, at)?;
+        let (rows, applied) = append(&mut next, events, ctx.agent, at)?;
         ctx.store
             .commit(rows, vec![Projection::UpsertParty(next.clone())])
             .await?;
         let events: Vec<(u64, PartyEvent)> =
             applied.into_iter().map(|(seq, e, _)| (seq, e)).collect();
-        let publish = party_publication(&next, &events, agent, at);
+        let publish = party_publication(&next, &events, ctx.agent, at);
         Ok(Done::state(next, vec![publish]))
     }
 

@@ -107,8 +107,13 @@ pub async fn change_settings(
             Err(e) => return Err(e.into()),
         }
     }
+    existing(store, current.id).await
+}
+
+/// The property, which must exist (a clear 404, not a foreign-key conflict or a `None`).
+pub async fn existing(store: &Store, id: PropertyId) -> Result<Property, CommandError> {
     store
-        .property(current.id)
+        .property(id)
         .await?
         .ok_or(CommandError::PropertyNotFound)
 }

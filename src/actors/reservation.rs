@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{
     CommandError, RoomHandle, RoomRegistry,
-    entity::{Aggregate, Ctx, Done, Handle, append, streamed},
+    entity::{Aggregate, Attempt, Ctx, Done, Handle, append, streamed},
     room::Coordinate,
 };
 use crate::{
@@ -75,13 +75,8 @@ impl Aggregate for Reservation {
         store.reservation(self.id).await
     }
 
-    async fn attempt(
-        &self,
-        request: &Request,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError> {
-        attempt(ctx.store, ctx.deps, self, request, agent).await
+    async fn attempt(&self, request: &Request, ctx: &Ctx<'_, Self>) -> Attempt<Self> {
+        attempt(ctx.store, ctx.deps, self, request, ctx.agent).await
     }
 
     fn key_of(msg: &Published) -> Option<ReservationId> {
@@ -350,10 +345,7 @@ async fn attempt(
     agent: &Agent,
 ) -> Result<Done<Reservation>, CommandError> {
     let at = persistence::now();
-    let property = store
-        .property(r.property_id)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+    let property = super::property::existing(store, r.property_id).await?;
     let day = property.day(at);
     let plan = plan(rooms, r, request, &day, at).await?;
     let events = r.decide(&plan.command, &day)?;

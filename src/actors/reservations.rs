@@ -120,10 +120,7 @@ impl Reservations {
         agent: &Agent,
     ) -> Result<Reservation, CommandError> {
         let store = &self.shared().store;
-        let p = store
-            .property(property)
-            .await?
-            .ok_or(CommandError::PropertyNotFound)?;
+        let p = super::property::existing(store, property).await?;
         let guest = match store.guest(booking.guest_id).await? {
             Some(g) if g.property_id == property => g,
             _ => return Err(CommandError::GuestNotFound),
@@ -299,10 +296,7 @@ impl Reservations {
         force: bool,
     ) -> Result<Option<NaiveDate>, CommandError> {
         let store = &self.shared().store;
-        let p = store
-            .property(property)
-            .await?
-            .ok_or(CommandError::PropertyNotFound)?;
+        let p = super::property::existing(store, property).await?;
         let closing = p.business_date(now);
         // Due at 03:00 the next morning; run by hand, a day may be closed early (an evening
         // audit), but never a day that has not begun at the hotel: the business date does not
@@ -494,10 +488,7 @@ pub(crate) async fn notices(
     let Some(email) = guest.email.clone() else {
         return Ok(Vec::new());
     };
-    let property = store
-        .property(first.property_id)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+    let property = super::property::existing(store, first.property_id).await?;
     Ok(wanted
         .into_iter()
         .map(|(seq, notice, r)| {

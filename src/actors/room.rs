@@ -7,7 +7,7 @@
 
 use super::{
     CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, Retry, append, streamed},
+    entity::{Aggregate, Attempt, Ctx, Done, Handle, Retry, append, streamed},
     reactions,
 };
 use crate::{
@@ -84,14 +84,9 @@ impl Aggregate for Room {
         store.room_by_id(self.id).await
     }
 
-    async fn attempt(
-        &self,
-        command: &RoomWrite,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError> {
+    async fn attempt(&self, command: &RoomWrite, ctx: &Ctx<'_, Self>) -> Attempt<Self> {
         match command {
-            RoomWrite::Command(command) => own(ctx.store, self, command, agent).await,
+            RoomWrite::Command(command) => own(ctx.store, self, command, ctx.agent).await,
             RoomWrite::Coordinate(c) => coordinate(ctx.store, self, c).await,
         }
     }

@@ -109,9 +109,7 @@ impl RoomRegistry {
             }
         }
         let store = &self.inner.shared().store;
-        if store.property(property).await?.is_none() {
-            return Err(CommandError::PropertyNotFound);
-        }
+        super::property::existing(store, property).await?;
         let at = persistence::now();
         let mut created = Vec::with_capacity(specs.len());
         let mut rows = Vec::with_capacity(specs.len());

@@ -8,11 +8,11 @@
 
 use super::{
     CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, Retry, Streamed, append},
+    entity::{Aggregate, Attempt, Ctx, Done, Handle, Retry, Streamed, append},
 };
 use crate::{
     domain::{
-        Agent, PropertyId,
+        PropertyId,
         stock::{StockEvent, StockItem},
         task::TaskKind,
     },
@@ -94,12 +94,7 @@ impl Aggregate for StockItem {
         load(store, self.property_id, &self.item).await.map(Some)
     }
 
-    async fn attempt(
-        &self,
-        command: &StockCommand,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError> {
+    async fn attempt(&self, command: &StockCommand, ctx: &Ctx<'_, Self>) -> Attempt<Self> {
         let events = match command {
             StockCommand::Count {
                 count,
@@ -122,7 +117,7 @@ impl Aggregate for StockItem {
         };
         let at = persistence::now();
         let mut next = self.clone();
-        let (rows, applied) = append(&mut next, events, agent, at)?;
+        let (rows, applied) = append(&mut next, events, ctx.agent, at)?;
         ctx.store
             .commit(rows, vec![Projection::UpsertStock(next.clone())])
             .await?;
@@ -136,7 +131,7 @@ impl Aggregate for StockItem {
                 .iter()
                 .map(|(seq, e, state)| {
                     let view = serde_json::to_value(state).unwrap_or_default();
-                    PublishedEvent::new(*seq, e, agent, at, view)
+                    PublishedEvent::new(*seq, e, ctx.agent, at, view)
                 })
                 .collect(),
         };

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     CommandError,
-    entity::{Aggregate, Ctx, Done, Handle, Streamed, row, streamed},
+    entity::{Aggregate, Attempt, Ctx, Done, Handle, Streamed, row, streamed},
 };
 use crate::{
     domain::{
@@ -93,13 +93,8 @@ impl Aggregate for Table {
         store.venue_table(self.id).await
     }
 
-    async fn attempt(
-        &self,
-        request: &TableRequest,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError> {
-        attempt(ctx.store, self, request, agent).await
+    async fn attempt(&self, request: &TableRequest, ctx: &Ctx<'_, Self>) -> Attempt<Self> {
+        attempt(ctx.store, self, request, ctx.agent).await
     }
 
     fn key_of(msg: &Published) -> Option<TableId> {

@@ -8,7 +8,7 @@
 
 use super::{
     CommandError, RoomRegistry,
-    entity::{Aggregate, Applied, Ctx, Done, Handle, append, row, streamed},
+    entity::{Aggregate, Applied, Attempt, Ctx, Done, Handle, append, row, streamed},
     room::Coordinate,
 };
 use crate::{
@@ -40,13 +40,8 @@ impl Aggregate for Task {
         store.task(self.id).await
     }
 
-    async fn attempt(
-        &self,
-        command: &TaskCommand,
-        agent: &Agent,
-        ctx: &Ctx<'_, Self>,
-    ) -> Result<Done<Self>, CommandError> {
-        attempt(ctx.store, ctx.deps, self, command, agent).await
+    async fn attempt(&self, command: &TaskCommand, ctx: &Ctx<'_, Self>) -> Attempt<Self> {
+        attempt(ctx.store, ctx.deps, self, command, ctx.agent).await
     }
 
     fn key_of(msg: &Published) -> Option<TaskId> {
@@ -96,10 +91,7 @@ async fn attempt(
             if matches!(room.cleanliness, Cleanliness::Dirty | Cleanliness::Pickup) {
                 room_change = Some((handle.clone(), Cleanliness::Clean));
             }
-            let property = store
-                .property(next.property_id)
-                .await?
-                .ok_or(CommandError::PropertyNotFound)?;
+            let property = super::property::existing(store, next.property_id).await?;
             if property.require_inspected {
                 let spec = NewTask {
                     kind: TaskKind::Inspection,

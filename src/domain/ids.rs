@@ -10,6 +10,21 @@ use uuid::Uuid;
 
 macro_rules! uuid_id {
     ($name:ident, $doc:literal) => {
+        uuid_id!(@id $name, $doc);
+    };
+    // An id that names an event stream, `<prefix>:<id>`.
+    ($name:ident, $prefix:literal, $doc:literal) => {
+        uuid_id!(@id $name, concat!($doc, " Its event stream is `", $prefix, ":<id>`."));
+
+        impl $name {
+            /// The event stream of this entity.
+            #[must_use]
+            pub fn stream(&self) -> String {
+                format!(concat!($prefix, ":{}"), self.0)
+            }
+        }
+    };
+    (@id $name:ident, $doc:expr) => {
         #[doc = $doc]
         #[derive(
             Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -46,104 +61,30 @@ macro_rules! uuid_id {
     };
 }
 
-uuid_id!(PropertyId, "A hotel (property) of the deployment.");
 uuid_id!(
-    RoomId,
-    "A room, stable across renumbering; its event stream is `room:<id>`."
+    PropertyId,
+    "property",
+    "A hotel (property) of the deployment."
 );
-
-uuid_id!(
-    ReservationId,
-    "A reservation; its event stream is `reservation:<id>`."
-);
+uuid_id!(RoomId, "room", "A room, stable across renumbering.");
+uuid_id!(ReservationId, "reservation", "A reservation.");
 uuid_id!(
     GuestId,
     "A guest profile, shared by the guest's reservations."
 );
-
-uuid_id!(
-    TaskId,
-    "A housekeeping task; its event stream is `task:<id>`."
-);
-
+uuid_id!(TaskId, "task", "A housekeeping or maintenance task.");
 uuid_id!(
     ConversationId,
-    "A guest's conversation with the front desk; its event stream is `conversation:<id>`."
+    "conversation",
+    "A guest's conversation with the front desk (its messages, in seq order)."
 );
-
-uuid_id!(
-    VenueId,
-    "A restaurant or bar of a property; its event stream is `venue:<id>`."
-);
-uuid_id!(
-    TableId,
-    "A table of a venue; its event stream is `table:<id>`."
-);
+uuid_id!(VenueId, "venue", "A restaurant or bar of a property.");
+uuid_id!(TableId, "table", "A table of a venue.");
 uuid_id!(
     PartyId,
-    "A party at a venue (a booking, a walk-in or a waitlist entry); its stream is `party:<id>`."
+    "party",
+    "A party at a venue (a booking, a walk-in or a waitlist entry)."
 );
-
-impl VenueId {
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("venue:{}", self.0)
-    }
-}
-
-impl TableId {
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("table:{}", self.0)
-    }
-}
-
-impl PartyId {
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("party:{}", self.0)
-    }
-}
-
-impl ConversationId {
-    /// The event stream of this conversation (its messages, in seq order).
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("conversation:{}", self.0)
-    }
-}
-
-impl TaskId {
-    /// The event stream of this task.
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("task:{}", self.0)
-    }
-}
-
-impl ReservationId {
-    /// The event stream of this reservation.
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("reservation:{}", self.0)
-    }
-}
-
-impl RoomId {
-    /// The event stream of this room.
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("room:{}", self.0)
-    }
-}
-
-impl PropertyId {
-    /// The event stream of this property.
-    #[must_use]
-    pub fn stream(&self) -> String {
-        format!("property:{}", self.0)
-    }
-}
 
 /// A room number as staff use it: 1–16 characters, ASCII letters, digits and `-`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

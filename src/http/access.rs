@@ -1,7 +1,12 @@
-//! The `Caller` extractor: every route that takes one requires valid credentials (401
-//! otherwise), and then names the action it performs (see `domain::access`).
+//! The `Caller` and `Permit` extractors: every route that takes one requires valid
+//! credentials (401 otherwise). A route on a property takes a `Permit<to::Action>`: the
+//! action it performs is in its signature, and extracting it is the check (the matrix is
+//! `domain::access`), so a handler cannot forget it. A route that reaches an entity by its
+//! own id (a table, a task) takes a `Caller` and asks `may_on` once it knows the property.
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, dev::Payload, web};
@@ -81,6 +86,88 @@ impl FromRequest for Caller {
             Ok(Caller {
                 auth: state.auth.authenticate(&token).await?,
                 request_key,
+            })
+        })
+    }
+}
+
+/// An action named as a type, so a route states what it does in its signature.
+pub trait Act {
+    const ACTION: Action;
+}
+
+macro_rules! acts {
+    ($($name:ident),* $(,)?) => {
+        /// The actions as types: `Permit<to::RoomRead>` reads "permitted to read rooms".
+        pub mod to {
+            $(
+                pub struct $name;
+                impl super::Act for $name {
+                    const ACTION: super::Action = super::Action::$name;
+                }
+            )*
+        }
+    };
+}
+
+acts!(
+    PropertyRead,
+    RoomRead,
+    RoomCreate,
+    RoomBlock,
+    UserManage,
+    ApiKeyManage,
+    AuditRead,
+    GuestManage,
+    RoomTypeManage,
+    ReservationRead,
+    ReservationManage,
+    NightAudit,
+    PropertySettings,
+    TaskManage,
+    TaskWork,
+    Chat,
+    CannedReplyManage,
+    VenueManage,
+    TableService,
+);
+
+/// A caller permitted `A` on the property of the route's `{pid}`. Another hotel's
+/// property answers 404 like one that does not exist; a role without `A` answers 403.
+pub struct Permit<A> {
+    pub caller: Caller,
+    pub property: PropertyId,
+    act: PhantomData<A>,
+}
+
+impl<A> Deref for Permit<A> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<A: Act> FromRequest for Permit<A> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        let property = req.match_info().get("pid").map(str::parse::<PropertyId>);
+        Box::pin(async move {
+            // Credentials first: an unauthenticated caller learns nothing of the path.
+            let caller = caller.await?;
+            let Some(Ok(property)) = property else {
+                return Err(ApiError::NotFound {
+                    code: "not_found",
+                    message: "no such resource".into(),
+                });
+            };
+            caller.may(A::ACTION, property)?;
+            Ok(Permit {
+                caller,
+                property,
+                act: PhantomData,
             })
         })
     }

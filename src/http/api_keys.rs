@@ -1,16 +1,13 @@
 //! `/api/v1/properties/<pid>/api-keys`: keys for integrations, shown once, revocable.
 
-use super::body::Json;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ApiError, access::Caller};
-use crate::{
-    domain::{Action, PropertyId},
-    state::AppState,
-};
+use super::access::{Permit, to};
+use super::{Reply, State, body::Json};
+use crate::domain::{Action, PropertyId};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,21 +16,12 @@ pub struct CreateKey {
     permissions: Vec<Action>,
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<CreateKey>,
-) -> Result<HttpResponse, ApiError> {
-    let pid = *pid;
-    caller.may(Action::ApiKeyManage, pid)?;
-    if state.store.property(pid).await?.is_none() {
-        return Err(crate::actors::CommandError::PropertyNotFound.into());
-    }
+pub async fn create(state: State, at: Permit<to::ApiKeyManage>, body: Json<CreateKey>) -> Reply {
+    crate::actors::property::existing(&state.store, at.property).await?;
     let b = body.into_inner();
     let key = state
         .auth
-        .create_api_key(&caller.agent(), pid, &b.name, b.permissions)
+        .create_api_key(&at.agent(), at.property, &b.name, b.permissions)
         .await?;
     // The key is shown once: no cache may keep it.
     Ok(HttpResponse::Created()
@@ -41,15 +29,10 @@ pub async fn create(
         .json(key))
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::ApiKeyManage, *pid)?;
+pub async fn list(state: State, at: Permit<to::ApiKeyManage>) -> Reply {
     let keys: Vec<_> = state
         .store
-        .api_keys(*pid)
+        .api_keys(at.property)
         .await?
         .into_iter()
         .map(|k| {
@@ -63,12 +46,14 @@ pub async fn list(
 }
 
 pub async fn revoke(
-    state: web::Data<AppState>,
-    caller: Caller,
+    state: State,
+    at: Permit<to::ApiKeyManage>,
     path: web::Path<(PropertyId, Uuid)>,
-) -> Result<HttpResponse, ApiError> {
-    let (pid, id) = path.into_inner();
-    caller.may(Action::ApiKeyManage, pid)?;
-    state.auth.revoke_api_key(&caller.agent(), pid, id).await?;
+) -> Reply {
+    let id = path.1;
+    state
+        .auth
+        .revoke_api_key(&at.agent(), at.property, id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

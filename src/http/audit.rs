@@ -1,16 +1,13 @@
 //! `GET /api/v1/properties/<pid>/audit?stream=&user=&from=&to=&limit=`: who did what, when.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, web::Query};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, access::Caller};
-use crate::{
-    domain::{Action, PropertyId},
-    persistence::AuditQuery,
-    state::AppState,
-};
+use super::access::{Permit, to};
+use super::{Reply, State};
+use crate::persistence::AuditQuery;
 
 const DEFAULT_LIMIT: usize = 500;
 const MAX_LIMIT: usize = 5000;
@@ -26,13 +23,7 @@ pub struct Filter {
     limit: Option<usize>,
 }
 
-pub async fn read(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    filter: web::Query<Filter>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::AuditRead, *pid)?;
+pub async fn read(state: State, at: Permit<to::AuditRead>, filter: Query<Filter>) -> Reply {
     let f = filter.into_inner();
     let actor = f.user.map(|u| {
         if u.contains(':') {
@@ -48,6 +39,6 @@ pub async fn read(
         to: f.to,
         limit: f.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
     };
-    let events = state.store.audit(*pid, &query).await?;
+    let events = state.store.audit(at.property, &query).await?;
     Ok(HttpResponse::Ok().json(json!({ "events": events })))
 }

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ApiError, access::Caller};
+use super::access::{Caller, Permit, to};
+use super::{ApiError, Reply, State};
 use crate::{
     actors::{CommandError, catalog},
     domain::{
@@ -54,15 +55,10 @@ pub struct InboxQuery {
 
 /// `GET /api/v1/properties/<pid>/conversations?status=`: the inbox, latest message first:
 /// every conversation where something happened but the archived, or those in `status`.
-pub async fn inbox(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    query: web::Query<InboxQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::Chat, *pid)?;
+pub async fn inbox(state: State, at: Permit<to::Chat>, query: web::Query<InboxQuery>) -> Reply {
+    let pid = at.property;
     let status = query.into_inner().status;
-    let mut all = state.store.conversations(*pid, status).await?;
+    let mut all = state.store.conversations(pid, status).await?;
     all.sort_by(|a, b| {
         let at = |c: &Conversation| c.last_message.as_ref().map(|m| m.at);
         at(b).cmp(&at(a)).then(b.updated_at.cmp(&a.updated_at))
@@ -331,13 +327,9 @@ async fn staff_only(
 }
 
 /// `GET /api/v1/properties/<pid>/canned-replies`: by title (staff who chat).
-pub async fn canned_list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::Chat, *pid)?;
-    let replies = state.store.canned_replies(*pid).await?;
+pub async fn canned_list(state: State, at: Permit<to::Chat>) -> Reply {
+    let pid = at.property;
+    let replies = state.store.canned_replies(pid).await?;
     Ok(HttpResponse::Ok().json(json!({ "canned_replies": replies })))
 }
 
@@ -350,16 +342,15 @@ pub struct CannedBody {
 
 /// `POST /api/v1/properties/<pid>/canned-replies`: 201. A title taken answers 409.
 pub async fn canned_create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::CannedReplyManage>,
     body: Json<CannedBody>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::CannedReplyManage, *pid)?;
+) -> Reply {
+    let pid = at.property;
     let b = body.into_inner();
     let reply = CannedReply {
         id: Uuid::new_v4(),
-        property_id: *pid,
+        property_id: pid,
         title: b.title.trim().to_owned(),
         body: b.body,
         updated_at: persistence::now(),

@@ -9,30 +9,20 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, access::Caller};
+use super::access::{Permit, to};
+use super::{ApiError, Reply, State};
 use crate::{
     actors::catalog::{self, NewGuest},
-    domain::{Action, PropertyId, RoomType},
-    state::AppState,
+    domain::RoomType,
 };
 
 /// Most guests one search answers.
 const GUEST_PAGE: usize = 100;
 
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<NewGuest>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::GuestManage, *pid)?;
-    let guest = catalog::create_guest(
-        state.store.as_ref(),
-        *pid,
-        body.into_inner(),
-        &caller.agent(),
-    )
-    .await?;
+pub async fn create(state: State, at: Permit<to::GuestManage>, body: Json<NewGuest>) -> Reply {
+    let pid = at.property;
+    let guest =
+        catalog::create_guest(state.store.as_ref(), pid, body.into_inner(), &at.agent()).await?;
     Ok(HttpResponse::Created().json(guest))
 }
 
@@ -44,14 +34,13 @@ pub struct GuestQuery {
 }
 
 pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::GuestManage>,
     query: web::Query<GuestQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::GuestManage, *pid)?;
+) -> Reply {
+    let pid = at.property;
     let email = query.into_inner().email.map(|e| e.trim().to_owned());
-    let guests = state.store.guests(*pid, email, GUEST_PAGE).await?;
+    let guests = state.store.guests(pid, email, GUEST_PAGE).await?;
     Ok(HttpResponse::Ok().json(json!({ "guests": guests })))
 }
 
@@ -65,22 +54,21 @@ pub struct PutRoomType {
 
 /// Defines a room type or changes it (by code): 200 with the type.
 pub async fn put_room_type(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::RoomTypeManage>,
     body: Json<PutRoomType>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::RoomTypeManage, *pid)?;
+) -> Reply {
+    let pid = at.property;
     let body = body.into_inner();
     let room_type = catalog::put_room_type(
         state.store.as_ref(),
         RoomType {
-            property_id: *pid,
+            property_id: pid,
             code: body.code.trim().to_owned(),
             name: body.name.trim().to_owned(),
             max_occupancy: body.max_occupancy,
         },
-        &caller.agent(),
+        &at.agent(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(room_type))
@@ -88,13 +76,9 @@ pub async fn put_room_type(
 
 /// The property's room types with the rooms of each. Types that rooms use but nobody defined
 /// are listed too (with `defined: false`), so inventory is never hidden.
-pub async fn room_types(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::RoomRead, *pid)?;
-    let (types, rooms) = tokio::try_join!(state.store.room_types(*pid), state.store.rooms(*pid))?;
+pub async fn room_types(state: State, at: Permit<to::RoomRead>) -> Reply {
+    let pid = at.property;
+    let (types, rooms) = tokio::try_join!(state.store.room_types(pid), state.store.rooms(pid))?;
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for room in &rooms {
         *counts.entry(room.room_type.as_str()).or_default() += 1;
@@ -132,21 +116,20 @@ pub struct AvailabilityQuery {
 /// rooms less out-of-order blocks less reservations holding inventory (see
 /// `domain::availability`). Nights are the hotel's, in its time zone.
 pub async fn availability(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::RoomRead>,
     query: web::Query<AvailabilityQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::RoomRead, *pid)?;
+) -> Reply {
+    let pid = at.property;
     let q = query.into_inner();
     let property = state
         .store
-        .property(*pid)
+        .property(pid)
         .await?
         .ok_or(crate::actors::CommandError::PropertyNotFound)?;
     let (rooms, reservations) = tokio::try_join!(
-        state.store.rooms(*pid),
-        state.store.reservations_between(*pid, q.from, q.to)
+        state.store.rooms(pid),
+        state.store.reservations_between(pid, q.from, q.to)
     )?;
     let nights = crate::domain::availability::nights(
         &rooms,

@@ -23,6 +23,10 @@ use actix_web::{HttpResponse, web};
 pub use crate::api_error::{self as error, ApiError};
 pub use body::optional_json;
 
+/// What every handler is given of the node, and what it answers.
+pub type State = web::Data<crate::state::AppState>;
+pub type Reply = Result<HttpResponse, ApiError>;
+
 /// Registers every route; shared by `Application::build` and nothing else, so tests exercise
 /// exactly what production serves.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -1,15 +1,11 @@
 //! `POST /api/v1/properties`, `GET /api/v1/properties/<pid>`.
 
-use super::body::Json;
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use serde::Deserialize;
 
-use super::{ApiError, access::Caller};
-use crate::{
-    actors::{CommandError, property::create_property},
-    domain::{Action, PropertyId},
-    state::AppState,
-};
+use super::access::{Caller, Permit, to};
+use super::{Reply, State, body::Json};
+use crate::{actors::property::create_property, domain::Action};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,11 +19,7 @@ fn utc() -> String {
     "UTC".into()
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<CreateProperty>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: State, caller: Caller, body: Json<CreateProperty>) -> Reply {
     caller
         .principal()
         .authorize_global(Action::PropertyCreate)?;
@@ -41,24 +33,15 @@ pub async fn create(
     Ok(HttpResponse::Created().json(property))
 }
 
-pub async fn get(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::PropertyRead, *pid)?;
-    let property = state
-        .store
-        .property(*pid)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+pub async fn get(state: State, at: Permit<to::PropertyRead>) -> Reply {
+    let property = crate::actors::property::existing(&state.store, at.property).await?;
     Ok(HttpResponse::Ok().json(property))
 }
 
 /// `GET /api/v1/properties`: the properties the caller may read (all of them for an admin).
 /// A caller without `property_read` (a guest's token, an API key not granted it) is refused
 /// as `GET /properties/<pid>` refuses it: the list follows the same matrix row.
-pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: State, caller: Caller) -> Reply {
     if let Some(home) = caller.principal().home() {
         caller.may(Action::PropertyRead, home)?;
     }

@@ -7,7 +7,8 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, access::Caller};
+use super::access::{Caller, Permit, to};
+use super::{ApiError, Reply, State};
 use crate::{
     actors::{Booking, CommandError, Request},
     domain::{
@@ -24,11 +25,7 @@ use crate::{
 use crate::views::reservation_view as view;
 
 async fn context(state: &AppState, property: PropertyId) -> Result<Context, ApiError> {
-    let p = state
-        .store
-        .property(property)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+    let p = crate::actors::property::existing(&state.store, property).await?;
     Ok(context_of(&p))
 }
 
@@ -38,23 +35,18 @@ fn context_of(p: &crate::domain::Property) -> Context {
 
 /// `POST /api/v1/properties/<pid>/reservations`: 201 with the reservation. A sold-out type is
 /// 409 `sold_out`, unless the booking asks for the waitlist or (managers) an overbooking.
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<Booking>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::ReservationManage, *pid)?;
+pub async fn create(state: State, at: Permit<to::ReservationManage>, body: Json<Booking>) -> Reply {
+    let pid = at.property;
     let booking = body.into_inner();
     // Selling beyond what a type holds — more rooms, or more guests in one — is a manager's
     // decision, recorded on the booking.
     if booking.overbook || booking.override_occupancy {
-        caller.may(Action::ReservationOverbook, *pid)?;
+        at.may(Action::ReservationOverbook, pid)?;
     }
     let r = state
         .actors
         .reservations
-        .book(*pid, booking, &caller.agent())
+        .book(pid, booking, &at.agent())
         .await?;
     Ok(HttpResponse::Created().json(full_view(&state, &r).await?))
 }
@@ -73,23 +65,22 @@ pub struct ListQuery {
 /// `GET /api/v1/properties/<pid>/reservations?date=&status=`: every reservation touching
 /// `date` (arriving, departing or staying over), by arrival.
 pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::ReservationRead>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::ReservationRead, *pid)?;
-    let ctx = context(&state, *pid).await?;
+) -> Reply {
+    let pid = at.property;
+    let ctx = context(&state, pid).await?;
     let q = query.into_inner();
     let date = q.date.unwrap_or(ctx.business_date);
     // Nights `date - 1` and `date`: whoever slept here last night or sleeps here tonight.
     let filter = ReservationFilter {
         nights: Some((date - chrono::Days::new(1), date + chrono::Days::new(1))),
         statuses: q.status.into_iter().collect(),
-        ..ReservationFilter::property(*pid)
+        ..ReservationFilter::property(pid)
     };
     let found = state.store.reservations(&filter).await?;
-    let names = guest_names(&state, *pid, &found).await?;
+    let names = guest_names(&state, pid, &found).await?;
     let views: Vec<_> = found
         .iter()
         .map(|r| {
@@ -282,18 +273,14 @@ pub async fn act(
 /// `POST /api/v1/properties/<pid>/night-audit`: closes the business date now (the background
 /// job does it at 03:00 hotel time): no-shows marked, the date moved on by one day. When the
 /// business date is already the hotel's tomorrow, nothing happens (`"rolled": false`).
-pub async fn night_audit(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::NightAudit, *pid)?;
+pub async fn night_audit(state: State, at: Permit<to::NightAudit>) -> Reply {
+    let pid = at.property;
     let rolled = state
         .actors
         .reservations
-        .night_audit(*pid, persistence::now(), true)
+        .night_audit(pid, persistence::now(), true)
         .await?;
-    let ctx = context(&state, *pid).await?;
+    let ctx = context(&state, pid).await?;
     Ok(HttpResponse::Ok().json(json!({
         "rolled": rolled.is_some(),
         "business_date": ctx.business_date,
@@ -313,23 +300,19 @@ pub struct Settings {
 /// `POST /api/v1/properties/<pid>/settings`: the check-in and housekeeping policy (what is
 /// given changes, the rest stays). 200 with the property.
 pub async fn settings(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::PropertySettings>,
     body: Json<Settings>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::PropertySettings, *pid)?;
+) -> Reply {
+    let pid = at.property;
     let store = &state.store;
-    let current = store
-        .property(*pid)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+    let current = crate::actors::property::existing(store, pid).await?;
     let p = crate::actors::property::change_settings(
         store.as_ref(),
         &current,
         body.require_inspected,
         body.stayover_every_days,
-        &caller.agent(),
+        &at.agent(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(p))

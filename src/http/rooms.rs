@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, access::Caller};
+use super::access::{Caller, Permit, to};
+use super::{ApiError, Reply, State};
 use crate::{
     actors::CommandError,
     domain::{
@@ -28,13 +29,8 @@ fn room_path(path: (PropertyId, String)) -> Result<(PropertyId, RoomNumber), Api
 }
 
 /// `POST …/rooms`: one room (an object), or many (an array, or `{"rooms": [...]}`).
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::RoomCreate, *pid)?;
+pub async fn create(state: State, at: Permit<to::RoomCreate>, body: Json<Value>) -> Reply {
+    let pid = at.property;
     let body = body.into_inner();
     let specs: Vec<NewRoom> = match body {
         Value::Array(_) => serde_json::from_value(body),
@@ -60,7 +56,7 @@ pub async fn create(
     let rooms = state
         .actors
         .rooms
-        .create_rooms(*pid, specs, &caller.agent())
+        .create_rooms(pid, specs, &at.agent())
         .await?;
     let views: Vec<_> = rooms.iter().map(RoomView::of).collect();
     Ok(HttpResponse::Created().json(json!({ "rooms": views })))
@@ -76,13 +72,11 @@ pub struct BoardFilter {
 
 /// `GET …/rooms`: the room board, optionally filtered.
 pub async fn board(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::RoomRead>,
     filter: web::Query<BoardFilter>,
-) -> Result<HttpResponse, ApiError> {
-    let pid = *pid;
-    caller.may(Action::RoomRead, pid)?;
+) -> Reply {
+    let pid = at.property;
     if state.store.property(pid).await?.is_none() {
         return Err(CommandError::PropertyNotFound.into());
     }
@@ -99,11 +93,10 @@ pub async fn board(
 
 /// `GET …/rooms/{number}`.
 pub async fn get(
-    state: web::Data<AppState>,
-    caller: Caller,
+    state: State,
+    _: Permit<to::RoomRead>,
     path: web::Path<(PropertyId, String)>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::RoomRead, path.0)?;
+) -> Reply {
     let (pid, number) = room_path(path.into_inner())?;
     let room = state
         .store
@@ -229,11 +222,7 @@ pub async fn place_block(
     let path = path.into_inner();
     // Who asks first (404/403), then the property whose time zone a date is read in.
     caller.may(Action::RoomBlock, path.0)?;
-    let property = state
-        .store
-        .property(path.0)
-        .await?
-        .ok_or(CommandError::PropertyNotFound)?;
+    let property = crate::actors::property::existing(&state.store, path.0).await?;
     let command = RoomCommand::PlaceBlock(NewBlock {
         kind: b.kind,
         from: b.from.map_or_else(persistence::now, |t| t.at(&property)),

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ApiError, access::Caller};
+use super::access::{Caller, Permit, to};
+use super::{ApiError, Reply, State};
 use crate::{
     actors::{CommandError, CreateTask},
     domain::{
@@ -336,43 +337,35 @@ fn yes() -> bool {
 }
 
 async fn business_date(state: &AppState, pid: PropertyId) -> Result<chrono::NaiveDate, ApiError> {
-    Ok(state
-        .store
-        .property(pid)
+    Ok(crate::actors::property::existing(&state.store, pid)
         .await?
-        .ok_or(CommandError::PropertyNotFound)?
         .business_date(crate::persistence::now()))
 }
 
 /// `POST /api/v1/properties/<pid>/shifts`: puts someone on (or off) duty; answers the day's
 /// roster.
-pub async fn set_shift(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<ShiftBody>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TaskManage, *pid)?;
+pub async fn set_shift(state: State, at: Permit<to::TaskManage>, body: Json<ShiftBody>) -> Reply {
+    let pid = at.property;
     let b = body.into_inner();
     let date = match b.date {
         Some(d) => d,
-        None => business_date(&state, *pid).await?,
+        None => business_date(&state, pid).await?,
     };
     state
         .actors
         .tasks
         .set_shift(
             crate::persistence::Shift {
-                property_id: *pid,
+                property_id: pid,
                 date,
                 user_id: b.user_id,
                 floors: b.floors,
             },
             b.on_duty,
-            &caller.agent(),
+            &at.agent(),
         )
         .await?;
-    let shifts = state.store.shifts(*pid, date).await?;
+    let shifts = state.store.shifts(pid, date).await?;
     Ok(HttpResponse::Ok().json(json!({ "date": date, "shifts": shifts })))
 }
 
@@ -385,33 +378,24 @@ pub struct ShiftQuery {
 
 /// `GET /api/v1/properties/<pid>/shifts?date=`: who is on duty (default: the business date).
 pub async fn shifts(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
+    state: State,
+    at: Permit<to::TaskManage>,
     query: web::Query<ShiftQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TaskManage, *pid)?;
+) -> Reply {
+    let pid = at.property;
     let date = match query.into_inner().date {
         Some(d) => d,
-        None => business_date(&state, *pid).await?,
+        None => business_date(&state, pid).await?,
     };
-    let shifts = state.store.shifts(*pid, date).await?;
+    let shifts = state.store.shifts(pid, date).await?;
     Ok(HttpResponse::Ok().json(json!({ "date": date, "shifts": shifts })))
 }
 
 /// `POST /api/v1/properties/<pid>/tasks/auto-assign`: balances every unassigned task over the
 /// people on duty (see `Tasks::auto_assign`).
-pub async fn auto_assign(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TaskManage, *pid)?;
-    let done = state
-        .actors
-        .tasks
-        .auto_assign(*pid, &caller.agent())
-        .await?;
+pub async fn auto_assign(state: State, at: Permit<to::TaskManage>) -> Reply {
+    let pid = at.property;
+    let done = state.actors.tasks.auto_assign(pid, &at.agent()).await?;
     let assigned: Vec<_> = done
         .iter()
         .map(|(task, to)| json!({ "task": task, "to": to }))
@@ -432,25 +416,13 @@ pub struct CountBody {
 }
 
 /// `POST /api/v1/properties/<pid>/stock`: defines an item or counts it again.
-pub async fn count_stock(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<CountBody>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TaskManage, *pid)?;
+pub async fn count_stock(state: State, at: Permit<to::TaskManage>, body: Json<CountBody>) -> Reply {
+    let pid = at.property;
     let b = body.into_inner();
     let item = state
         .actors
         .tasks
-        .count_stock(
-            *pid,
-            b.item.trim(),
-            b.count,
-            b.low_at,
-            b.uses,
-            &caller.agent(),
-        )
+        .count_stock(pid, b.item.trim(), b.count, b.low_at, b.uses, &at.agent())
         .await?;
     Ok(HttpResponse::Ok().json(stock_view(&item)))
 }
@@ -481,13 +453,9 @@ pub async fn adjust_stock(
 }
 
 /// `GET /api/v1/properties/<pid>/stock`: every item, with `low` set when it needs restocking.
-pub async fn stock(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TaskManage, *pid)?;
-    let items = state.store.stock(*pid).await?;
+pub async fn stock(state: State, at: Permit<to::TaskManage>) -> Reply {
+    let pid = at.property;
+    let items = state.store.stock(pid).await?;
     let views: Vec<_> = items.iter().map(stock_view).collect();
     Ok(HttpResponse::Ok().json(json!({ "stock": views })))
 }
@@ -503,15 +471,10 @@ fn stock_view(item: &crate::domain::stock::StockItem) -> serde_json::Value {
 /// `GET /api/v1/properties/<pid>/staff`: whom a supervisor may give work — housekeepers,
 /// maintenance and managers (inspections), each with the business date's shift. Names and
 /// roles only: a supervisor's screen needs no one's email (user management has those).
-pub async fn assignees(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TaskManage, *pid)?;
-    let date = business_date(&state, *pid).await?;
-    let (users, shifts) =
-        tokio::try_join!(state.store.users(*pid), state.store.shifts(*pid, date))?;
+pub async fn assignees(state: State, at: Permit<to::TaskManage>) -> Reply {
+    let pid = at.property;
+    let date = business_date(&state, pid).await?;
+    let (users, shifts) = tokio::try_join!(state.store.users(pid), state.store.shifts(pid, date))?;
     let mut staff: Vec<_> = users
         .iter()
         .filter(|u| {

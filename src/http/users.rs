@@ -1,16 +1,12 @@
 //! `/api/v1/properties/<pid>/users`: a property's staff.
 
-use super::body::Json;
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, access::Caller};
-use crate::{
-    auth::NewUser,
-    domain::{Action, PropertyId, Role},
-    state::AppState,
-};
+use super::access::{Permit, to};
+use super::{Reply, State, body::Json};
+use crate::{auth::NewUser, domain::Role};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,23 +17,14 @@ pub struct CreateUser {
     password: String,
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<CreateUser>,
-) -> Result<HttpResponse, ApiError> {
-    let pid = *pid;
-    caller.may(Action::UserManage, pid)?;
-    if state.store.property(pid).await?.is_none() {
-        return Err(crate::actors::CommandError::PropertyNotFound.into());
-    }
+pub async fn create(state: State, at: Permit<to::UserManage>, body: Json<CreateUser>) -> Reply {
+    crate::actors::property::existing(&state.store, at.property).await?;
     let b = body.into_inner();
     let user = state
         .auth
         .create_user(
-            &caller.agent(),
-            Some(pid),
+            &at.agent(),
+            Some(at.property),
             NewUser {
                 email: b.email,
                 name: b.name,
@@ -49,15 +36,10 @@ pub async fn create(
     Ok(HttpResponse::Created().json(crate::auth::UserView::from(&user)))
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::UserManage, *pid)?;
+pub async fn list(state: State, at: Permit<to::UserManage>) -> Reply {
     let users: Vec<_> = state
         .store
-        .users(*pid)
+        .users(at.property)
         .await?
         .iter()
         .map(crate::auth::UserView::from)

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, access::Caller};
+use super::access::{Caller, Permit, to};
+use super::{ApiError, Reply, State};
 use crate::{
     actors::{
         BookingRequest, CommandError, NewVenue, VenueSettings, WaitlistRequest, WalkInRequest,
@@ -43,29 +44,20 @@ async fn venue_for(
 }
 
 /// `POST /api/v1/properties/<pid>/venues`: 201 with the venue.
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-    body: Json<NewVenue>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::VenueManage, *pid)?;
+pub async fn create(state: State, at: Permit<to::VenueManage>, body: Json<NewVenue>) -> Reply {
+    let pid = at.property;
     let venue = state
         .actors
         .venues
-        .create_venue(*pid, body.into_inner(), &caller.agent())
+        .create_venue(pid, body.into_inner(), &at.agent())
         .await?;
     Ok(HttpResponse::Created().json(venue))
 }
 
 /// `GET /api/v1/properties/<pid>/venues`.
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    pid: web::Path<PropertyId>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may(Action::TableService, *pid)?;
-    let venues = state.store.venues(*pid).await?;
+pub async fn list(state: State, at: Permit<to::TableService>) -> Reply {
+    let pid = at.property;
+    let venues = state.store.venues(pid).await?;
     Ok(HttpResponse::Ok().json(json!({ "venues": venues })))
 }
 

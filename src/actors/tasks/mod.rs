@@ -147,9 +147,7 @@ impl Tasks {
         agent: &Agent,
     ) -> Result<Task, CommandError> {
         let store = &self.shared().store;
-        if store.property(property).await?.is_none() {
-            return Err(CommandError::PropertyNotFound);
-        }
+        crate::actors::property::existing(store, property).await?;
         let room = match &new.room {
             Some(n) => {
                 let r = store

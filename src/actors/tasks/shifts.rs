@@ -80,10 +80,7 @@ impl Tasks {
         agent: &Agent,
     ) -> Result<Vec<(TaskId, Uuid)>, CommandError> {
         let store = &self.shared().store;
-        let p = store
-            .property(property)
-            .await?
-            .ok_or(CommandError::PropertyNotFound)?;
+        let p = crate::actors::property::existing(store, property).await?;
         let today = p.business_date(persistence::now());
         let filter = crate::persistence::TaskFilter {
             property,

@@ -52,9 +52,7 @@ impl Tasks {
         agent: &Agent,
     ) -> Result<StockItem, CommandError> {
         let store = &self.shared().store;
-        if store.property(property).await?.is_none() {
-            return Err(CommandError::PropertyNotFound);
-        }
+        crate::actors::property::existing(store, property).await?;
         let key = (property, item.to_owned());
         let handle = self
             .stock

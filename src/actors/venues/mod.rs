@@ -160,9 +160,7 @@ impl Venues {
         new: NewVenue,
         agent: &Agent,
     ) -> Result<Venue, CommandError> {
-        if self.store().property(property).await?.is_none() {
-            return Err(CommandError::PropertyNotFound);
-        }
+        crate::actors::property::existing(self.store(), property).await?;
         let at = persistence::now();
         let venue = Venue {
             id: VenueId::new(),
