@@ -54,6 +54,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A path that names nothing (or nothing the caller may know of).
+    #[must_use]
+    pub fn no_such_resource() -> Self {
+        Self::NotFound {
+            code: "not_found",
+            message: "no such resource".into(),
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest {
             code: "bad_request",
@@ -238,10 +247,7 @@ impl From<AuthError> for ApiError {
                 code,
                 message: m.clone(),
             },
-            AuthError::NotFound => Self::NotFound {
-                code: "not_found",
-                message: "no such resource".into(),
-            },
+            AuthError::NotFound => Self::no_such_resource(),
             AuthError::Store(_) | AuthError::Internal(_) => match e {
                 AuthError::Store(s) => s.into(),
                 AuthError::Internal(i) => Self::Internal(i),
@@ -273,11 +279,7 @@ impl From<StoreError> for ApiError {
 /// Path segments that do not parse (e.g. a property id that is not a uuid) name nothing.
 #[must_use]
 pub fn path_error(_err: PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::NotFound {
-        code: "not_found",
-        message: "no such resource".into(),
-    }
-    .into()
+    ApiError::no_such_resource().into()
 }
 
 #[must_use]

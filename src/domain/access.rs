@@ -48,10 +48,41 @@ impl Role {
     }
 }
 
-/// Everything the API lets someone do. Each route and topic maps to exactly one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
+/// Declares [`Action`], [`Action::ALL`] and the action types of [`to`] from one list, so
+/// an action added to the matrix is at once a value, in `ALL`, and a type a route can name.
+macro_rules! actions {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// Everything the API lets someone do. Each route and topic maps to exactly one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Action {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl Action {
+            pub const ALL: [Action; [$(stringify!($name)),*].len()] = [$(Action::$name,)*];
+        }
+
+        /// The actions as types: `Permit<to::RoomRead>` (see `http::access`) reads "permitted
+        /// to read rooms", and extracting it is the check.
+        pub mod to {
+            $(
+                $(#[doc = $doc])*
+                pub struct $name;
+                impl super::Act for $name {
+                    const ACTION: super::Action = super::Action::$name;
+                }
+            )*
+        }
+    };
+}
+
+/// An action named as a type, so a route states what it does in its signature.
+pub trait Act {
+    const ACTION: Action;
+}
+
+actions!(
     /// Create a property (a new hotel in the deployment).
     PropertyCreate,
     /// Read a property's details.
@@ -101,34 +132,9 @@ pub enum Action {
     /// Run a host stand: the floor plan (`tables:<venue_id>`), bookings, walk-ins, the
     /// waitlist, seat / clear / bus / block tables, party actions.
     TableService,
-}
+);
 
 impl Action {
-    pub const ALL: [Action; 22] = [
-        Action::PropertyCreate,
-        Action::PropertyRead,
-        Action::RoomRead,
-        Action::RoomCreate,
-        Action::RoomStatus,
-        Action::RoomBlock,
-        Action::UserManage,
-        Action::ApiKeyManage,
-        Action::AuditRead,
-        Action::GuestManage,
-        Action::RoomTypeManage,
-        Action::ReservationRead,
-        Action::ReservationManage,
-        Action::ReservationOverbook,
-        Action::NightAudit,
-        Action::PropertySettings,
-        Action::TaskManage,
-        Action::TaskWork,
-        Action::Chat,
-        Action::CannedReplyManage,
-        Action::VenueManage,
-        Action::TableService,
-    ];
-
     /// What an API key may be granted: integrations work on rooms, never on people or keys.
     #[must_use]
     pub fn grantable_to_api_keys(self) -> bool {

@@ -91,46 +91,7 @@ impl FromRequest for Caller {
     }
 }
 
-/// An action named as a type, so a route states what it does in its signature.
-pub trait Act {
-    const ACTION: Action;
-}
-
-macro_rules! acts {
-    ($($name:ident),* $(,)?) => {
-        /// The actions as types: `Permit<to::RoomRead>` reads "permitted to read rooms".
-        pub mod to {
-            $(
-                pub struct $name;
-                impl super::Act for $name {
-                    const ACTION: super::Action = super::Action::$name;
-                }
-            )*
-        }
-    };
-}
-
-acts!(
-    PropertyRead,
-    RoomRead,
-    RoomCreate,
-    RoomBlock,
-    UserManage,
-    ApiKeyManage,
-    AuditRead,
-    GuestManage,
-    RoomTypeManage,
-    ReservationRead,
-    ReservationManage,
-    NightAudit,
-    PropertySettings,
-    TaskManage,
-    TaskWork,
-    Chat,
-    CannedReplyManage,
-    VenueManage,
-    TableService,
-);
+pub use crate::domain::access::{Act, to};
 
 /// A caller permitted `A` on the property of the route's `{pid}`. Another hotel's
 /// property answers 404 like one that does not exist; a role without `A` answers 403.
@@ -158,10 +119,7 @@ impl<A: Act> FromRequest for Permit<A> {
             // Credentials first: an unauthenticated caller learns nothing of the path.
             let caller = caller.await?;
             let Some(Ok(property)) = property else {
-                return Err(ApiError::NotFound {
-                    code: "not_found",
-                    message: "no such resource".into(),
-                });
+                return Err(ApiError::no_such_resource());
             };
             caller.may(A::ACTION, property)?;
             Ok(Permit {
